@@ -1,0 +1,1 @@
+"""One module per on-disk format the pipeline reads or writes."""

@@ -1,0 +1,98 @@
+"""JSON lines: the pipeline's record format on disk (plain, ``.gz`` or ``.zst``, chosen by suffix).
+
+`read_jsonl` is strict (a malformed line raises): use it for files this project wrote, e.g. ``OUT/kept/``.
+Untrusted input goes through `data_pipeline.readers`, which turns every bad line into a rejected record.
+`write_jsonl` is atomic (temp name, then rename) and byte-reproducible (gzip header without mtime or name),
+so a rerun of a pipeline shard produces an identical file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+GZIP_LEVEL = 5  # ~3x faster than level 9 for ~5% larger files; shards are rewritten often
+
+
+def compression_of(path: str | os.PathLike) -> str:
+    """'gzip', 'zstd' or 'none', from the file name suffix."""
+    name = str(path)
+    if name.endswith(".gz"):
+        return "gzip"
+    if name.endswith(".zst") or name.endswith(".zstd"):
+        return "zstd"
+    return "none"
+
+
+def open_binary_reader(path: str | os.PathLike) -> IO[bytes]:
+    """A decompressing binary stream over `path`."""
+    kind = compression_of(path)
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+    return open(path, "rb")
+
+
+def _open_binary_writer(raw: IO[bytes], path: str | os.PathLike) -> IO[bytes]:
+    kind = compression_of(path)
+    if kind == "gzip":
+        # mtime=0 and an empty name make the bytes depend on the content only.
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL)
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
+    return raw
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield one dict per non-empty line. Raises ValueError naming the file and line on malformed JSON."""
+    with open_binary_reader(path) as raw:
+        for line_no, line in enumerate(io.TextIOWrapper(raw, encoding="utf-8"), start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{line_no}: invalid JSON ({err.msg})") from None
+
+
+def dumps_record(record: dict) -> str:
+    """One JSON line (no newline). Non-ASCII is kept as-is: Chinese text stays readable and 3x smaller."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
+    """Write `records` to `path` atomically; return the number written.
+
+    The data goes to a temporary name in the same directory and is renamed into place only after it is
+    complete and flushed, so a crash never leaves a partial file at `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    count = 0
+    try:
+        with open(tmp, "wb") as raw:
+            stream = _open_binary_writer(raw, path)
+            for record in records:
+                stream.write(dumps_record(record).encode("utf-8"))
+                stream.write(b"\n")
+                count += 1
+            if stream is not raw:
+                stream.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
