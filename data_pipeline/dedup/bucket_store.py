@@ -1,0 +1,72 @@
+"""On-disk LSH index: per shard and band, a file of (key, item) sorted by key; merged across shards in
+key-range chunks, so no band of the corpus ever has to be in memory at once (datatrove's design).
+
+Layout under `root/`:  shard-00003/band-007.npy  (structured array, fields `key` uint64 and `item` uint32,
+sorted by key; `item` is the row of the entity — document or sentence — inside its shard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+KEY_ITEM = np.dtype([("key", np.uint64), ("item", np.uint32)])
+
+
+def shard_dir(root: Path, shard_index: int) -> Path:
+    return root / f"shard-{shard_index:05d}"
+
+
+def write_band_files(root: Path, shard_index: int, items: np.ndarray, band_keys: np.ndarray) -> None:
+    """band_keys: uint64[len(items), n_bands] of one shard's `items` -> one file per band, sorted by key."""
+    directory = shard_dir(root, shard_index)
+    directory.mkdir(parents=True, exist_ok=True)
+    for band in range(band_keys.shape[1]):
+        table = np.empty(len(items), dtype=KEY_ITEM)
+        table["key"] = band_keys[:, band]
+        table["item"] = items
+        table.sort(order=["key", "item"], kind="stable")
+        np.save(directory / f"band-{band:03d}.npy", table)
+
+
+def iter_collisions(
+    root: Path, item_offsets: np.ndarray, band: int, memory_bytes: int
+) -> Iterator[np.ndarray]:
+    """Yield, for one band, each group (>= 2) of global item indices sharing a key, in key order.
+
+    item_offsets[s] is the global index of shard s's first item. The uint64 key space is cut into ranges
+    small enough that one range of every shard fits in `memory_bytes`; keys are hashes, so the ranges hold
+    about equal counts.
+    """
+    tables = []
+    for shard in range(len(item_offsets) - 1):
+        path = shard_dir(root, shard) / f"band-{band:03d}.npy"
+        if path.exists():
+            tables.append((shard, np.load(path, mmap_mode="r")))
+    total = sum(len(t) for _, t in tables)
+    if total == 0:
+        return
+    chunks = max(1, -(-total * 2 * KEY_ITEM.itemsize // memory_bytes))
+    bounds = [(2**64 * i) // chunks for i in range(chunks + 1)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        keys_parts, item_parts = [], []
+        for shard, table in tables:
+            keys = table["key"]
+            start = np.searchsorted(keys, np.uint64(lo), side="left")
+            stop = len(keys) if hi >= 2**64 else np.searchsorted(keys, np.uint64(hi), side="left")
+            if stop > start:
+                part = np.asarray(table[start:stop])
+                keys_parts.append(part["key"])
+                item_parts.append(part["item"].astype(np.int64) + int(item_offsets[shard]))
+        if not keys_parts:
+            continue
+        keys = np.concatenate(keys_parts)
+        items = np.concatenate(item_parts)
+        order = np.lexsort((items, keys))
+        keys, items = keys[order], items[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        sizes = np.diff(np.r_[starts, len(keys)])
+        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+            yield items[start : start + size]

@@ -1,0 +1,162 @@
+"""What exact and MinHash document dedup share: observe -> on-disk band keys, fit -> clusters and the member
+each keeps, run -> mark the others `<stage>:duplicate` with `duplicate_of`.
+
+Per shard, under `workdir/<stage name>/shard-NNNNN/`:
+  band-BBB.npy   sorted (key, item) per LSH band (bucket_store)
+  docs.npy       quality_score (NaN when absent) and text length per record, in arrival order
+  ids.jsonl      the record ids, one JSON string per line
+  removals.json  written by fit: {"<row>": [id, duplicate_of]} for each record of the shard to remove
+`run` must see the records `observe` saw, in the same order (the executor contract); it checks the ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from data_pipeline.dedup.bucket_store import iter_collisions, shard_dir, write_band_files
+from data_pipeline.dedup.clusters import UnionFind, keep_order
+from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
+
+DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
+DUPLICATE_RULE = "duplicate"
+
+
+class ShardKeyer:
+    """Band keys of the records of one shard, in order. One per observe() call, so shards can be observed
+    concurrently by one stage object."""
+
+    def keys(self, record: dict) -> np.ndarray | None:
+        """uint64[num_bands], or None when the record has nothing to compare (e.g. no tokens)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Flush side files."""
+
+
+class ClusterDedupStage(CorpusStage):
+    """Base of document-level dedup. Subclasses give each record its band keys (`doc_keys`) and may check
+    a colliding pair before it is merged (`same_cluster`)."""
+
+    rule = DUPLICATE_RULE
+
+    def __init__(self, name: str, num_bands: int, merge_memory_mb: int):
+        self.name = name
+        self.num_bands = num_bands
+        self.merge_memory_bytes = merge_memory_mb << 20
+        self.workdir: Path | None = None
+        self.summary: dict = {}
+
+    # -- subclass hooks -------------------------------------------------------------------------------------
+    def shard_keyer(self, shard_root: Path) -> ShardKeyer:
+        """A fresh per-shard object giving each record its band keys (it may write side files)."""
+        raise NotImplementedError
+
+    def same_cluster(self, a: int, b: int, root: Path, offsets: np.ndarray) -> bool:
+        """Whether two colliding global rows really are duplicates (verification); default: trust the key."""
+        return True
+
+    # -- CorpusStage -----------------------------------------------------------------------------------------
+    def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
+        shard_root = shard_dir(workdir / self.name, shard.index)
+        shard_root.mkdir(parents=True, exist_ok=True)
+        stats, rows, keys = [], [], []
+        keyer = self.shard_keyer(shard_root)
+        with open(shard_root / "ids.jsonl", "w", encoding="utf-8") as ids:
+            for row, record in enumerate(records):
+                ids.write(json.dumps(str(record.get("id")), ensure_ascii=False) + "\n")
+                quality = meta_of(record).get("quality_score")
+                text = record.get("text") if isinstance(record.get("text"), str) else ""
+                stats.append((np.nan if quality is None else float(quality), len(text)))
+                doc_keys = keyer.keys(record)
+                if doc_keys is not None:
+                    rows.append(row)
+                    keys.append(doc_keys)
+        keyer.close()
+        np.save(shard_root / "docs.npy", np.array(stats, dtype=DOC_STATS))
+        band_keys = np.stack(keys) if keys else np.empty((0, self.num_bands), dtype=np.uint64)
+        write_band_files(workdir / self.name, shard.index, np.array(rows, dtype=np.uint32), band_keys)
+
+    def fit(self, workdir: Path, num_shards: int) -> None:
+        root = workdir / self.name
+        self.workdir = workdir
+        docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
+        offsets = np.cumsum([0] + [len(d) for d in docs])
+        clusters = UnionFind(int(offsets[-1]))
+        candidate_pairs = merged_pairs = 0
+        for band in range(self.num_bands):
+            for group in iter_collisions(root, offsets, band, self.merge_memory_bytes):
+                leaders: list[int] = []  # one verified member per sub-cluster met so far in this bucket
+                for row in (int(r) for r in group):
+                    for leader in leaders:
+                        if clusters.find(row) == clusters.find(leader):
+                            break
+                        candidate_pairs += 1
+                        if self.same_cluster(leader, row, root, offsets):
+                            merged_pairs += clusters.union(leader, row)
+                            break
+                    else:
+                        leaders.append(row)
+        removed = self._write_removals(root, docs, offsets, clusters.roots())
+        self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": merged_pairs, "removed": removed}
+        (root / "summary.json").write_text(json.dumps(self.summary, indent=2))
+
+    def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
+        if self.workdir is None:
+            raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
+        path = shard_dir(self.workdir / self.name, shard.index) / "removals.json"
+        removals = json.loads(path.read_text()) if path.exists() else {}
+        for row, record in enumerate(records):
+            hit = removals.get(str(row))
+            if hit is not None:
+                if str(record.get("id")) != hit[0]:
+                    raise RuntimeError(
+                        f"{self.name}: shard {shard.name} row {row} is {record.get('id')!r} in run() but "
+                        f"{hit[0]!r} in observe(); the executor must replay the same records in order")
+                record["duplicate_of"] = hit[1]
+                reject(record, self.name, self.rule)
+            yield record
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray, roots: np.ndarray) -> int:
+        """Keep the best member of every cluster (quality, length, id); list the rest per shard."""
+        in_cluster = np.bincount(roots, minlength=len(roots))[roots] > 1
+        members = np.flatnonzero(in_cluster)
+        shard_of = np.searchsorted(offsets, members, side="right") - 1
+        ids = _load_ids(root, members, shard_of, offsets)
+        by_root: dict[int, list[int]] = defaultdict(list)
+        for row in members.tolist():
+            by_root[int(roots[row])].append(row)
+        removals: dict[int, dict[str, list[str]]] = defaultdict(dict)
+        for rows in by_root.values():
+            def order(row: int) -> tuple:
+                shard = int(np.searchsorted(offsets, row, side="right") - 1)
+                stat = docs[shard][row - offsets[shard]]
+                quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
+                return keep_order(quality, int(stat["length"]), ids[row])
+
+            ranked = sorted(rows, key=order)
+            kept = ranked[0]
+            for row in ranked[1:]:
+                shard = int(np.searchsorted(offsets, row, side="right") - 1)
+                removals[shard][str(row - int(offsets[shard]))] = [ids[row], ids[kept]]
+        for shard in range(len(docs)):
+            path = shard_dir(root, shard) / "removals.json"
+            path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
+        return sum(len(r) for r in removals.values())
+
+
+def _load_ids(root: Path, rows: np.ndarray, shard_of: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
+    """ids of the given global rows, reading each shard's id file once and keeping only what is asked."""
+    ids: dict[int, str] = {}
+    for shard in np.unique(shard_of).tolist():
+        wanted = set((rows[shard_of == shard] - offsets[shard]).tolist())
+        with open(shard_dir(root, shard) / "ids.jsonl", encoding="utf-8") as lines:
+            for local, line in enumerate(lines):
+                if local in wanted:
+                    ids[int(offsets[shard]) + local] = json.loads(line)
+    return ids

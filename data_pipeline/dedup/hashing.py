@@ -1,0 +1,97 @@
+"""64-bit shingle hashing and MinHash signatures, vectorised with numpy.
+
+Each token is hashed once with xxh3-64; an n-gram's hash is a mix of its tokens' hashes, so shingling costs
+one numpy pass per position in the n-gram instead of one hash call per shingle. Permutation k maps a shingle
+hash h to ((a_k * h + b_k) mod 2**64) xor-folded — odd a_k makes it a bijection — and the signature is the
+minimum over shingles, computed for all permutations at once as an (n_shingles, num_perm) matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xxhash
+
+from data_pipeline.dedup.text import ngram_size, shingle_tokens
+
+_U64 = np.uint64
+# Upper bound on the (shingles x permutations) scratch matrix, so very long documents stay in small memory.
+_MAX_MATRIX_ELEMENTS = 1 << 21
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a bijective avalanche on uint64 arrays (wrap-around arithmetic is intended)."""
+    x = x.astype(_U64, copy=True)
+    x ^= x >> _U64(30)
+    x *= _U64(0xBF58476D1CE4E5B9)
+    x ^= x >> _U64(27)
+    x *= _U64(0x94D049BB133111EB)
+    x ^= x >> _U64(31)
+    return x
+
+
+class ShingleHasher:
+    """Text -> sorted unique uint64 shingle hashes (character n-grams for zh, word n-grams for en)."""
+
+    def __init__(self, ngram_zh: int, ngram_en: int, seed: int):
+        self.ngram_zh, self.ngram_en = ngram_zh, ngram_en
+        rng = np.random.default_rng([seed, 0x5EED])
+        width = max(ngram_zh, ngram_en)
+        self._position_mult = rng.integers(1, 2**63, size=width, dtype=np.uint64) * _U64(2) + _U64(1)
+
+    def token_hashes(self, tokens: list[str]) -> np.ndarray:
+        return np.fromiter((xxhash.xxh3_64_intdigest(t.encode()) for t in tokens), dtype=_U64, count=len(tokens))
+
+    def ngram_hashes(self, token_ids: np.ndarray, n: int) -> np.ndarray:
+        """All n-gram hashes of a token-hash sequence (one shingle of everything when shorter than n)."""
+        n = min(n, len(token_ids))
+        if n == 0:
+            return np.empty(0, dtype=_U64)
+        count = len(token_ids) - n + 1
+        with np.errstate(over="ignore"):
+            acc = token_ids[:count] * self._position_mult[0]
+            for j in range(1, n):
+                acc += token_ids[j : j + count] * self._position_mult[j]
+        return mix64(acc)
+
+    def shingles(self, text: str, lang: str | None = None) -> np.ndarray:
+        tokens = shingle_tokens(text)
+        n = ngram_size(tokens, lang, self.ngram_zh, self.ngram_en)
+        return np.unique(self.ngram_hashes(self.token_hashes(tokens), n))
+
+
+class MinHasher:
+    """num_perm MinHash values of a shingle-hash set, and LSH band keys derived from them."""
+
+    def __init__(self, num_perm: int, seed: int):
+        rng = np.random.default_rng([seed, 0x3141])
+        self.num_perm = num_perm
+        self._a = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
+        self._b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * _U64(2)
+        self._band_mult = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * _U64(2) + _U64(1)
+
+    def signature(self, shingles: np.ndarray) -> np.ndarray:
+        """uint64[num_perm]; all-ones (the empty-set signature) when there are no shingles."""
+        signature = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=_U64)
+        step = max(1, _MAX_MATRIX_ELEMENTS // self.num_perm)
+        with np.errstate(over="ignore"):
+            for start in range(0, len(shingles), step):
+                h = shingles[start : start + step, None]
+                permuted = h * self._a + self._b
+                permuted ^= permuted >> _U64(32)
+                np.minimum(signature, permuted.min(axis=0), out=signature)
+        return signature
+
+    def band_keys(self, signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
+        """uint64[n_docs, bands]: one hash per band of `rows` consecutive signature values."""
+        signatures = np.atleast_2d(signatures)[:, : bands * rows].reshape(-1, bands, rows)
+        with np.errstate(over="ignore"):
+            combined = (signatures * self._band_mult[:rows]).sum(axis=2, dtype=_U64)
+        return mix64(combined)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard similarity of two sorted unique hash arrays."""
+    if len(a) == 0 and len(b) == 0:
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)

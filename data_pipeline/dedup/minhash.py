@@ -1,0 +1,93 @@
+"""Near-duplicate documents by MinHash LSH, with optional verification of every candidate pair by the true
+Jaccard similarity of the two shingle sets (kept on disk per shard, memory-mapped while fitting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from data_pipeline.dedup.bucket_store import shard_dir
+from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
+from data_pipeline.dedup.config import MinHashDedupConfig
+from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
+from data_pipeline.dedup.lsh_params import optimal_bands_rows
+from data_pipeline.stage import meta_of
+
+
+def bands_rows(cfg: MinHashDedupConfig) -> tuple[int, int]:
+    if cfg.bands and cfg.rows:
+        return cfg.bands, cfg.rows
+    return optimal_bands_rows(cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
+
+
+class _MinHashKeyer(ShardKeyer):
+    """Band keys per record; with verification on, also appends each record's sorted shingle hashes to
+    shingles.bin (ends in shingle_ends.npy) so fit can compute true Jaccard for candidate pairs."""
+
+    def __init__(self, stage: MinHashDedupStage, shard_root: Path):
+        self.stage, self.shard_root = stage, shard_root
+        self.verify = stage.cfg.verify
+        self.ends: list[int] = []
+        self.total = 0
+        self.file = open(shard_root / "shingles.bin", "wb") if self.verify else None
+
+    def keys(self, record: dict) -> np.ndarray | None:
+        shingles = self.stage.doc_shingles(record)
+        if self.file is not None:
+            self.file.write(shingles.tobytes())
+            self.total += len(shingles)
+            self.ends.append(self.total)
+        return self.stage.doc_band_keys(shingles)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            np.save(self.shard_root / "shingle_ends.npy", np.array(self.ends, dtype=np.int64))
+
+
+class MinHashDedupStage(ClusterDedupStage):
+    def __init__(self, cfg: MinHashDedupConfig, seed: int = 1, name: str = "minhash_dedup",
+                 merge_memory_mb: int = 256):
+        self.bands, self.rows = bands_rows(cfg)
+        super().__init__(name, num_bands=self.bands, merge_memory_mb=merge_memory_mb)
+        self.cfg = cfg
+        self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
+        self.minhasher = MinHasher(cfg.num_perm, seed)
+        self._shingle_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def doc_shingles(self, record: dict) -> np.ndarray:
+        text = record.get("text") if isinstance(record.get("text"), str) else ""
+        return self.shingler.shingles(text, meta_of(record).get("lang"))
+
+    def doc_band_keys(self, shingles: np.ndarray) -> np.ndarray | None:
+        if len(shingles) == 0:
+            return None
+        return self.minhasher.band_keys(self.minhasher.signature(shingles), self.bands, self.rows)[0]
+
+    def shard_keyer(self, shard_root: Path) -> ShardKeyer:
+        return _MinHashKeyer(self, shard_root)
+
+    def same_cluster(self, a: int, b: int, root: Path, offsets: np.ndarray) -> bool:
+        if not self.cfg.verify:
+            return True
+        return jaccard(self._stored_shingles(a, root, offsets),
+                       self._stored_shingles(b, root, offsets)) >= self.cfg.threshold
+
+    def _stored_shingles(self, row: int, root: Path, offsets: np.ndarray) -> np.ndarray:
+        shard = int(np.searchsorted(offsets, row, side="right") - 1)
+        if shard not in self._shingle_cache:
+            directory = shard_dir(root, shard)
+            data = np.memmap(directory / "shingles.bin", dtype=np.uint64, mode="r") \
+                if (directory / "shingles.bin").stat().st_size else np.empty(0, dtype=np.uint64)
+            self._shingle_cache[shard] = (data, np.load(directory / "shingle_ends.npy"))
+        data, ends = self._shingle_cache[shard]
+        local = row - int(offsets[shard])
+        start = int(ends[local - 1]) if local else 0
+        return np.asarray(data[start : int(ends[local])])
+
+    def fit(self, workdir: Path, num_shards: int) -> None:
+        try:
+            super().fit(workdir, num_shards)
+        finally:
+            self._shingle_cache.clear()  # release the memory maps

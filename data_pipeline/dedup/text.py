@@ -1,0 +1,57 @@
+"""Text views used by dedup: the normalised form that is hashed, shingle tokens, and sentence spans."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Scripts written without spaces: every character is one token (Han, kana, Hangul, CJK punctuation-free).
+_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+# One CJK character, or one run of other letters/digits (a word). Punctuation and spaces separate tokens.
+_TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+")
+_CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
+_NON_WORD = re.compile(r"[\W_]+")
+# A sentence ends after zh 。！？； (and their full-width forms) or en .?! followed by space/end, or a newline.
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』\"')）]*|\.+[\"')]*(?=\s|$)|\n+")
+
+
+def normalize_for_hash(text: str) -> str:
+    """NFKC + casefold + every run of punctuation/whitespace collapsed to one space, so trivially different
+    copies ("Hello,  world!" / "hello world") hash equal while words stay apart."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return _NON_WORD.sub(" ", folded).strip()
+
+
+def shingle_tokens(text: str) -> list[str]:
+    """Tokens for shingling: each CJK character alone, other scripts by word (after NFKC + casefold)."""
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def is_cjk_token(token: str) -> bool:
+    return len(token) == 1 and _CJK_CHAR.match(token) is not None
+
+
+def ngram_size(tokens: list[str], lang: str | None, ngram_zh: int, ngram_en: int) -> int:
+    """Shingle length in tokens: characters for zh, words for en. Mixed or unlabelled text follows the
+    majority of its tokens, so a Chinese page with a few English words still shingles by characters."""
+    if lang == "zh":
+        return ngram_zh
+    if lang == "en":
+        return ngram_en
+    cjk = sum(1 for t in tokens if len(t) == 1 and _CJK_CHAR.match(t))
+    return ngram_zh if 2 * cjk >= len(tokens) else ngram_en
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, terminator included; the spans tile the text exactly, so dropping
+    some and joining the rest rebuilds the document without them."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if end > start:
+            spans.append((start, end))
+            start = end
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
