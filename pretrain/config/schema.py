@@ -1,0 +1,96 @@
+"""The pretraining config, declared once as dataclasses.
+
+`conf/` holds YAML defaults only; these dataclasses are registered in Hydra's ConfigStore so a typo'd key or a
+value of the wrong type fails at composition time, naming the key, before any rank starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from hydra.core.config_store import ConfigStore
+
+from pretrain.data import DataConfig
+from pretrain.model import ModelConfig
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 1234
+    seq_len: int = 128
+    micro_batch_size: int = 4
+    # 0 = one micro batch per rank per step (no gradient accumulation).
+    global_batch_size: int = 0
+    max_steps: int = 100
+    # Optimizer (AdamW with decoupled weight decay; norms and biases are never decayed).
+    lr: float = 3e-4
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 10
+    schedule: str = "cosine"  # cosine | linear | constant
+    weight_decay: float = 0.1
+    decay_embeddings: bool = True
+    beta1: float = 0.9
+    beta2: float = 0.95
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0
+    precision: str = "bf16"  # bf16 | fp16 | fp32
+    # Checkpoints and recovery.
+    checkpoint_dir: str = "checkpoints"
+    save_interval: int = 50
+    keep_last: int = 3
+    keep_every: int = 0  # additionally keep every M-th step forever; 0 = off
+    resume: str = "auto"  # auto | none | PATH of one checkpoint
+    verify_checksums: bool = True
+    # Logging and evaluation cadence.
+    log_interval: int = 1
+    eval_interval: int = 0  # 0 = never
+    eval_batches: int = 4
+
+
+@dataclass
+class DeepSpeedConfig:
+    zero_stage: int = 2
+    offload_optimizer: bool = False
+    offload_param: bool = False
+    # "auto" derives bucket sizes from world size and hidden size (see pretrain/engine.py); "fixed" uses the
+    # sizes below as they are.
+    buckets: str = "auto"
+    reduce_bucket_size: int = 500_000_000
+    allgather_bucket_size: int = 500_000_000
+    prefetch_bucket_size: int = 50_000_000
+    param_persistence_threshold: int = 100_000
+    overlap_comm: bool = True
+    contiguous_gradients: bool = True
+    steps_per_print: int = 1_000_000  # DeepSpeed's own console chatter; our metrics replace it
+
+
+@dataclass
+class LoggingConfig:
+    run_dir: str = "runs/default"
+    metrics_file: str = "metrics.jsonl"
+    console: bool = True
+    wandb: bool = False
+    wandb_project: str = "baichuan-pretrain"
+    wandb_mode: str = "offline"  # offline | online | disabled; offline is forced when no API key is set
+    tensorboard: bool = False
+
+
+@dataclass
+class ClusterConfig:
+    num_gpus: int = 1
+    gpu: str = "A800"
+
+
+@dataclass
+class PretrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so conf/pretrain.yaml's defaults list can start from it."""
+    store = ConfigStore.instance()
+    store.store(name="pretrain_schema", node=PretrainConfig)

@@ -1,0 +1,75 @@
+"""Checks the types alone cannot express; each failure is one line naming the key and the allowed values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pretrain.config.schema import PretrainConfig, TrainConfig
+
+
+class ConfigError(ValueError):
+    """A config the user wrote is wrong; the message is one line that says what and where."""
+
+_CHOICES = {
+    "train.precision": ("bf16", "fp16", "fp32"),
+    "train.schedule": ("cosine", "linear", "constant"),
+    "deepspeed.buckets": ("auto", "fixed"),
+    "logging.wandb_mode": ("offline", "online", "disabled"),
+}
+
+
+def _get(config: PretrainConfig, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def validate_config(config: PretrainConfig) -> None:
+    try:
+        config.model.validate()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for key, allowed in _CHOICES.items():
+        value = _get(config, key)
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+    if config.deepspeed.zero_stage not in (0, 1, 2, 3):
+        raise ConfigError(f"deepspeed.zero_stage={config.deepspeed.zero_stage} must be 0, 1, 2 or 3")
+    positive = ("train.seq_len", "train.micro_batch_size", "train.max_steps", "train.save_interval")
+    for key in positive:
+        if _get(config, key) <= 0:
+            raise ConfigError(f"{key}={_get(config, key)} must be > 0")
+    if config.train.seq_len > config.model.max_seq_len:
+        raise ConfigError(
+            f"train.seq_len={config.train.seq_len} exceeds model.max_seq_len={config.model.max_seq_len}"
+        )
+    if not config.data.sources:
+        raise ConfigError("data.sources is empty — pick a data config (data=demo) or list token-shard sources")
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    micro_batch_size: int
+    gradient_accumulation_steps: int
+    data_parallel_size: int
+
+    @property
+    def global_batch_size(self) -> int:
+        return self.micro_batch_size * self.gradient_accumulation_steps * self.data_parallel_size
+
+
+def resolve_batch_layout(train: TrainConfig, data_parallel_size: int) -> BatchLayout:
+    """global batch = micro batch × accumulation × data-parallel size, or a clear error naming the values."""
+    per_step = train.micro_batch_size * data_parallel_size
+    if train.global_batch_size == 0:
+        return BatchLayout(train.micro_batch_size, 1, data_parallel_size)
+    if train.global_batch_size % per_step:
+        raise ConfigError(
+            f"train.global_batch_size={train.global_batch_size} is not a multiple of "
+            f"train.micro_batch_size={train.micro_batch_size} × data-parallel size={data_parallel_size} "
+            f"(= {per_step})"
+        )
+    return BatchLayout(train.micro_batch_size, train.global_batch_size // per_step, data_parallel_size)

@@ -1,0 +1,171 @@
+"""The thin DeepSpeed adapter: our config in, a DeepSpeed engine out.
+
+Everything DeepSpeed-specific that is not checkpoint I/O lives here, so the model stays single-device code and
+the training loop reads like plain PyTorch (`loss = engine(**batch); engine.backward(loss); engine.step()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from pretrain.config import BatchLayout, PretrainConfig, resolve_batch_layout
+from pretrain.model import BaichuanForCausalLM
+
+log = logging.getLogger(__name__)
+
+
+def init_distributed() -> tuple[int, int]:
+    """Join (or, for a plain `python -m pretrain.train`, create) the process group; returns (rank, world)."""
+    import deepspeed
+
+    if "RANK" not in os.environ:  # single process without a launcher
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
+        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    deepspeed.init_distributed(verbose=False)
+    return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bucket_sizes(config: PretrainConfig, world_size: int) -> dict[str, int]:
+    """Communication bucket sizes in elements.
+
+    `buckets=fixed` takes the configured sizes. `buckets=auto` scales them with the model's hidden size
+    (a bucket of about a quarter layer's gradients per latency hop keeps the reduce of one layer
+    overlapping the backward of the next) and with the data-parallel size (a ring all-reduce pays 2(p-1) latency hops per bucket, so larger
+    clusters need larger buckets to stay bandwidth-bound). Clamped to DeepSpeed's sane range.
+    """
+    ds = config.deepspeed
+    if ds.buckets == "fixed":
+        return {
+            "reduce": ds.reduce_bucket_size,
+            "allgather": ds.allgather_bucket_size,
+            "prefetch": ds.prefetch_bucket_size,
+        }
+    h = config.model.hidden_size
+    per_layer = 12 * h * h  # ≈ parameters of one transformer layer
+    hops = max(1.0, math.log2(max(world_size, 2)))
+    reduce = int(min(max(per_layer // 4 * hops, 5_000_000), 500_000_000))
+    return {"reduce": reduce, "allgather": reduce, "prefetch": int(min(max(per_layer, 1_000_000), 100_000_000))}
+
+
+def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_size: int) -> dict:
+    """The one place our config becomes DeepSpeed's JSON dict."""
+    ds, train = config.deepspeed, config.train
+    buckets = bucket_sizes(config, world_size)
+    zero: dict = {
+        "stage": ds.zero_stage,
+        "overlap_comm": ds.overlap_comm,
+        "contiguous_gradients": ds.contiguous_gradients,
+        "reduce_bucket_size": buckets["reduce"],
+        "allgather_bucket_size": buckets["allgather"],
+    }
+    if ds.zero_stage == 3:
+        zero.update(
+            stage3_prefetch_bucket_size=buckets["prefetch"],
+            stage3_param_persistence_threshold=ds.param_persistence_threshold,
+        )
+        zero.pop("allgather_bucket_size")
+    if ds.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    if ds.offload_param:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": torch.cuda.is_available()}
+    rendered = {
+        "train_batch_size": layout.global_batch_size,
+        "train_micro_batch_size_per_gpu": layout.micro_batch_size,
+        "gradient_accumulation_steps": layout.gradient_accumulation_steps,
+        "gradient_clipping": train.grad_clip,
+        "zero_optimization": zero,
+        "zero_allow_untested_optimizer": True,
+        "steps_per_print": ds.steps_per_print,
+        "wall_clock_breakdown": False,
+        "bf16": {"enabled": train.precision == "bf16"},
+        "fp16": {"enabled": train.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
+    }
+    if train.precision == "bf16" and ds.zero_stage > 0:
+        # fp32 master weights and fp32 gradient accumulation: bf16 has too few mantissa bits to sum into.
+        rendered["data_types"] = {"grad_accum_dtype": "fp32"}
+    return rendered
+
+
+def lr_lambda(config: PretrainConfig):
+    """Warmup linearly to the peak, then decay (cosine or linear) to `min_lr_ratio` × peak at max_steps."""
+    train = config.train
+    warmup, total, floor = train.warmup_steps, train.max_steps, train.min_lr_ratio
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if train.schedule == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        decay = 0.5 * (1 + math.cos(math.pi * progress)) if train.schedule == "cosine" else 1 - progress
+        return floor + (1 - floor) * decay
+
+    return factor
+
+
+def parameter_groups(model: torch.nn.Module, config: PretrainConfig) -> list[dict]:
+    """Decay matrices; never decay norms and biases (1-D); embeddings only when train.decay_embeddings."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_embedding = "embed" in name
+        skip = param.ndim < 2 or (is_embedding and not config.train.decay_embeddings)
+        (no_decay if skip else decay).append(param)
+    return [
+        {"params": decay, "weight_decay": config.train.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def build_optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.optim.Optimizer:
+    train = config.train
+    groups = parameter_groups(model, config)
+    kwargs = dict(lr=train.lr, betas=(train.beta1, train.beta2), eps=train.adam_eps)
+    if config.deepspeed.offload_optimizer:
+        from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+        return DeepSpeedCPUAdam(groups, adamw_mode=True, **kwargs)
+    if torch.cuda.is_available():
+        return torch.optim.AdamW(groups, fused=True, **kwargs)
+    return torch.optim.AdamW(groups, foreach=True, **kwargs)
+
+
+@dataclass
+class EngineBundle:
+    engine: object  # deepspeed.DeepSpeedEngine
+    layout: BatchLayout
+    ds_config: dict
+
+
+def build_engine(config: PretrainConfig, world_size: int) -> EngineBundle:
+    """Build the model (partitioned at construction under ZeRO-3), optimizer, schedule and engine."""
+    import deepspeed
+
+    layout = resolve_batch_layout(config.train, world_size)
+    ds_config = render_deepspeed_config(config, layout, world_size)
+    # ZeRO-3 partitions each parameter as it is created, so a 13B model is never whole on one rank.
+    construct = deepspeed.zero.Init(config_dict_or_path=ds_config) if config.deepspeed.zero_stage == 3 else nullcontext()
+    torch.manual_seed(config.train.seed)  # identical initial weights on every rank and every run
+    with construct:
+        model = BaichuanForCausalLM(config.model)
+    optimizer = build_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
+    engine, _, _, _ = deepspeed.initialize(
+        model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
+    )
+    log.info("DeepSpeed ZeRO-%d, %s, batch %s", config.deepspeed.zero_stage, config.train.precision, layout)
+    return EngineBundle(engine=engine, layout=layout, ds_config=ds_config)

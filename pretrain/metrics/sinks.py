@@ -1,0 +1,100 @@
+"""Where metrics go: console, a JSONL file, wandb (offline without an API key), TensorBoard.
+
+Only global rank 0 writes. The JSONL file is the source of truth: on resume it is cut back to the resumed
+step, so a run that crashed and resumed has exactly one record per step, like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pretrain.config import LoggingConfig
+
+log = logging.getLogger(__name__)
+
+_SECRET_HINTS = ("key", "token", "secret", "password")
+
+
+def _scrub(config: dict) -> dict:
+    """Never ship credentials to a metrics backend, whatever a user put in the config."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out[key] = _scrub(value)
+        elif any(hint in key.lower() for hint in _SECRET_HINTS) and isinstance(value, str):
+            out[key] = "***"
+        else:
+            out[key] = value
+    return out
+
+
+class MetricsLogger:
+    def __init__(self, cfg: LoggingConfig, rank: int, run_config: dict | None = None):
+        self.cfg = cfg
+        self.enabled = rank == 0
+        self.path = Path(cfg.run_dir) / cfg.metrics_file
+        self._wandb = None
+        self._tensorboard = None
+        if not self.enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if cfg.wandb:
+            self._wandb = self._start_wandb(run_config or {})
+        if cfg.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tensorboard = SummaryWriter(log_dir=str(Path(cfg.run_dir) / "tensorboard"))
+
+    def _start_wandb(self, run_config: dict):
+        import wandb
+
+        mode = self.cfg.wandb_mode
+        if mode == "online" and not os.environ.get("WANDB_API_KEY"):
+            log.warning("wandb: no WANDB_API_KEY set, logging offline instead")
+            mode = "offline"
+        mode = os.environ.get("WANDB_MODE", mode)
+        return wandb.init(
+            project=self.cfg.wandb_project,
+            dir=self.cfg.run_dir,
+            mode=mode,
+            config=_scrub(run_config),
+            resume="allow",
+        )
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past `step` (written by an attempt that crashed before its next checkpoint)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if json.loads(line).get("step", 0) <= step]
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(self.path)
+
+    def log(self, step: int, metrics: dict) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, **metrics}
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.cfg.console:
+            shown = " ".join(f"{k}={_fmt(v)}" for k, v in metrics.items() if not isinstance(v, dict))
+            log.info("step %d %s", step, shown)
+        if self._wandb is not None:
+            self._wandb.log(metrics, step=step)
+        if self._tensorboard is not None:
+            for key, value in metrics.items():
+                if isinstance(value, (int, float)):
+                    self._tensorboard.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self._wandb is not None:
+            self._wandb.finish()
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
