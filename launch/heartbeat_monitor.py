@@ -1,0 +1,99 @@
+"""Turns the heartbeat files of one attempt into answers: is a rank hung, which one, how far did it get.
+
+Staleness is measured on the supervisor's own monotonic clock, from the moment it saw a rank's file change,
+so clock skew between nodes cannot fake or hide a hang.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from pretrain.heartbeat import HeartbeatRecord, read_heartbeats
+
+
+@dataclass
+class RankView:
+    record: HeartbeatRecord
+    changed_at: float  # supervisor monotonic time the record last changed
+    exited: bool = False  # a rank on this host whose process is gone
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A hang: `rank` is the rank that stopped first (None: no rank ever beat within the startup timeout)."""
+
+    rank: int | None
+    last_step: int | None
+    silent_s: float
+
+
+class HeartbeatMonitor:
+    def __init__(self, directory: Path, started_at: float) -> None:
+        self.directory = directory
+        self.started_at = started_at
+        self.ranks: dict[int, RankView] = {}
+        self.first_exited_rank: int | None = None
+        self._exit_seen = False
+        self._host = socket.gethostname()
+
+    def poll(self, now: float) -> None:
+        for rank, record in read_heartbeats(self.directory).items():
+            view = self.ranks.get(rank)
+            if view is None or view.record != record:
+                self.ranks[rank] = RankView(record=record, changed_at=now)
+        newly_exited = []
+        for rank, view in self.ranks.items():
+            if not view.exited and view.record.host == self._host and not _pid_alive(view.record.pid):
+                view.exited = True
+                if not view.record.done:
+                    newly_exited.append(rank)
+        # On a crash the rank that died alone, before the launcher took the others down, is the culprit;
+        # several found gone in the same poll cannot be told apart.
+        if newly_exited and not self._exit_seen:
+            self._exit_seen = True
+            self.first_exited_rank = newly_exited[0] if len(newly_exited) == 1 else None
+
+    def stall(self, now: float, heartbeat_timeout_s: float, startup_timeout_s: float) -> Stall | None:
+        if not self.ranks:
+            silent = now - self.started_at
+            return Stall(None, None, silent) if silent > startup_timeout_s else None
+        watched = [v for v in self.ranks.values() if not v.record.done and not v.exited]
+        stale = [v for v in watched if now - v.changed_at > heartbeat_timeout_s]
+        if not stale:
+            return None
+        # Ranks blocked in a collective behind a hung peer go quiet too; the culprit is the one that got
+        # least far, and among equals the one silent longest.
+        culprit = min(stale, key=lambda v: (v.record.step, v.changed_at))
+        return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at)
+
+    @property
+    def last_step(self) -> int | None:
+        """The furthest step any rank reported (the progress a failure throws away)."""
+        return max((v.record.step for v in self.ranks.values()), default=None)
+
+    @property
+    def start_step(self) -> int | None:
+        """The step this attempt resumed from."""
+        return min((v.record.start_step for v in self.ranks.values()), default=None)
+
+    @property
+    def start_time(self) -> float | None:
+        """Wall time of this attempt's first start-up beat (≈ when process start and checkpoint load ended)."""
+        return min((v.record.start_time for v in self.ranks.values()), default=None)
+
+    @property
+    def first_step_time(self) -> float | None:
+        """Wall time of the first completed step past the resumed one, on any rank; None until then."""
+        times = [v.record.first_step_time for v in self.ranks.values() if v.record.first_step_time is not None]
+        return min(times, default=None)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

@@ -1,0 +1,105 @@
+"""`python -m launch.run [options] -- <command...>`: supervise a training launch, restart it on crash or hang.
+
+    python -m launch.run --max-restarts 3 --heartbeat-timeout 300 -- \\
+        deepspeed --no_local_rank --num_gpus 8 --module pretrain.train train.max_steps=1000
+
+Restarts append `train.resume=auto` to the command. Exit status: 0 when the command finished (or was
+stopped by a forwarded SIGTERM/SIGINT and left in time), 1 after giving up, 2 on a usage error.
+See docs/launch.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from launch.incidents import default_incidents_path
+from launch.supervisor import LaunchError, Supervisor, SupervisorConfig
+
+
+class _OneLineErrorParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage + message; the house style is one line
+        sys.stderr.write(f"error: {message} — see `python -m launch.run --help`\n")
+        raise SystemExit(2)
+
+
+def _non_negative(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be ≥ 0, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = SupervisorConfig(incidents_path=Path("incidents.jsonl"))
+    parser = _OneLineErrorParser(prog="python -m launch.run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add("--max-restarts", type=_non_negative(int), default=defaults.max_restarts,
+        help="give up after this many restarts within --restart-window (default %(default)s)")
+    add("--restart-window", type=_non_negative(float), default=defaults.restart_window_s, metavar="S",
+        help="seconds over which restarts are counted (default %(default)s)")
+    add("--heartbeat-timeout", type=_non_negative(float), default=defaults.heartbeat_timeout_s, metavar="S",
+        help="a rank silent this long is hung; must exceed the longest step + checkpoint save (default %(default)s)")
+    add("--startup-timeout", type=_non_negative(float), default=defaults.startup_timeout_s, metavar="S",
+        help="hung if no rank beats this long after launch: imports, JIT builds, checkpoint load (default %(default)s)")
+    add("--backoff", type=_non_negative(float), default=defaults.backoff_s, metavar="S",
+        help="wait before the first restart; doubles per restart in the window (default %(default)s)")
+    add("--max-backoff", type=_non_negative(float), default=defaults.max_backoff_s, metavar="S",
+        help="cap on the backoff (default %(default)s)")
+    add("--kill-grace", type=_non_negative(float), default=defaults.kill_grace_s, metavar="S",
+        help="after a failure, SIGTERM then SIGKILL after this long (default %(default)s)")
+    add("--stop-grace", type=_non_negative(float), default=defaults.stop_grace_s, metavar="S",
+        help="after a forwarded SIGTERM/SIGINT, time to save and exit before SIGKILL (default %(default)s)")
+    add("--poll-interval", type=_non_negative(float), default=defaults.poll_interval_s, metavar="S",
+        help="how often the launcher and the heartbeats are checked (default %(default)s)")
+    add("--incidents", type=Path, default=None, metavar="PATH",
+        help="incidents.jsonl to append to (default $BAICHUAN_RUN_DIR/incidents.jsonl or ./incidents.jsonl)")
+    add("--heartbeat-dir", type=Path, default=None, metavar="DIR",
+        help="where ranks write heartbeats; must be shared by all nodes "
+             "(default $BAICHUAN_RUN_DIR/heartbeats, else a temporary directory)")
+    return parser
+
+
+def parse_args(argv: list[str]) -> tuple[SupervisorConfig, list[str]]:
+    if "--" in argv:
+        split = argv.index("--")
+        own, command = argv[:split], argv[split + 1:]
+    else:
+        own, command = argv, []
+    args = build_parser().parse_args(own)
+    config = SupervisorConfig(
+        incidents_path=args.incidents or default_incidents_path(),
+        max_restarts=args.max_restarts,
+        restart_window_s=args.restart_window,
+        heartbeat_timeout_s=args.heartbeat_timeout,
+        startup_timeout_s=args.startup_timeout,
+        backoff_s=args.backoff,
+        max_backoff_s=args.max_backoff,
+        kill_grace_s=args.kill_grace,
+        stop_grace_s=args.stop_grace,
+        poll_interval_s=args.poll_interval,
+        heartbeat_dir=args.heartbeat_dir,
+    )
+    return config, command
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="[launch.run] %(message)s", stream=sys.stderr)
+    config, command = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        supervisor = Supervisor(command, config)
+        supervisor.install_signal_handlers()
+        return supervisor.run()
+    except LaunchError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Heartbeat files (pretrain.heartbeat) and how the supervisor's monitor reads them."""
+
+import json
+import os
+
+from launch.heartbeat_monitor import HeartbeatMonitor
+from pretrain.heartbeat import Heartbeat, heartbeat_path, read_heartbeats
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_no_op_without_the_environment_variable(tmp_path):
+    heartbeat = Heartbeat.from_env({"RANK": "3"})
+    assert not heartbeat.enabled
+    assert heartbeat.beat(5) is False
+    heartbeat.finish(5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_from_env_writes_the_rank_file_atomically(tmp_path):
+    heartbeat = Heartbeat.from_env({"BAICHUAN_HEARTBEAT_DIR": str(tmp_path / "hb"), "RANK": "3"})
+    assert heartbeat.beat(7) is True
+    assert sorted(p.name for p in (tmp_path / "hb").iterdir()) == ["rank3.json"]  # no temporary left behind
+    raw = json.loads(heartbeat_path(tmp_path / "hb", 3).read_text())
+    assert {k: raw[k] for k in ("step", "rank", "pid", "start_step", "done")} == {
+        "step": 7, "rank": 3, "pid": os.getpid(), "start_step": 7, "done": False}
+    assert raw["first_step_time"] is None and raw["time"] >= raw["start_time"]
+
+
+def test_beats_are_rate_limited_except_the_start_and_the_first_step(tmp_path):
+    clock = FakeClock()
+    heartbeat = Heartbeat(tmp_path, rank=0, min_interval_s=0.5, clock=clock)
+    written = []
+    for step, now in [(10, 0.0), (11, 0.1), (12, 0.2), (13, 0.4), (14, 0.6), (15, 0.7), (16, 1.2)]:
+        clock.now = now
+        written.append(heartbeat.beat(step))
+    assert written == [True, True, False, False, True, False, True]
+    record = read_heartbeats(tmp_path)[0]
+    assert (record.step, record.start_step) == (16, 10)
+    assert record.first_step_time is not None and record.first_step_time >= record.start_time
+    clock.now = 1.3
+    assert heartbeat.beat(17, force=True) is True
+    heartbeat.finish(17)
+    assert read_heartbeats(tmp_path)[0].done
+
+
+def test_read_heartbeats_skips_torn_and_foreign_files(tmp_path):
+    Heartbeat(tmp_path, rank=1).beat(4)
+    (tmp_path / "rank2.json").write_text('{"step": 3')  # torn: cannot happen with rename, but must not crash
+    (tmp_path / "notes.txt").write_text("hello")
+    assert sorted(read_heartbeats(tmp_path)) == [1]
+    assert read_heartbeats(tmp_path / "missing") == {}
+
+
+def _write(directory, rank, step, pid=None, host=None, done=False):
+    record = {"rank": rank, "step": step, "time": 0.0, "pid": pid or os.getpid(), "start_step": 0,
+              "start_time": 0.0, "first_step_time": None, "done": done}
+    if host is not None:
+        record["host"] = host
+    heartbeat_path(directory, rank).write_text(json.dumps(record))
+
+
+def test_monitor_names_the_rank_that_got_least_far(tmp_path):
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    _write(tmp_path, 0, 5)
+    _write(tmp_path, 1, 4)
+    monitor.poll(now=1.0)
+    assert monitor.stall(now=2.0, heartbeat_timeout_s=5.0, startup_timeout_s=60.0) is None
+    _write(tmp_path, 0, 6)  # rank 0 still beats at t=3, rank 1 does not
+    monitor.poll(now=3.0)
+    stall = monitor.stall(now=6.5, heartbeat_timeout_s=5.0, startup_timeout_s=60.0)
+    assert stall is not None and stall.rank == 1 and stall.last_step == 6 and stall.silent_s == 5.5
+    # both silent: still the one behind
+    stall = monitor.stall(now=9.0, heartbeat_timeout_s=5.0, startup_timeout_s=60.0)
+    assert stall.rank == 1
+
+
+def test_monitor_startup_timeout_and_finished_ranks(tmp_path):
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    monitor.poll(now=5.0)
+    assert monitor.stall(now=5.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0) is None
+    stall = monitor.stall(now=11.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0)
+    assert stall is not None and stall.rank is None
+    _write(tmp_path, 0, 9, done=True)  # a rank that finished is not hung however long it stays quiet
+    monitor.poll(now=12.0)
+    assert monitor.stall(now=100.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0) is None
+
+
+def test_monitor_attributes_a_crash_to_the_rank_whose_process_vanished(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    _write(tmp_path, 0, 3, host=socket.gethostname())
+    _write(tmp_path, 1, 3, pid=dead_pid, host=socket.gethostname())
+    _write(tmp_path, 2, 3, pid=dead_pid, host="another-node")  # pids on other hosts are not checked
+    monitor.poll(now=1.0)
+    assert monitor.first_exited_rank == 1
+    # a dead rank is not reported as hung: its launcher's exit code tells the story
+    assert monitor.stall(now=100.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0).rank in (0, 2)

@@ -1,0 +1,148 @@
+"""The supervisor against a fake trainer: restarts, hang detection, give-up, incidents, signal forwarding."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from launch.incidents import read_incidents
+from launch.supervisor import LaunchError, Supervisor, SupervisorConfig, with_resume_auto
+from pretrain.heartbeat import read_heartbeats
+
+
+def _attempts(tmp_path) -> list[list[str]]:
+    lines = (tmp_path / "argv.jsonl").read_text().splitlines()
+    return [json.loads(line)["argv"] for line in lines]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_with_resume_auto_appends_once_and_replaces_an_explicit_path():
+    assert with_resume_auto(["deepspeed", "-m", "x", "a=1"]) == ["deepspeed", "-m", "x", "a=1", "train.resume=auto"]
+    assert with_resume_auto(["x", "train.resume=auto"]) == ["x", "train.resume=auto"]
+    assert with_resume_auto(["x", "train.resume=/ckpt/step_100", "b=2"]) == ["x", "train.resume=auto", "b=2"]
+    assert with_resume_auto(["x", "+train.resume=/c"]) == ["x", "train.resume=auto"]
+
+
+def test_clean_exit_ends_with_zero_and_no_incident(tmp_path, fake_command, supervise):
+    assert supervise(fake_command("steps=3")) == 0
+    assert len(_attempts(tmp_path)) == 1
+    assert read_incidents(tmp_path / "incidents.jsonl") == []
+
+
+def test_crash_restarts_with_resume_auto_and_records_steps_lost(tmp_path, fake_command, supervise):
+    rc = supervise(fake_command("steps=12", "ckpt_every=5", "crash_at=8", "fail_attempts=1"))
+    assert rc == 0
+    attempts = _attempts(tmp_path)
+    assert len(attempts) == 2
+    assert "train.resume=auto" not in attempts[0]
+    assert attempts[1].count("train.resume=auto") == 1
+    assert (tmp_path / "state").read_text() == "12"  # the restart resumed and finished the run
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "exit" and incident["exit_code"] == 3
+    assert incident["rank"] == 0
+    assert incident["last_step"] == 8 and incident["resumed_step"] == 5 and incident["steps_lost"] == 3
+    assert incident["time_to_recover_s"] > 0
+    assert set(incident["phases"]) == {"teardown_s", "backoff_s", "startup_s", "first_step_s"}
+    assert incident["gave_up"] is False and incident["source"] == "supervisor"
+
+
+def test_hang_is_detected_killed_and_restarted(tmp_path, fake_command, supervise):
+    rc = supervise(fake_command("steps=6", "ckpt_every=2", "hang_at=3", "fail_attempts=1"), heartbeat_timeout_s=1.0)
+    assert rc == 0
+    assert len(_attempts(tmp_path)) == 2
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "hang" and incident["exit_code"] is None
+    assert incident["rank"] == 0 and incident["last_step"] == 3
+    assert incident["resumed_step"] == 2 and incident["steps_lost"] == 1
+
+
+def test_gives_up_after_max_restarts_within_window(tmp_path, fake_command, supervise):
+    rc = supervise(fake_command("steps=5", "ckpt_every=100", "crash_at=2"), max_restarts=2)
+    assert rc == 1
+    attempts = _attempts(tmp_path)
+    assert len(attempts) == 3  # the first launch + 2 restarts
+    assert all(a.count("train.resume=auto") == 1 for a in attempts[1:])
+    incidents = read_incidents(tmp_path / "incidents.jsonl")
+    assert [i["attempt"] for i in incidents] == [1, 2, 3]
+    assert [i["gave_up"] for i in incidents] == [False, False, True]
+    assert [i["steps_lost"] for i in incidents[:2]] == [2, 2]  # no checkpoint: every restart starts over
+
+
+def test_only_restarts_inside_the_window_count(tmp_path, fake_command, supervise):
+    command = fake_command("steps=4", "ckpt_every=100", "crash_at=2", "fail_attempts=2")
+    # A zero-second window forgets every earlier restart: two failures, one restart allowed, still finishes.
+    assert supervise(command, max_restarts=1, restart_window_s=0.0) == 0
+    assert len(_attempts(tmp_path)) == 3
+    (tmp_path / "argv.jsonl").unlink()
+    (tmp_path / "state").unlink()
+    # With an hour-long window the same two failures exhaust the single allowed restart.
+    assert supervise(command, max_restarts=1, restart_window_s=3600.0) == 1
+    assert len(_attempts(tmp_path)) == 2
+
+
+def test_no_heartbeat_within_startup_timeout_is_a_hang(tmp_path, supervise):
+    sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
+    rc = supervise(sleeper, startup_timeout_s=1.0, max_restarts=0)
+    assert rc == 1
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "hang" and incident["rank"] is None and incident["gave_up"] is True
+
+
+def test_the_stale_rank_is_named_and_the_whole_group_is_killed(tmp_path, fake_command, supervise):
+    rank0 = " ".join(fake_command("steps=3", state="state0"))
+    rank1 = " ".join(fake_command("steps=9", "hang_at=3", state="state1"))
+    launcher = ["sh", "-c", f"RANK=0 {rank0} & RANK=1 {rank1} & wait"]
+    rc = supervise(launcher, heartbeat_timeout_s=1.0, max_restarts=0)
+    assert rc == 1
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "hang" and incident["rank"] == 1 and incident["last_step"] == 3
+    beats = read_heartbeats(tmp_path / "heartbeats" / "attempt-1")
+    assert sorted(beats) == [0, 1] and beats[0].done and not beats[1].done
+    assert not _running(beats[1].pid)  # the hung rank did not outlive its launcher
+
+
+def test_missing_command_and_missing_executable_are_user_errors(tmp_path):
+    config = SupervisorConfig(incidents_path=tmp_path / "incidents.jsonl", heartbeat_dir=tmp_path / "hb")
+    with pytest.raises(LaunchError, match="no command"):
+        Supervisor([], config)
+    with pytest.raises(LaunchError, match="cannot start"):
+        Supervisor(["/nonexistent/trainer"], config).run()
+
+
+def test_cli_usage_error_is_one_line_exit_2():
+    result = subprocess.run([sys.executable, "-m", "launch.run", "--max-restarts", "-1", "--", "true"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_sigterm_is_forwarded_and_the_supervisor_exits_zero(tmp_path, fake_command):
+    command = fake_command("steps=100000", "step_time=0.05")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BAICHUAN_")}
+    supervisor = subprocess.Popen(
+        [sys.executable, "-m", "launch.run", "--incidents", str(tmp_path / "incidents.jsonl"),
+         "--heartbeat-dir", str(tmp_path / "heartbeats"), "--poll-interval", "0.05", "--", *command],
+        env=env, stderr=subprocess.PIPE, text=True)
+    heartbeat = tmp_path / "heartbeats" / "attempt-1" / "rank0.json"
+    deadline = time.monotonic() + 60
+    while not (heartbeat.exists() and json.loads(heartbeat.read_text())["step"] >= 3):
+        assert time.monotonic() < deadline and supervisor.poll() is None, "the fake trainer never got going"
+        time.sleep(0.05)
+    supervisor.send_signal(signal.SIGTERM)
+    _, stderr = supervisor.communicate(timeout=60)
+    assert supervisor.returncode == 0, stderr
+    assert int((tmp_path / "state.sigterm").read_text()) >= 3  # the trainer got SIGTERM and "saved"
+    assert len(_attempts(tmp_path)) == 1  # a requested stop is not restarted
+    assert read_incidents(tmp_path / "incidents.jsonl") == []
