@@ -18,6 +18,7 @@ from data_pipeline.dedup.config import (
 )
 from data_pipeline.dedup.exact import ExactDedupStage
 from data_pipeline.dedup.minhash import MinHashDedupStage
+from data_pipeline.dedup.sentence import SentenceDedupStage
 from data_pipeline.stage import Stage
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SentenceDedupConfig",
     "ExactDedupStage",
     "MinHashDedupStage",
+    "SentenceDedupStage",
     "build_dedup_stages",
 ]
 
@@ -39,4 +41,6 @@ def build_dedup_stages(cfg: DedupConfig) -> list[Stage]:
         stages.append(ExactDedupStage(seed=cfg.seed, merge_memory_mb=cfg.merge_memory_mb))
     if cfg.minhash.enabled:
         stages.append(MinHashDedupStage(cfg.minhash, seed=cfg.seed, merge_memory_mb=cfg.merge_memory_mb))
+    if cfg.sentence.enabled:
+        stages.append(SentenceDedupStage(cfg.sentence, seed=cfg.seed, merge_memory_mb=cfg.merge_memory_mb))
     return stages

@@ -2,11 +2,13 @@
 key-range chunks, so no band of the corpus ever has to be in memory at once (datatrove's design).
 
 Layout under `root/`:  shard-00003/band-007.npy  (structured array, fields `key` uint64 and `item` uint32,
-sorted by key; `item` is the row of the entity — document or sentence — inside its shard).
+sorted by key; `item` is the row of the entity — document or sentence — inside its shard), and
+shard-00003/ids.jsonl (the record ids of the shard in arrival order, one JSON string per line).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +72,31 @@ def iter_collisions(
         sizes = np.diff(np.r_[starts, len(keys)])
         for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
             yield items[start : start + size]
+
+
+class IdWriter:
+    """Streams a shard's record ids to ids.jsonl (constant memory)."""
+
+    def __init__(self, directory: Path):
+        self.file = open(directory / "ids.jsonl", "w", encoding="utf-8")
+
+    def write(self, record: dict) -> None:
+        self.file.write(json.dumps(str(record.get("id")), ensure_ascii=False) + "\n")
+
+    def __enter__(self) -> IdWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+
+def load_ids(root: Path, rows: np.ndarray, shard_of: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
+    """ids of the given global rows, reading each shard's id file once and keeping only what is asked."""
+    ids: dict[int, str] = {}
+    for shard in np.unique(shard_of).tolist():
+        wanted = set((rows[shard_of == shard] - offsets[shard]).tolist())
+        with open(shard_dir(root, shard) / "ids.jsonl", encoding="utf-8") as lines:
+            for local, line in enumerate(lines):
+                if local in wanted:
+                    ids[int(offsets[shard]) + local] = json.loads(line)
+    return ids

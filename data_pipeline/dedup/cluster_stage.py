@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import iter_collisions, shard_dir, write_band_files
+from data_pipeline.dedup.bucket_store import IdWriter, iter_collisions, load_ids, shard_dir, write_band_files
 from data_pipeline.dedup.clusters import UnionFind, keep_order
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
 
@@ -66,9 +66,9 @@ class ClusterDedupStage(CorpusStage):
         shard_root.mkdir(parents=True, exist_ok=True)
         stats, rows, keys = [], [], []
         keyer = self.shard_keyer(shard_root)
-        with open(shard_root / "ids.jsonl", "w", encoding="utf-8") as ids:
+        with IdWriter(shard_root) as ids:
             for row, record in enumerate(records):
-                ids.write(json.dumps(str(record.get("id")), ensure_ascii=False) + "\n")
+                ids.write(record)
                 quality = meta_of(record).get("quality_score")
                 text = record.get("text") if isinstance(record.get("text"), str) else ""
                 stats.append((np.nan if quality is None else float(quality), len(text)))
@@ -127,7 +127,7 @@ class ClusterDedupStage(CorpusStage):
         in_cluster = np.bincount(roots, minlength=len(roots))[roots] > 1
         members = np.flatnonzero(in_cluster)
         shard_of = np.searchsorted(offsets, members, side="right") - 1
-        ids = _load_ids(root, members, shard_of, offsets)
+        ids = load_ids(root, members, shard_of, offsets)
         by_root: dict[int, list[int]] = defaultdict(list)
         for row in members.tolist():
             by_root[int(roots[row])].append(row)
@@ -148,15 +148,3 @@ class ClusterDedupStage(CorpusStage):
             path = shard_dir(root, shard) / "removals.json"
             path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
         return sum(len(r) for r in removals.values())
-
-
-def _load_ids(root: Path, rows: np.ndarray, shard_of: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
-    """ids of the given global rows, reading each shard's id file once and keeping only what is asked."""
-    ids: dict[int, str] = {}
-    for shard in np.unique(shard_of).tolist():
-        wanted = set((rows[shard_of == shard] - offsets[shard]).tolist())
-        with open(shard_dir(root, shard) / "ids.jsonl", encoding="utf-8") as lines:
-            for local, line in enumerate(lines):
-                if local in wanted:
-                    ids[int(offsets[shard]) + local] = json.loads(line)
-    return ids

@@ -11,8 +11,9 @@ _CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af
 _TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+")
 _CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
 _NON_WORD = re.compile(r"[\W_]+")
-# A sentence ends after zh 。！？； (and their full-width forms) or en .?! followed by space/end, or a newline.
-_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’」』\"')）]*|\.+[\"')]*(?=\s|$)|\n+")
+# A sentence ends after zh 。！？； or en .?! (+ closing quotes) followed by space/end, or at a newline; it
+# takes the whitespace after it along.
+_SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[”’」』\"')）]*|\.+[\"')]*(?=\s|$)|\n)\s*")
 
 
 def normalize_for_hash(text: str) -> str:

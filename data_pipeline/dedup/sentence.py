@@ -1,0 +1,156 @@
+"""Sentence-level near-duplicate removal across documents: boilerplate that survives document dedup.
+
+Every sentence (zh 。！？； / en .?! / newline) of at least `min_sentence_chars` normalised characters gets
+LSH band keys — MinHash of its shingles, or one hash of its normalised text in exact mode. Sentences that
+collide are clustered by union-find; a cluster found in more than `max_docs` documents is boilerplate and
+is removed from every document but the first (in shard, row order). A document left with too little text is
+rejected as `sentence_dedup:too_little_left`; the others pass with the sentences cut out and
+meta["sentence_dedup"] = {"removed_sentences", "removed_chars"}. Corpus totals go to summary.json.
+
+Per shard under workdir/<name>/shard-NNNNN/: sentences.npy (row, sentence index, chars per candidate
+sentence), band files, ids.jsonl; fit adds removals.json {"<row>": [id, [sentence indices]]}.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import xxhash
+
+from data_pipeline.dedup.bucket_store import IdWriter, iter_collisions, load_ids, shard_dir, write_band_files
+from data_pipeline.dedup.clusters import UnionFind
+from data_pipeline.dedup.config import SentenceDedupConfig
+from data_pipeline.dedup.hashing import MinHasher, ShingleHasher
+from data_pipeline.dedup.lsh_params import optimal_bands_rows
+from data_pipeline.dedup.text import normalize_for_hash, sentence_spans
+from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
+
+SENTENCE = np.dtype([("row", np.uint32), ("sentence", np.uint32), ("chars", np.uint32)])
+
+
+class SentenceDedupStage(CorpusStage):
+    def __init__(self, cfg: SentenceDedupConfig, seed: int = 1, name: str = "sentence_dedup",
+                 merge_memory_mb: int = 256):
+        self.name, self.cfg, self.seed = name, cfg, seed
+        self.merge_memory_bytes = merge_memory_mb << 20
+        if cfg.near_duplicates:
+            self.bands, self.rows = optimal_bands_rows(
+                cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
+            self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
+            self.minhasher = MinHasher(cfg.num_perm, seed)
+        else:
+            self.bands, self.rows = 1, 1
+        self.workdir: Path | None = None
+        self.summary: dict = {}
+
+    def sentence_keys(self, normalized: str, lang: str | None) -> np.ndarray:
+        if not self.cfg.near_duplicates:
+            return np.array([xxhash.xxh3_64_intdigest(normalized.encode(), seed=self.seed)], dtype=np.uint64)
+        signature = self.minhasher.signature(self.shingler.shingles(normalized, lang))
+        return self.minhasher.band_keys(signature, self.bands, self.rows)[0]
+
+    def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
+        root = shard_dir(workdir / self.name, shard.index)
+        root.mkdir(parents=True, exist_ok=True)
+        entries, keys = [], []
+        num_docs = 0
+        with IdWriter(root) as ids:
+            for row, record in enumerate(records):
+                ids.write(record)
+                num_docs += 1
+                text = record.get("text") if isinstance(record.get("text"), str) else ""
+                lang = meta_of(record).get("lang")
+                for index, (start, end) in enumerate(sentence_spans(text)):
+                    normalized = normalize_for_hash(text[start:end])
+                    if len(normalized) >= self.cfg.min_sentence_chars:
+                        entries.append((row, index, end - start))
+                        keys.append(self.sentence_keys(normalized, lang))
+        np.save(root / "sentences.npy", np.array(entries, dtype=SENTENCE))
+        (root / "num_docs.json").write_text(json.dumps(num_docs))
+        band_keys = np.stack(keys) if keys else np.empty((0, self.bands), dtype=np.uint64)
+        write_band_files(workdir / self.name, shard.index, np.arange(len(entries), dtype=np.uint32), band_keys)
+
+    def fit(self, workdir: Path, num_shards: int) -> None:
+        root = workdir / self.name
+        self.workdir = workdir
+        sentences = [np.load(shard_dir(root, s) / "sentences.npy") for s in range(num_shards)]
+        num_docs = [json.loads((shard_dir(root, s) / "num_docs.json").read_text()) for s in range(num_shards)]
+        offsets = np.cumsum([0] + [len(s) for s in sentences])
+        doc_offsets = np.cumsum([0] + num_docs)
+        clusters = UnionFind(int(offsets[-1]))
+        for band in range(self.bands):
+            for group in iter_collisions(root, offsets, band, self.merge_memory_bytes):
+                first = int(group[0])
+                for item in group[1:].tolist():
+                    clusters.union(first, item)
+        roots = clusters.roots()
+        all_sentences = np.concatenate(sentences) if sentences else np.empty(0, dtype=SENTENCE)
+        shard_of = np.repeat(np.arange(num_shards), np.diff(offsets))
+        global_doc = doc_offsets[shard_of] + all_sentences["row"].astype(np.int64)
+        removed = _boilerplate_repeats(roots, global_doc, self.cfg.max_docs)
+        self._write_removals(root, removed, all_sentences, shard_of, doc_offsets)
+        self.summary = {
+            "removed_sentences": int(removed.sum()),
+            "removed_chars": int(all_sentences["chars"][removed].sum()),
+            "candidate_sentences": int(len(all_sentences)),
+        }
+        (root / "summary.json").write_text(json.dumps(self.summary, indent=2))
+
+    def _write_removals(self, root: Path, removed: np.ndarray, sentences: np.ndarray, shard_of: np.ndarray,
+                        doc_offsets: np.ndarray) -> None:
+        picked = np.flatnonzero(removed)
+        rows = sentences["row"][picked].astype(np.int64)
+        global_rows = doc_offsets[shard_of[picked]] + rows
+        ids = load_ids(root, np.unique(global_rows), np.searchsorted(
+            doc_offsets, np.unique(global_rows), side="right") - 1, doc_offsets)
+        per_shard: list[dict[str, list]] = [{} for _ in range(len(doc_offsets) - 1)]
+        for shard, row, global_row, index in zip(shard_of[picked].tolist(), rows.tolist(),
+                                                  global_rows.tolist(), sentences["sentence"][picked].tolist()):
+            per_shard[shard].setdefault(str(row), [ids[global_row], []])[1].append(index)
+        for shard, removals in enumerate(per_shard):
+            (shard_dir(root, shard) / "removals.json").write_text(json.dumps(removals, ensure_ascii=False))
+
+    def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
+        if self.workdir is None:
+            raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
+        path = shard_dir(self.workdir / self.name, shard.index) / "removals.json"
+        removals = json.loads(path.read_text()) if path.exists() else {}
+        for row, record in enumerate(records):
+            hit = removals.get(str(row))
+            if hit is not None:
+                if str(record.get("id")) != hit[0]:
+                    raise RuntimeError(
+                        f"{self.name}: shard {shard.name} row {row} is {record.get('id')!r} in run() but "
+                        f"{hit[0]!r} in observe(); the executor must replay the same records in order")
+                self._cut(record, set(hit[1]))
+            yield record
+
+    def _cut(self, record: dict, drop: set[int]) -> None:
+        text = record["text"]
+        spans = sentence_spans(text)
+        kept = "".join(text[s:e] for i, (s, e) in enumerate(spans) if i not in drop)
+        removed_chars = len(text) - len(kept)
+        stripped = len(kept.strip())
+        if stripped < self.cfg.min_keep_chars or stripped < self.cfg.min_keep_fraction * len(text.strip()):
+            reject(record, self.name, "too_little_left")
+            return
+        record["text"] = kept
+        meta_of(record)["sentence_dedup"] = {"removed_sentences": len(drop), "removed_chars": removed_chars}
+
+
+def _boilerplate_repeats(roots: np.ndarray, global_doc: np.ndarray, max_docs: int) -> np.ndarray:
+    """Mask of sentences to remove: members of clusters spanning more than `max_docs` documents, except
+    those in the cluster's first document."""
+    if len(roots) == 0:
+        return np.zeros(0, dtype=bool)
+    pairs = np.unique(np.stack([roots, global_doc], axis=1), axis=0)  # one row per (cluster, document)
+    cluster_ids, doc_counts = np.unique(pairs[:, 0], return_counts=True)
+    first_doc = np.full(len(roots), -1, dtype=np.int64)
+    starts = np.searchsorted(pairs[:, 0], cluster_ids)
+    first_doc[cluster_ids] = pairs[starts, 1]  # pairs are sorted, so the first row of a cluster is its min doc
+    boilerplate = np.zeros(len(roots), dtype=bool)
+    boilerplate[cluster_ids[doc_counts > max_docs]] = True
+    return boilerplate[roots] & (global_doc != first_doc[roots])
