@@ -1,5 +1,7 @@
 """Data for pretraining: the mixture config and the resumable, data-parallel loader over token shards."""
 
 from pretrain.data.config import DataConfig, SourceConfig
+from pretrain.data.errors import DataConfigError, DataStateMismatchError
+from pretrain.data.loader import PretrainDataLoader
 
-__all__ = ["DataConfig", "SourceConfig"]
+__all__ = ["DataConfig", "DataConfigError", "DataStateMismatchError", "PretrainDataLoader", "SourceConfig"]

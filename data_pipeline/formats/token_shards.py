@@ -1,0 +1,370 @@
+"""Token shards: the one module that knows how tokenized documents lie on disk.
+
+A shard directory holds ``manifest.json`` and, per shard ``NAME``:
+
+* ``NAME.bin`` — every token id of the shard, flat, ``uint16`` when the vocabulary fits (≤ 65,536 ids, e.g.
+  Baichuan's 64,000) else ``uint32``; each document is followed by the EOS id.
+* ``NAME.idx`` — ``int64`` document boundaries into ``NAME.bin``, length ``documents + 1``, starting at 0 and
+  ending at the token count; document ``i`` (with its EOS) is ``bin[idx[i]:idx[i+1]]``.
+
+``manifest.json`` holds the format version, dtype, vocab size, EOS id, the tokenizer's sha256, one entry per
+shard (tokens, documents, its source and dominant language, and the per-source / per-language breakdown) and
+totals per source and language. Every file is written to a temporary name and renamed into place, so a crash
+never leaves a half-written shard or manifest behind.
+
+Writers use `TokenShardWriter` + `write_manifest`; readers (the trainer's data loader) use `TokenShardSet`,
+which memory-maps the shards of one or more directories as one sequence of documents.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMAT_NAME = "baichuan-token-shards"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+INDEX_DTYPE = np.dtype("<i8")
+UINT16_VOCAB_LIMIT = 1 << 16
+
+
+class TokenShardError(ValueError):
+    """A shard directory that is missing, inconsistent or of another tokenizer (a user can fix it)."""
+
+
+def dtype_for_vocab(vocab_size: int) -> np.dtype:
+    """uint16 when every id fits in 16 bits (half the disk and page cache), else uint32."""
+    if vocab_size <= 0:
+        raise ValueError(f"vocab_size must be positive, got {vocab_size}")
+    return np.dtype("<u2") if vocab_size <= UINT16_VOCAB_LIMIT else np.dtype("<u4")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary sibling and a rename (creating the parent directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: object) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode())
+
+
+@dataclass
+class Counts:
+    documents: int = 0
+    tokens: int = 0
+
+    def add(self, documents: int, tokens: int) -> None:
+        self.documents += documents
+        self.tokens += tokens
+
+
+@dataclass
+class ShardEntry:
+    """One shard as the manifest lists it."""
+
+    name: str
+    tokens: int
+    documents: int
+    source: str  # the shard's only source, or "mixed"
+    language: str  # the language holding most of the shard's tokens
+    sources: dict[str, Counts] = field(default_factory=dict)
+    languages: dict[str, Counts] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: dict) -> ShardEntry:
+        return cls(
+            name=obj["name"],
+            tokens=int(obj["tokens"]),
+            documents=int(obj["documents"]),
+            source=obj["source"],
+            language=obj["language"],
+            sources={k: Counts(**v) for k, v in obj.get("sources", {}).items()},
+            languages={k: Counts(**v) for k, v in obj.get("languages", {}).items()},
+        )
+
+
+@dataclass
+class TokenShardManifest:
+    dtype: str
+    vocab_size: int
+    eos_id: int
+    tokenizer_sha256: str
+    shards: list[ShardEntry]
+    format: str = FORMAT_NAME
+    version: int = FORMAT_VERSION
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(s.tokens for s in self.shards)
+
+    @property
+    def total_documents(self) -> int:
+        return sum(s.documents for s in self.shards)
+
+    def totals_by(self, key: str) -> dict[str, Counts]:
+        """Documents and tokens per source (key="sources") or per language (key="languages")."""
+        totals: dict[str, Counts] = {}
+        for shard in self.shards:
+            for name, counts in getattr(shard, key).items():
+                totals.setdefault(name, Counts()).add(counts.documents, counts.tokens)
+        return dict(sorted(totals.items()))
+
+    def to_json(self) -> dict:
+        return {
+            "format": self.format,
+            "version": self.version,
+            "dtype": self.dtype,
+            "vocab_size": self.vocab_size,
+            "eos_id": self.eos_id,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "shards": [s.to_json() for s in self.shards],
+            "totals": {
+                "tokens": self.total_tokens,
+                "documents": self.total_documents,
+                "by_source": {k: asdict(v) for k, v in self.totals_by("sources").items()},
+                "by_language": {k: asdict(v) for k, v in self.totals_by("languages").items()},
+            },
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> TokenShardManifest:
+        if obj.get("format") != FORMAT_NAME or int(obj.get("version", -1)) > FORMAT_VERSION:
+            raise TokenShardError(
+                f"not a {FORMAT_NAME} v{FORMAT_VERSION} manifest (format={obj.get('format')!r}, "
+                f"version={obj.get('version')!r}) — rewrite the shards with python -m data_pipeline.tokenize"
+            )
+        return cls(
+            dtype=obj["dtype"],
+            vocab_size=int(obj["vocab_size"]),
+            eos_id=int(obj["eos_id"]),
+            tokenizer_sha256=obj["tokenizer_sha256"],
+            shards=[ShardEntry.from_json(s) for s in obj["shards"]],
+            format=obj["format"],
+            version=int(obj["version"]),
+        )
+
+
+class TokenShardWriter:
+    """Write one shard (``NAME.bin`` + ``NAME.idx``) document by document; files appear only on `close`.
+
+    >>> with TokenShardWriter(out_dir, "part-00000", vocab_size=64000, eos_id=2) as w:
+    ...     w.add_document([17, 4, 99], source="zh_wiki", language="zh")
+    >>> entry = w.entry   # a ShardEntry for the manifest
+    """
+
+    def __init__(self, directory: str | os.PathLike, name: str, *, vocab_size: int, eos_id: int):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.dtype = dtype_for_vocab(vocab_size)
+        self.vocab_size = vocab_size
+        self.eos = np.array([eos_id], dtype=self.dtype)
+        self._bin_path = self.directory / f"{name}.bin"
+        self._idx_path = self.directory / f"{name}.idx"
+        self._bin_tmp = self.directory / f".{name}.bin.tmp-{os.getpid()}"
+        self._bin = open(self._bin_tmp, "wb")
+        self._boundaries = [0]
+        self._sources: dict[str, Counts] = {}
+        self._languages: dict[str, Counts] = {}
+        self.entry: ShardEntry | None = None
+
+    def add_document(self, token_ids: Sequence[int] | np.ndarray, *, source: str, language: str) -> None:
+        ids = np.asarray(token_ids)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+            raise ValueError(f"token id out of range [0, {self.vocab_size}) in shard {self.name}")
+        self._bin.write(ids.astype(self.dtype, copy=False).tobytes())
+        self._bin.write(self.eos.tobytes())
+        length = int(ids.size) + 1
+        self._boundaries.append(self._boundaries[-1] + length)
+        self._sources.setdefault(source, Counts()).add(1, length)
+        self._languages.setdefault(language, Counts()).add(1, length)
+
+    def close(self) -> ShardEntry:
+        """Flush both files, rename them into place and return the shard's manifest entry."""
+        self._bin.flush()
+        os.fsync(self._bin.fileno())
+        self._bin.close()
+        os.replace(self._bin_tmp, self._bin_path)
+        atomic_write_bytes(self._idx_path, np.asarray(self._boundaries, dtype=INDEX_DTYPE).tobytes())
+        language = (
+            max(self._languages.items(), key=lambda kv: (kv[1].tokens, kv[0]))[0] if self._languages else ""
+        )
+        sources = sorted(self._sources)
+        self.entry = ShardEntry(
+            name=self.name,
+            tokens=self._boundaries[-1],
+            documents=len(self._boundaries) - 1,
+            source=sources[0] if len(sources) == 1 else ("mixed" if sources else ""),
+            language=language,
+            sources=dict(sorted(self._sources.items())),
+            languages=dict(sorted(self._languages.items())),
+        )
+        return self.entry
+
+    def abort(self) -> None:
+        self._bin.close()
+        self._bin_tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TokenShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def write_manifest(
+    directory: str | os.PathLike,
+    shards: Iterable[ShardEntry],
+    *,
+    vocab_size: int,
+    eos_id: int,
+    tokenizer_sha256: str,
+) -> TokenShardManifest:
+    """Write ``DIR/manifest.json`` (shards sorted by name, so the result does not depend on worker order)."""
+    manifest = TokenShardManifest(
+        dtype=dtype_for_vocab(vocab_size).name,
+        vocab_size=vocab_size,
+        eos_id=eos_id,
+        tokenizer_sha256=tokenizer_sha256,
+        shards=sorted(shards, key=lambda s: s.name),
+    )
+    atomic_write_json(Path(directory) / MANIFEST_NAME, manifest.to_json())
+    return manifest
+
+
+def read_manifest(directory: str | os.PathLike) -> TokenShardManifest:
+    path = Path(directory) / MANIFEST_NAME
+    if not path.is_file():
+        raise TokenShardError(
+            f"no {MANIFEST_NAME} in {directory} — point at a directory written by data_pipeline.tokenize"
+        )
+    return TokenShardManifest.from_json(json.loads(path.read_text()))
+
+
+def resolve_shard_dirs(path_or_glob: str) -> list[Path]:
+    """The shard directories (those holding a manifest) named by a path or a glob, sorted."""
+    candidates = (
+        sorted(glob.glob(os.path.expanduser(path_or_glob)))
+        if glob.has_magic(path_or_glob)
+        else [path_or_glob]
+    )
+    dirs = [Path(p) for p in candidates if (Path(p) / MANIFEST_NAME).is_file()]
+    if not dirs:
+        raise TokenShardError(
+            f"no token-shard directory (with {MANIFEST_NAME}) matches {path_or_glob!r} — "
+            "run python -m data_pipeline.tokenize first or fix the path"
+        )
+    return dirs
+
+
+class TokenShardSet:
+    """The documents of one or more shard directories, memory-mapped, as one indexable sequence.
+
+    Document ``d`` has ``doc_lengths[d]`` tokens (its EOS included); `document_tokens(d, start, end)` returns a
+    read-only view into the page cache, so opening terabytes costs only the index arrays.
+    """
+
+    def __init__(self, directories: Sequence[str | os.PathLike]):
+        if not directories:
+            raise TokenShardError("a TokenShardSet needs at least one directory — check the source path")
+        self.directories = [Path(d) for d in directories]
+        self.manifests = [read_manifest(d) for d in self.directories]
+        first = self.manifests[0]
+        for directory, manifest in zip(self.directories[1:], self.manifests[1:]):
+            if (manifest.tokenizer_sha256, manifest.eos_id, manifest.dtype) != (
+                first.tokenizer_sha256,
+                first.eos_id,
+                first.dtype,
+            ):
+                raise TokenShardError(
+                    f"{directory} was tokenized with another tokenizer than {self.directories[0]} — "
+                    "re-tokenize so every directory of one source shares a tokenizer"
+                )
+        self.dtype = np.dtype(first.dtype)
+        self.vocab_size = first.vocab_size
+        self.eos_id = first.eos_id
+        self.tokenizer_sha256 = first.tokenizer_sha256
+        self._tokens: list[np.ndarray] = []
+        starts: list[np.ndarray] = []
+        shard_of_doc: list[np.ndarray] = []
+        for directory, manifest in zip(self.directories, self.manifests):
+            for entry in manifest.shards:
+                tokens, boundaries = self._open_shard(directory, entry)
+                shard_of_doc.append(np.full(entry.documents, len(self._tokens), dtype=np.int32))
+                starts.append(boundaries)
+                self._tokens.append(tokens)
+        self._doc_shard = np.concatenate(shard_of_doc) if shard_of_doc else np.zeros(0, np.int32)
+        self._doc_start = np.concatenate([b[:-1] for b in starts]) if starts else np.zeros(0, np.int64)
+        self.doc_lengths = np.concatenate([np.diff(b) for b in starts]) if starts else np.zeros(0, np.int64)
+
+    def _open_shard(self, directory: Path, entry: ShardEntry) -> tuple[np.ndarray, np.ndarray]:
+        bin_path, idx_path = directory / f"{entry.name}.bin", directory / f"{entry.name}.idx"
+        if not bin_path.is_file() or not idx_path.is_file():
+            raise TokenShardError(
+                f"shard {entry.name} listed in {directory}/{MANIFEST_NAME} is missing — re-run tokenize"
+            )
+        boundaries = np.fromfile(idx_path, dtype=INDEX_DTYPE)
+        expected_bytes = entry.tokens * self.dtype.itemsize
+        if (
+            len(boundaries) != entry.documents + 1
+            or boundaries[0] != 0
+            or boundaries[-1] != entry.tokens
+            or bin_path.stat().st_size != expected_bytes
+        ):
+            raise TokenShardError(
+                f"shard {directory}/{entry.name} does not match its manifest entry — re-run tokenize"
+            )
+        tokens = np.memmap(bin_path, dtype=self.dtype, mode="r") if entry.tokens else np.zeros(0, self.dtype)
+        return tokens, boundaries
+
+    @classmethod
+    def from_path(cls, path_or_glob: str) -> TokenShardSet:
+        return cls(resolve_shard_dirs(path_or_glob))
+
+    @property
+    def num_documents(self) -> int:
+        return int(self.doc_lengths.size)
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.doc_lengths.sum())
+
+    def document_tokens(self, doc: int, start: int = 0, end: int | None = None) -> np.ndarray:
+        """Tokens ``[start, end)`` of document `doc` (EOS is its last token)."""
+        length = int(self.doc_lengths[doc])
+        end = length if end is None else min(end, length)
+        offset = int(self._doc_start[doc])
+        return self._tokens[self._doc_shard[doc]][offset + start : offset + end]
+
+    def content_signature(self) -> dict:
+        """What identifies the content (tokenizer, every shard's name and counts), not where it lies: for fingerprints."""
+        return {
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "shards": [
+                [shard.name, shard.tokens, shard.documents]
+                for manifest in self.manifests
+                for shard in manifest.shards
+            ],
+        }

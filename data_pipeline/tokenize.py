@@ -1,0 +1,143 @@
+"""Tokenize pipeline output into token shards the trainer streams.
+
+    python -m data_pipeline.tokenize input=PIPELINE_OUT/kept tokenizer=TOKENIZER_DIR/tokenizer.model output=SHARDS \
+        [num_workers=2] [group_by=source|lang|source_lang|none] [fields.source_field=source] [fields.language_field=meta.lang]
+
+Parallel over input files, deterministic (the output does not depend on num_workers), resumable per input file
+(rerun the same command after a crash), every file written atomically. Layout: see
+data_pipeline/tokenizer/shard_writing.py and docs/tokenizer.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+
+from omegaconf import MISSING
+
+from data_pipeline.errors import UserError, exit_on_user_error
+from data_pipeline.formats.token_shards import atomic_write_json
+from data_pipeline.tokenizer.cli_config import compose_cli_config
+from data_pipeline.tokenizer.input_records import RecordFieldsConfig, file_stem, list_input_files
+from data_pipeline.tokenizer.shard_writing import (
+    GROUPINGS,
+    FileResult,
+    FileTokenizer,
+    TokenizerInfo,
+    load_finished,
+    write_group_manifests,
+)
+from data_pipeline.tokenizer.training import file_sha256
+
+
+@dataclass
+class TokenizeConfig:
+    input: str = MISSING
+    tokenizer: str = MISSING  # a tokenizer.model, or the directory holding one
+    output: str = MISSING
+    num_workers: int = 0  # 0 = one per CPU core
+    # Output directory per document: source (OUT/<source>), lang (OUT/<lang>), source_lang (OUT/<source>/<lang>)
+    # or none (OUT/all).
+    group_by: str = "source"
+    encode_batch_size: int = 256  # documents per SentencePiece call
+    fields: RecordFieldsConfig = field(default_factory=RecordFieldsConfig)
+
+
+def load_tokenizer_info(spec: str) -> TokenizerInfo:
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "tokenizer.model"
+    if not path.is_file():
+        raise UserError(
+            f"tokenizer {spec!r} not found",
+            "give the tokenizer.model written by data_pipeline.train_tokenizer",
+        )
+    import sentencepiece as spm
+
+    try:
+        processor = spm.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError):
+        raise UserError(
+            f"{path} is not a SentencePiece model", "give the tokenizer.model from train_tokenizer"
+        ) from None
+    if processor.eos_id() < 0:
+        raise UserError(f"{path} has no EOS piece", "train it with data_pipeline.train_tokenizer (eos id 2)")
+    return TokenizerInfo(str(path), file_sha256(path), processor.get_piece_size(), processor.eos_id())
+
+
+def _tokenize_one(input_file: Path, config: TokenizeConfig, tokenizer: TokenizerInfo) -> FileResult:
+    global _WORKER
+    if _WORKER is None:  # one SentencePiece model per worker process, loaded on its first file
+        _WORKER = FileTokenizer(
+            tokenizer, Path(config.output), config.fields, config.group_by, config.encode_batch_size
+        )
+    return _WORKER(input_file)
+
+
+_WORKER: FileTokenizer | None = None
+
+
+def tokenize(config: TokenizeConfig) -> dict:
+    """Run the command; returns the summary it also writes to ``OUT/summary.json``."""
+    if config.group_by not in GROUPINGS:
+        raise UserError(f"group_by={config.group_by!r} is not one of {GROUPINGS}", "pick one of them")
+    files = list_input_files(config.input)
+    stems = Counter(file_stem(f) for f in files)
+    if duplicated := sorted(s for s, n in stems.items() if n > 1):
+        raise UserError(
+            f"input files share the name(s) {duplicated}",
+            "give files with distinct names (shard names follow them)",
+        )
+    tokenizer = load_tokenizer_info(config.tokenizer)
+    output = Path(config.output)
+    output.mkdir(parents=True, exist_ok=True)
+    results: dict[str, FileResult] = {}
+    todo = []
+    for f in files:
+        finished = load_finished(output, f, tokenizer)
+        if finished is None:
+            todo.append(f)
+        else:
+            results[str(f)] = finished
+    todo.sort(key=lambda f: f.stat().st_size, reverse=True)  # big files first: better load balance
+    workers = min(config.num_workers or os.cpu_count() or 1, max(len(todo), 1))
+    work = partial(_tokenize_one, config=config, tokenizer=tokenizer)
+    if workers <= 1:
+        results.update((str(f), work(f)) for f in todo)
+    else:
+        with get_context("spawn").Pool(workers) as pool:
+            for result in pool.imap_unordered(work, todo):
+                results[result.input] = result
+    ordered = [results[str(f)] for f in files]
+    group_tokens = write_group_manifests(output, ordered, tokenizer)
+    rejections: Counter = Counter()
+    for result in ordered:
+        rejections.update(result.rejections)
+    summary = {
+        "tokenizer": tokenizer.path,
+        "tokenizer_sha256": tokenizer.sha256,
+        "input_files": len(files),
+        "resumed_files": len(files) - len(todo),
+        "tokens_per_group": group_tokens,
+        "documents": sum(e.documents for r in ordered for e in r.groups.values()),
+        "rejected_records": dict(sorted(rejections.items())),
+    }
+    atomic_write_json(output / "summary.json", summary)
+    return summary
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    config = compose_cli_config(TokenizeConfig, "tokenize", sys.argv[1:] if argv is None else argv)
+    summary = tokenize(config)
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

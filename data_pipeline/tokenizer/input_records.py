@@ -1,0 +1,119 @@
+"""Reading the records the tokenizer tools consume: which files, and each record's text, source and language.
+
+Input is the pipeline's ``OUT/kept`` folder (``*.jsonl.gz``), any folder/glob/file of ``.jsonl[.gz|.zst]``, read
+with the pipeline's own `read_jsonl`. Field names are configurable; when a record lacks them the source falls
+back to the input file's stem and the language to a script-based guess, so raw corpora work too.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_pipeline.errors import UserError
+from data_pipeline.formats.jsonl import read_jsonl
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
+
+
+@dataclass
+class RecordFieldsConfig:
+    text_field: str = "text"
+    # Dotted paths into the record; a missing value falls back (file stem / script guess).
+    source_field: str = "source"
+    language_field: str = "meta.lang"
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    source: str
+    language: str
+
+
+def list_input_files(spec: str) -> list[Path]:
+    """The JSON-lines files named by a folder (its direct children), a glob, or one file; sorted, never empty."""
+    path = Path(os.path.expanduser(spec))
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.name.endswith(JSONL_SUFFIXES) and not p.name.startswith(".")]
+    elif glob.has_magic(spec):
+        files = [Path(p) for p in glob.glob(os.path.expanduser(spec)) if p.endswith(JSONL_SUFFIXES)]
+    elif path.is_file():
+        files = [path]
+    else:
+        raise UserError(
+            f"input {spec!r} does not exist", "give a folder of .jsonl[.gz] files, a glob or a file"
+        )
+    if not files:
+        raise UserError(
+            f"input {spec!r} holds no .jsonl/.jsonl.gz/.jsonl.zst files",
+            "point input= at the pipeline's kept/ folder",
+        )
+    return sorted(files)
+
+
+def file_stem(path: Path) -> str:
+    """``zh_wiki.jsonl.gz`` → ``zh_wiki``."""
+    name = path.name
+    for suffix in sorted(JSONL_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _dotted_get(record: dict, dotted: str) -> object:
+    value: object = record
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _is_han(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0x20000 <= code <= 0x2FA1F
+        or 0xF900 <= code <= 0xFAFF
+    )
+
+
+def guess_language(text: str, sample_chars: int = 2000) -> str:
+    """'zh' when Han characters are at least 30% of the letters, 'en' when Latin letters dominate, else 'other'.
+
+    Only a fallback for records the pipeline's langid has not labelled; it cannot tell English from French.
+    """
+    han = latin = 0
+    for ch in text[:sample_chars]:
+        if ch.isascii():
+            latin += ch.isalpha()
+        elif _is_han(ch):
+            han += 1
+    if han and han >= 0.3 * (han + latin):
+        return "zh"
+    return "en" if latin else "other"
+
+
+def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str, int]) -> Iterator[Document]:
+    """Documents of one file; a record without usable text is counted in `rejections` (by reason), not yielded."""
+    default_source = file_stem(path)
+    for record in read_jsonl(path):
+        text = _dotted_get(record, fields.text_field) if isinstance(record, dict) else None
+        if not isinstance(text, str):
+            rejections["missing_text"] = rejections.get("missing_text", 0) + 1
+            continue
+        if not text:
+            rejections["empty_text"] = rejections.get("empty_text", 0) + 1
+            continue
+        source = _dotted_get(record, fields.source_field)
+        language = _dotted_get(record, fields.language_field)
+        yield Document(
+            text=text,
+            source=source if isinstance(source, str) and source else default_source,
+            language=language if isinstance(language, str) and language else guess_language(text),
+        )

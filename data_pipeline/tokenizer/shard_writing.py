@@ -1,0 +1,178 @@
+"""Tokenize input files into token-shard directories: one task per input file, resumable, deterministic.
+
+Layout of ``OUT`` (see docs/tokenizer.md):
+
+* ``OUT/<group>/`` — one token-shard directory (manifest + ``.bin``/``.idx``) per group of documents:
+  ``group_by=source`` (default) gives ``OUT/<source>``, ``lang`` gives ``OUT/<lang>``, ``source_lang`` gives
+  ``OUT/<source>/<lang>``, ``none`` gives ``OUT/all``; a mixture's ``data.sources[i].path`` points at one such
+  directory or a glob of them.
+* Inside a group, input file ``X.jsonl.gz`` becomes shard ``X`` — output names follow input names, so the result
+  does not depend on how many workers ran or in which order they finished.
+* ``OUT/_progress/X.json`` — written last for each finished input file; a rerun skips those files, so an
+  interrupted run resumes where it stopped. Manifests are rebuilt from these markers at the end of every run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_pipeline.errors import UserError
+from data_pipeline.formats.token_shards import (
+    ShardEntry,
+    TokenShardWriter,
+    atomic_write_json,
+    write_manifest,
+)
+from data_pipeline.tokenizer.input_records import RecordFieldsConfig, file_stem, read_documents
+
+PROGRESS_DIR = "_progress"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    path: str
+    sha256: str
+    vocab_size: int
+    eos_id: int
+
+
+@dataclass
+class FileResult:
+    """What tokenizing one input file produced (also the content of its progress marker)."""
+
+    input: str
+    tokenizer_sha256: str
+    groups: dict[str, ShardEntry] = field(default_factory=dict)
+    rejections: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "input": self.input,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "groups": {name: entry.to_json() for name, entry in self.groups.items()},
+            "rejections": self.rejections,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict) -> FileResult:
+        return cls(
+            input=obj["input"],
+            tokenizer_sha256=obj["tokenizer_sha256"],
+            groups={name: ShardEntry.from_json(e) for name, e in obj["groups"].items()},
+            rejections=obj.get("rejections", {}),
+        )
+
+
+GROUPINGS = ("source", "lang", "source_lang", "none")
+
+
+def group_name(group_by: str, source: str, language: str) -> str:
+    """The output sub-directory of a document (filesystem-safe): per source, language, both, or one set."""
+    parts = {"source": [source], "lang": [language], "source_lang": [source, language], "none": ["all"]}[
+        group_by
+    ]
+    return "/".join(_UNSAFE.sub("_", part).strip("._") or "_" for part in parts)
+
+
+def progress_marker(output: Path, input_file: Path) -> Path:
+    return output / PROGRESS_DIR / f"{file_stem(input_file)}.json"
+
+
+def load_finished(output: Path, input_file: Path, tokenizer: TokenizerInfo) -> FileResult | None:
+    """The recorded result when `input_file` was already tokenized into `output` by the same tokenizer."""
+    marker = progress_marker(output, input_file)
+    if not marker.is_file():
+        return None
+    result = FileResult.from_json(json.loads(marker.read_text()))
+    if result.tokenizer_sha256 != tokenizer.sha256:
+        raise UserError(
+            f"{output} holds shards from another tokenizer ({result.tokenizer_sha256[:12]}…, now {tokenizer.sha256[:12]}…)",
+            "write to a fresh output directory",
+        )
+    return result
+
+
+class FileTokenizer:
+    """Tokenizes whole input files; one instance per worker process (it holds the SentencePiece model)."""
+
+    def __init__(
+        self, tokenizer: TokenizerInfo, output: Path, fields: RecordFieldsConfig, group_by: str, batch: int
+    ):
+        import sentencepiece as spm
+
+        self.processor = spm.SentencePieceProcessor(model_file=tokenizer.path)
+        self.tokenizer = tokenizer
+        self.output = output
+        self.fields = fields
+        self.group_by = group_by
+        self.batch = batch
+
+    def __call__(self, input_file: Path) -> FileResult:
+        result = FileResult(input=str(input_file), tokenizer_sha256=self.tokenizer.sha256)
+        writers: dict[str, TokenShardWriter] = {}
+        shard_name = file_stem(input_file)
+        try:
+            pending = []
+            for doc in read_documents(input_file, self.fields, result.rejections):
+                pending.append(doc)
+                if len(pending) >= self.batch:
+                    self._write(pending, shard_name, writers, result.rejections)
+                    pending = []
+            self._write(pending, shard_name, writers, result.rejections)
+            for name, writer in writers.items():
+                result.groups[name] = writer.close()
+        except BaseException:
+            for writer in writers.values():
+                if writer.entry is None:
+                    writer.abort()
+            raise
+        atomic_write_json(progress_marker(self.output, input_file), result.to_json())
+        return result
+
+    def _write(
+        self, docs: list, shard_name: str, writers: dict[str, TokenShardWriter], rejections: dict[str, int]
+    ) -> None:
+        if not docs:
+            return
+        encoded = self.processor.encode([d.text for d in docs])
+        for doc, ids in zip(docs, encoded):
+            if not ids:  # e.g. text of only characters the tokenizer drops: nothing to train on
+                rejections["no_tokens"] = rejections.get("no_tokens", 0) + 1
+                continue
+            name = group_name(self.group_by, doc.source, doc.language)
+            writer = writers.get(name)
+            if writer is None:
+                writer = writers[name] = TokenShardWriter(
+                    self.output / name,
+                    shard_name,
+                    vocab_size=self.tokenizer.vocab_size,
+                    eos_id=self.tokenizer.eos_id,
+                )
+            writer.add_document(np.asarray(ids, dtype=np.int64), source=doc.source, language=doc.language)
+
+
+def write_group_manifests(
+    output: Path, results: list[FileResult], tokenizer: TokenizerInfo
+) -> dict[str, int]:
+    """One manifest per group from every file's result; returns tokens per group."""
+    entries: dict[str, list[ShardEntry]] = {}
+    for result in results:
+        for name, entry in result.groups.items():
+            entries.setdefault(name, []).append(entry)
+    tokens = {}
+    for name, group_entries in sorted(entries.items()):
+        manifest = write_manifest(
+            output / name,
+            group_entries,
+            vocab_size=tokenizer.vocab_size,
+            eos_id=tokenizer.eos_id,
+            tokenizer_sha256=tokenizer.sha256,
+        )
+        tokens[name] = manifest.total_tokens
+    return tokens
