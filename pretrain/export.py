@@ -1,0 +1,173 @@
+"""Export to (and import from) Hugging Face directories: safetensors shards + config.json + tokenizer files.
+
+    python -m pretrain.export checkpoint=CKPT format=baichuan|llama output=DIR [dtype=bf16|fp16|fp32]
+
+`format=baichuan` keeps `W_pack` and the released key names (both 7B and 13B); `format=llama` (RoPE models)
+loads in `transformers.LlamaForCausalLM`. `load_hf_checkpoint(DIR)` reads either layout back, including the
+published Baichuan weights, so they can be continued.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file, save_file
+
+from pretrain.model import ModelConfig
+from pretrain.model.hf_layout import (
+    FORMATS,
+    baichuan_config_json,
+    check_layout,
+    config_from_hf,
+    from_llama,
+    llama_config_json,
+    to_llama,
+)
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+MAX_SHARD_BYTES = 5 * 1024**3
+
+
+class UsageError(Exception):
+    """A mistake the user can fix; the CLI prints it as one line and exits 2."""
+
+
+def parse_overrides(schema: type, argv: list[str]):
+    """`key=value` arguments into the dataclass `schema` (typed; an unknown key or a bad type names the key)."""
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
+        return OmegaConf.to_object(merged)
+    except Exception as exc:  # OmegaConf raises several types; all mean "bad argument"
+        message = str(exc).splitlines()[0]
+        raise UsageError(f"bad argument ({message}) — pass key=value pairs, keys: {list(schema.__dataclass_fields__)}") from exc
+
+
+def run_cli(main, argv: list[str] | None = None) -> None:
+    """Run `main(argv)`, turning user errors into `error: ...` on stderr and exit status 2."""
+    try:
+        main(sys.argv[1:] if argv is None else argv)
+    except (UsageError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _write_tokenizer(output: Path, tokenizer_path: str | None, cfg: ModelConfig, fmt: str) -> None:
+    if tokenizer_path is None:
+        return
+    shutil.copyfile(tokenizer_path, output / "tokenizer.model")
+    specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<unk>"}
+    tokenizer_config = specials | {"add_bos_token": False, "add_eos_token": False,
+                                   "model_max_length": cfg.max_seq_len, "clean_up_tokenization_spaces": False}
+    if fmt == "llama":
+        tokenizer_config["tokenizer_class"] = "LlamaTokenizer"
+    else:
+        tokenizer_config |= {"tokenizer_class": "BaiChuanTokenizer",
+                             "auto_map": {"AutoTokenizer": ["tokenization_baichuan.BaiChuanTokenizer", None]}}
+    (output / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+    (output / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+
+
+def _write_shards(tensors: dict[str, torch.Tensor], output: Path, max_shard_bytes: int) -> None:
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor.contiguous()
+        size += nbytes
+    if len(shards) == 1:
+        save_file(shards[0], output / "model.safetensors", metadata={"format": "pt"})
+        return
+    weight_map = {}
+    for i, shard in enumerate(shards, start=1):
+        filename = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+        save_file(shard, output / filename, metadata={"format": "pt"})
+        weight_map |= dict.fromkeys(shard, filename)
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    index = {"metadata": {"total_size": total}, "weight_map": weight_map}
+    (output / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+
+
+def export_state_dict(cfg: ModelConfig, state_dict: dict[str, torch.Tensor], fmt: str, output_dir,
+                      tokenizer_path: str | None = None, dtype: torch.dtype | None = None,
+                      max_shard_bytes: int = MAX_SHARD_BYTES) -> Path:
+    """Write `state_dict` (our = released Baichuan names) as a Hugging Face directory in layout `fmt`."""
+    if fmt not in FORMATS:
+        raise UsageError(f"format={fmt!r} is not one of {FORMATS} — use format=baichuan or format=llama")
+    check_layout(state_dict, cfg)
+    dtype = dtype or next(iter(state_dict.values())).dtype
+    tensors = {name: t.detach().to("cpu", dtype) for name, t in state_dict.items()}
+    tensors = to_llama(tensors, cfg) if fmt == "llama" else tensors
+    config = llama_config_json(cfg, dtype) if fmt == "llama" else baichuan_config_json(cfg, dtype)
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    _write_shards(tensors, output, max_shard_bytes)
+    (output / "config.json").write_text(json.dumps(config, indent=2))
+    (output / "generation_config.json").write_text(json.dumps(
+        {"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id, "pad_token_id": cfg.pad_token_id}))
+    _write_tokenizer(output, tokenizer_path, cfg, fmt)
+    return output
+
+
+def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
+    files = sorted(directory.glob("*.safetensors"))
+    if files:
+        return {k: v for f in files for k, v in load_file(f).items()}
+    files = sorted(directory.glob("pytorch_model*.bin"))  # the original Baichuan releases ship .bin files
+    if files:
+        return {k: v for f in files for k, v in torch.load(f, map_location="cpu", weights_only=True).items()}
+    raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin in {directory} — point at a Hugging Face model directory")
+
+
+def load_hf_checkpoint(directory) -> tuple[ModelConfig, dict[str, torch.Tensor], str | None]:
+    """(config, state dict in our names, tokenizer.model path or None) from a released Baichuan, an exported
+    baichuan-layout or a llama-layout directory."""
+    directory = Path(directory)
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{config_file} does not exist — point at a Hugging Face model directory")
+    cfg = config_from_hf(json.loads(config_file.read_text()), name=directory.name)
+    state_dict = from_llama(_read_weights(directory))  # a no-op on the baichuan layout
+    check_layout(state_dict, cfg)
+    tokenizer = directory / "tokenizer.model"
+    return cfg, state_dict, str(tokenizer) if tokenizer.is_file() else None
+
+
+def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor], str | None]:
+    """A Hugging Face directory (has config.json) or a training checkpoint (through pretrain.checkpoint)."""
+    if (Path(path) / "config.json").is_file():
+        return load_hf_checkpoint(path)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist — pass checkpoint=<training checkpoint or HF dir>")
+    from pretrain.checkpoint import load_inference_model  # owned by the trainer; imported only when needed
+
+    return load_inference_model(path)
+
+
+@dataclass
+class ExportArgs:
+    checkpoint: str = "???"
+    format: str = "llama"
+    output: str = "???"
+    dtype: str = "bf16"
+
+
+def main(argv: list[str]) -> None:
+    args = parse_overrides(ExportArgs, argv)
+    if args.dtype not in DTYPES:
+        raise UsageError(f"dtype={args.dtype!r} is not one of {list(DTYPES)}")
+    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
+    output = export_state_dict(cfg, state_dict, args.format, args.output, tokenizer_path, DTYPES[args.dtype])
+    print(f"exported {cfg.name} ({args.format} layout, {args.dtype}) to {output}")
+
+
+if __name__ == "__main__":
+    run_cli(main)
