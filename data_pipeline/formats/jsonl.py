@@ -70,29 +70,67 @@ def dumps_record(record: dict) -> str:
     return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
+class JsonlWriter:
+    """Streams records to `path` atomically: a temp file while writing, renamed into place by `commit()`.
+
+    With ``lazy=True`` nothing is created until the first record, so an empty output leaves no file.
+    Leaving the `with` block without `commit()` (an exception) deletes the temp file.
+    """
+
+    def __init__(self, path: str | os.PathLike, lazy: bool = False):
+        self.path = Path(path)
+        self.count = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._raw: IO[bytes] | None = None
+        self._stream: IO[bytes] | None = None
+        if not lazy:
+            self._open()
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._raw = open(self._tmp, "wb")
+        self._stream = _open_binary_writer(self._raw, self.path)
+
+    def write(self, record: dict) -> None:
+        if self._stream is None:
+            self._open()
+        self._stream.write(dumps_record(record).encode("utf-8"))
+        self._stream.write(b"\n")
+        self.count += 1
+
+    def commit(self) -> int:
+        """Finish the file and move it into place; return the number of records written."""
+        if self._raw is not None:
+            if self._stream is not self._raw:
+                self._stream.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+            os.replace(self._tmp, self.path)
+            self._raw = self._stream = None
+        return self.count
+
+    def abort(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = self._stream = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> int:
     """Write `records` to `path` atomically; return the number written.
 
     The data goes to a temporary name in the same directory and is renamed into place only after it is
     complete and flushed, so a crash never leaves a partial file at `path`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    count = 0
-    try:
-        with open(tmp, "wb") as raw:
-            stream = _open_binary_writer(raw, path)
-            for record in records:
-                stream.write(dumps_record(record).encode("utf-8"))
-                stream.write(b"\n")
-                count += 1
-            if stream is not raw:
-                stream.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return count
+    with JsonlWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+        return writer.commit()

@@ -1,0 +1,104 @@
+"""The pipeline's structured config: one dataclass tree, registered with Hydra, YAML in conf/pipeline*.
+
+    cfg = compose_pipeline_config(["input.paths=[a.jsonl]", "output.dir=OUT"])
+
+A typo'd key or a wrong type fails with one line naming the key (a `UserError`, exit 2 from the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from data_pipeline.dedup.config import DedupConfig
+from data_pipeline.errors import UserError
+from data_pipeline.filters.config import FiltersConfig
+from data_pipeline.langid.script import LangIdConfig
+from data_pipeline.normalize.stage import NormalizeConfig
+from data_pipeline.quality.config import QualityConfig
+from data_pipeline.readers.source import InputConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+EXECUTOR_KINDS = ("local", "ray")
+
+
+@dataclass
+class OutputConfig:
+    dir: str = MISSING  # kept/, rejected/, stats.json, report.md, _work/ (resume state) go here
+
+
+@dataclass
+class ExecutorConfig:
+    kind: str = "local"  # local | ray
+    workers: int = 0  # parallel shard workers; 0 = all cores
+    address: str | None = None  # Ray cluster address (kind=ray); None starts a local Ray
+    progress: bool = True  # per-stage progress bars with docs/s on stderr
+
+
+@dataclass
+class ReportConfig:
+    enabled: bool = True  # OUT/report.md with PNG histograms (needs matplotlib)
+
+
+@dataclass
+class PipelineConfig:
+    input: InputConfig = field(default_factory=InputConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    normalize: NormalizeConfig = field(default_factory=NormalizeConfig)
+    langid: LangIdConfig = field(default_factory=LangIdConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def worker_count(self) -> int:
+        return self.executor.workers or os.cpu_count() or 1
+
+
+def register_pipeline_configs() -> None:
+    ConfigStore.instance().store(name="pipeline_schema", node=PipelineConfig)
+
+
+def _one_line(exc: BaseException) -> str:
+    """Hydra/OmegaConf messages span lines (`full_key: ...`, `object_type=...`): keep the sentence and key."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), "")
+    head = next((line for line in lines if not line.startswith(("full_key", "object_type", "To append"))), str(exc))
+    return f"{head} (key: {key})" if key and key not in head else head
+
+
+def validate_pipeline_config(cfg: PipelineConfig) -> None:
+    if cfg.executor.kind not in EXECUTOR_KINDS:
+        raise UserError(f"executor.kind={cfg.executor.kind!r} is not one of {EXECUTOR_KINDS}", "pick one of them")
+    if cfg.executor.workers < 0:
+        raise UserError(f"executor.workers={cfg.executor.workers} is negative", "use 0 (all cores) or a count")
+    for lang in ("zh", "en"):
+        threshold = getattr(cfg.quality, f"threshold_{lang}")
+        if not 0.0 <= threshold <= 1.0:
+            raise UserError(f"quality.threshold_{lang}={threshold} is outside [0, 1]", "use a probability")
+    if cfg.quality.model_path and not Path(cfg.quality.model_path).is_file():
+        raise UserError(f"quality.model_path {cfg.quality.model_path} does not exist",
+                        "train one with `python -m data_pipeline.quality train` or set quality.model_path=null")
+    if cfg.input.max_chars <= 0:
+        raise UserError(f"input.max_chars={cfg.input.max_chars} must be positive", "set a positive limit")
+
+
+def compose_pipeline_config(overrides: list[str], config_name: str = "pipeline") -> PipelineConfig:
+    """conf/<config_name>.yaml + command-line overrides → a validated PipelineConfig (or UserError)."""
+    register_pipeline_configs()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            composed = compose(config_name=config_name, overrides=overrides)
+        cfg = OmegaConf.to_object(composed)
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        raise UserError(_one_line(exc), "check the key and its type in conf/pipeline.yaml") from None
+    validate_pipeline_config(cfg)
+    return cfg

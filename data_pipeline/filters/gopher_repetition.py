@@ -1,0 +1,74 @@
+"""Gopher repetition rules: duplicate lines and paragraphs, top n-gram and duplicated n-gram coverage.
+
+English n-grams are over words; Chinese n-grams over Han characters (a two-character Chinese word is about one
+English word, so zh uses larger n and its own thresholds, set in conf/pipeline/filters/zh.yaml).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from data_pipeline.filters.base import SignalFilter
+from data_pipeline.filters.textstats import (
+    duplicate_stats,
+    duplicated_ngram_char_fraction,
+    lines,
+    paragraphs,
+    token_ids,
+    top_ngram_char_fraction,
+    units,
+)
+
+
+@dataclass
+class GopherRepetitionThresholds:
+    enabled: bool = True
+    max_dup_line_frac: float = 0.3
+    max_dup_para_frac: float = 0.3
+    max_dup_line_char_frac: float = 0.2
+    max_dup_para_char_frac: float = 0.2
+    top_ngram_sizes: list[int] = field(default_factory=lambda: [2, 3, 4])
+    top_ngram_max_fracs: list[float] = field(default_factory=lambda: [0.2, 0.18, 0.16])
+    dup_ngram_sizes: list[int] = field(default_factory=lambda: [5, 6, 7, 8, 9, 10])
+    dup_ngram_max_fracs: list[float] = field(default_factory=lambda: [0.15, 0.14, 0.13, 0.12, 0.11, 0.10])
+
+
+class GopherRepetitionFilter(SignalFilter):
+    name = "gopher_repetition"
+    section = "gopher_repetition"
+
+    def compute(self, text: str, lang: str) -> dict:
+        t: GopherRepetitionThresholds = self.thresholds.get(lang) or next(iter(self.thresholds.values()))
+        text_lines, paras = lines(text), paragraphs(text)
+        chars = max(len(text), 1)
+        dup_lines, dup_line_chars = duplicate_stats(text_lines)
+        dup_paras, dup_para_chars = duplicate_stats(paras)
+        tokens = units(text, lang)
+        ids = token_ids(tokens)
+        token_chars = sum(len(tok) for tok in tokens)
+        return {
+            "dup_line_frac": round(dup_lines / max(len(text_lines), 1), 4),
+            "dup_para_frac": round(dup_paras / max(len(paras), 1), 4),
+            "dup_line_char_frac": round(dup_line_chars / chars, 4),
+            "dup_para_char_frac": round(dup_para_chars / chars, 4),
+            "top_ngram": [round(top_ngram_char_fraction(tokens, ids, n, token_chars), 4) for n in t.top_ngram_sizes],
+            "dup_ngram": [round(duplicated_ngram_char_fraction(tokens, ids, n, token_chars), 4)
+                          for n in t.dup_ngram_sizes],
+        }
+
+    def judge(self, s: dict, t: GopherRepetitionThresholds) -> str | None:
+        if s["dup_line_frac"] > t.max_dup_line_frac:
+            return "dup_line_frac"
+        if s["dup_para_frac"] > t.max_dup_para_frac:
+            return "dup_para_frac"
+        if s["dup_line_char_frac"] > t.max_dup_line_char_frac:
+            return "dup_line_char_frac"
+        if s["dup_para_char_frac"] > t.max_dup_para_char_frac:
+            return "dup_para_char_frac"
+        for n, value, limit in zip(t.top_ngram_sizes, s["top_ngram"], t.top_ngram_max_fracs):
+            if value > limit:
+                return f"top_{n}gram"
+        for n, value, limit in zip(t.dup_ngram_sizes, s["dup_ngram"], t.dup_ngram_max_fracs):
+            if value > limit:
+                return f"dup_{n}gram"
+        return None

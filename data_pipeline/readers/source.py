@@ -1,0 +1,124 @@
+"""Input discovery: config paths/globs/folders/HF datasets → a list of shards, each readable on its own.
+
+One input file is one shard (its name is stable: the shard number, so outputs sort like the inputs).
+An HF dataset is split into `hf_shards` contiguous shards so workers can share it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from data_pipeline.errors import UserError
+from data_pipeline.readers.huggingface import read_hf_records
+from data_pipeline.readers.jsonl import read_jsonl_records
+from data_pipeline.readers.parquet import read_parquet_records
+from data_pipeline.readers.text import read_text_records
+from data_pipeline.readers.validate import ReaderOptions
+from data_pipeline.stage import ShardInfo
+
+SUFFIX_FORMATS = {
+    ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl",
+    ".jsonl.zst": "jsonl", ".jsonl.zstd": "jsonl", ".parquet": "parquet", ".txt": "text",
+}
+FORMATS = ("auto", "jsonl", "parquet", "text", "hf_disk")
+
+
+@dataclass
+class InputConfig:
+    paths: list[str] = field(default_factory=list)  # files, globs or folders (a save_to_disk folder = HF dataset)
+    format: str = "auto"  # auto (by suffix) | jsonl | parquet | text | hf_disk
+    text_field: str = "text"
+    id_field: str = "id"
+    text_mode: str = "file"  # plain text: one document per "file" or per blank-line "paragraph"
+    max_chars: int = 1_000_000
+    hf_name: str | None = None  # a dataset for datasets.load_dataset (hub name or local script/folder)
+    hf_split: str = "train"
+    hf_shards: int = 4
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """Where one shard's records come from. Picklable, so a worker process can read it."""
+
+    info: ShardInfo
+    location: str
+    format: str  # jsonl | parquet | text | hf_disk | hf_name
+    options: ReaderOptions
+    text_mode: str = "file"
+    hf_split: str = "train"
+    part: int = 0  # an HF dataset is read as `parts` contiguous slices; this source is slice `part`
+    parts: int = 1
+
+    def read(self) -> Iterator[dict]:
+        if self.format == "jsonl":
+            return read_jsonl_records(self.location, self.options)
+        if self.format == "parquet":
+            return read_parquet_records(self.location, self.options)
+        if self.format == "text":
+            return read_text_records(self.location, self.options, self.text_mode)
+        from_disk = self.format == "hf_disk"
+        return read_hf_records(self.location, self.hf_split, from_disk, self.part, self.parts, self.options)
+
+
+def format_of(path: str, configured: str) -> str:
+    """The reader for `path`: the configured one, else by suffix (a folder is an HF `save_to_disk` dataset)."""
+    if configured != "auto":
+        return configured
+    if os.path.isdir(path):
+        return "hf_disk"
+    for suffix, fmt in SUFFIX_FORMATS.items():
+        if path.endswith(suffix):
+            return fmt
+    raise UserError(f"cannot tell the format of {path}", "name it .jsonl/.jsonl.gz/.jsonl.zst/.parquet/.txt "
+                    "or set input.format")
+
+
+def _expand(pattern: str) -> list[str]:
+    """Files named by one config entry: a file, a glob, or a folder (its data files, or itself if HF)."""
+    if glob.has_magic(pattern):
+        matches = sorted(glob.glob(pattern, recursive=True))
+        if not matches:
+            raise UserError(f"input glob {pattern!r} matches no file", "check input.paths")
+        return matches
+    if not os.path.exists(pattern):
+        raise UserError(f"input path {pattern} does not exist", "check input.paths")
+    if os.path.isdir(pattern) and not _is_hf_saved_dataset(pattern):
+        files = sorted(
+            os.path.join(root, name) for root, _, names in os.walk(pattern) for name in names
+            if any(name.endswith(suffix) for suffix in SUFFIX_FORMATS)
+        )
+        if not files:
+            raise UserError(f"input folder {pattern} holds no .jsonl/.parquet/.txt file", "check input.paths")
+        return files
+    return [pattern]
+
+
+def _is_hf_saved_dataset(folder: str) -> bool:
+    return any(os.path.exists(os.path.join(folder, marker)) for marker in ("dataset_info.json", "dataset_dict.json",
+                                                                            "state.json"))
+
+
+def discover_sources(cfg: InputConfig) -> list[ShardSource]:
+    """Every input shard, in a stable order. Raises UserError when an entry names nothing."""
+    if not cfg.paths and not cfg.hf_name:
+        raise UserError("no input given", "set input.paths=[file.jsonl,...] or input.hf_name=<dataset>")
+    if cfg.format not in FORMATS:
+        raise UserError(f"input.format={cfg.format!r} is not one of {FORMATS}", "pick one of them")
+    options = ReaderOptions(cfg.text_field, cfg.id_field, cfg.max_chars)
+    plan: list[tuple[str, str, int, int]] = []  # (location, format, part, parts)
+    for entry in cfg.paths:
+        for path in _expand(entry):
+            fmt = format_of(path, cfg.format)
+            parts = cfg.hf_shards if fmt == "hf_disk" else 1
+            plan.extend((path, fmt, part, parts) for part in range(parts))
+    if cfg.hf_name:
+        plan.extend((cfg.hf_name, "hf_name", part, cfg.hf_shards) for part in range(cfg.hf_shards))
+    count = len(plan)
+    return [
+        ShardSource(ShardInfo(index, count, f"{index:05d}"), location, fmt, options, cfg.text_mode, cfg.hf_split,
+                    part, parts)
+        for index, (location, fmt, part, parts) in enumerate(plan)
+    ]

@@ -1,0 +1,27 @@
+"""Write OUT/report.md from stats.json and the kept/rejected records (histograms via matplotlib)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def stage_table(stats: dict) -> list[str]:
+    rows = ["| stage | docs in | kept | rejected | chars in | chars kept | top rules |", "|---|---:|---:|---:|---:|---:|---|"]
+    for name, s in stats["stages"].items():
+        top = sorted(s["rules"].items(), key=lambda kv: -kv[1]["docs"])[:4]
+        rules = ", ".join(f"{rule} ({slot['docs']})" for rule, slot in top)
+        rows.append(f"| {name} | {s['docs_in']} | {s['docs_kept']} | {s['docs_rejected']} | {s['chars_in']} | "
+                    f"{s['chars_kept']} | {rules} |")
+    return rows
+
+
+def write_report(output_dir: Path, stats: dict) -> Path:
+    totals = stats["totals"]
+    lines = ["# Pipeline report", "",
+             f"Read {totals['docs_read']} documents: kept {totals['docs_kept']}, rejected {totals['docs_rejected']}.",
+             "", "## Stages", "", *stage_table(stats), ""]
+    if stats["errors"]:
+        lines += ["## Unreadable inputs", ""] + [f"- `{e['source']}`: {e['error']}" for e in stats["errors"]] + [""]
+    path = Path(output_dir) / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
