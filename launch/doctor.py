@@ -1,0 +1,155 @@
+"""`python -m launch.doctor`: what this machine will train with, before a job spends its queue time finding out.
+
+    python -m launch.doctor [--checkpoint-dir runs/7b] [--json]
+
+Reports torch / CUDA / NCCL / DeepSpeed / flash-attn / apex versions (or their absence), the attention and
+norm backends `model.attention=auto` / `model.norm=auto` resolve to, whether gcc and ninja are there for
+DeepSpeed's JIT-built ops, free disk at the checkpoint directory and the wandb mode. It never fails: a
+missing piece is a row that says so, and the exit status is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    value: str
+    detail: str = ""
+
+
+def distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_versions() -> list[Check]:
+    checks = [Check("python", platform.python_version(), sys.executable)]
+    for label, dist in (("torch", "torch"), ("deepspeed", "deepspeed"), ("flash-attn", "flash-attn"),
+                        ("wandb", "wandb")):
+        version = distribution_version(dist)
+        checks.append(Check(label, version or ABSENT))
+    checks.append(check_apex())
+    return checks
+
+
+def check_apex() -> Check:
+    if importlib.util.find_spec("apex") is None:
+        return Check("apex", ABSENT, "optional: NVIDIA apex built with --cuda_ext gives a fused RMSNorm")
+    # NVIDIA apex's --cuda_ext build installs top-level extension modules; the unrelated PyPI `apex` does not.
+    if importlib.util.find_spec("fused_layer_norm_cuda") is not None:
+        return Check("apex", distribution_version("apex") or "installed", "NVIDIA apex with CUDA extensions")
+    return Check("apex", "unusable", "an `apex` package without NVIDIA's CUDA extensions (PyPI `apex` is unrelated)")
+
+
+def check_accelerator() -> list[Check]:
+    try:
+        import torch
+    except ImportError:
+        return [Check("cuda", ABSENT, "torch is not installed")]
+    if not torch.cuda.is_available():
+        backend = "gloo" if torch.distributed.is_available() and torch.distributed.is_gloo_available() else ABSENT
+        return [Check("cuda", "not available", f"CPU only (torch built for CUDA {torch.version.cuda})"
+                      if torch.version.cuda else "CPU only (CPU build of torch)"),
+                Check("nccl", "n/a", f"distributed backend: {backend}")]
+    names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+    checks = [Check("cuda", str(torch.version.cuda), f"{torch.cuda.device_count()} device(s): {', '.join(names)}")]
+    try:
+        nccl = ".".join(str(part) for part in torch.cuda.nccl.version())
+    except (AttributeError, RuntimeError):
+        nccl = ABSENT
+    checks.append(Check("nccl", nccl, "distributed backend: nccl" if nccl != ABSENT else "torch built without NCCL"))
+    return checks
+
+
+def check_backends() -> list[Check]:
+    """What `auto` resolves to, asked of the model package itself so the answer cannot drift from it."""
+    checks = []
+    for name, module, function in (("attention backend", "pretrain.model.attention", "resolve_attention_backend"),
+                                   ("norm backend", "pretrain.model.norm", "resolve_norm_backend")):
+        try:
+            resolve = getattr(importlib.import_module(module), function)
+            checks.append(Check(name, resolve("auto"), "what `auto` resolves to on this machine"))
+        except Exception as exc:  # the doctor reports, it does not crash: any failure here is the finding
+            checks.append(Check(name, "unknown", f"{module}.{function} failed: {type(exc).__name__}: {exc}"))
+    return checks
+
+
+def check_toolchain() -> list[Check]:
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        gcc_check = Check("gcc", ABSENT, "DeepSpeed JIT-builds ops (e.g. CPU comm, fused Adam) with a C++ compiler")
+    else:
+        first_line = subprocess.run([gcc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+        gcc_check = Check("gcc", first_line[0] if first_line else "present", gcc)
+    # torch.utils.cpp_extension runs `ninja`; a pip-installed one sits next to the interpreter.
+    ninja = shutil.which("ninja") or shutil.which("ninja", path=str(Path(sys.executable).parent))
+    ninja_check = Check("ninja", "present" if ninja else ABSENT, ninja or "needed for DeepSpeed's JIT-built ops")
+    return [gcc_check, ninja_check]
+
+
+def check_disk(checkpoint_dir: Path) -> Check:
+    # The directory may not exist before the first run: measure the filesystem it will be created on.
+    probe = checkpoint_dir.resolve()
+    while not probe.exists():
+        probe = probe.parent
+    usage = shutil.disk_usage(probe)
+    detail = f"at {checkpoint_dir}" + ("" if probe == checkpoint_dir.resolve() else f" (not created yet; measured {probe})")
+    return Check("free disk", f"{usage.free / 2**30:.1f} GiB of {usage.total / 2**30:.1f} GiB", detail)
+
+
+def check_wandb(environ) -> Check:
+    """Mirrors pretrain.metrics: online needs WANDB_API_KEY, WANDB_MODE overrides. The key is never shown."""
+    forced = environ.get("WANDB_MODE")
+    if forced:
+        return Check("wandb mode", forced, "from WANDB_MODE")
+    if environ.get("WANDB_API_KEY"):
+        return Check("wandb mode", "online", "WANDB_API_KEY is set (logging.wandb_mode=online will sync)")
+    return Check("wandb mode", "offline", "no WANDB_API_KEY: runs log offline; `wandb sync` them later")
+
+
+def collect(checkpoint_dir: Path, environ=os.environ) -> list[Check]:
+    return [*check_versions(), *check_accelerator(), *check_backends(), *check_toolchain(),
+            check_disk(checkpoint_dir), check_wandb(environ)]
+
+
+def format_table(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    value_width = max(len(c.value) for c in checks)
+    return "".join(f"{c.name:<{width}}  {c.value:<{value_width}}  {c.detail}".rstrip() + "\n" for c in checks)
+
+
+def main(argv: list[str] | None = None, environ=os.environ) -> int:
+    parser = argparse.ArgumentParser(prog="python -m launch.doctor", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint-dir", type=Path, default=None,
+                        help="where checkpoints will go (default: $BAICHUAN_RUN_DIR, else the current directory)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    args = parser.parse_args(argv)
+    checkpoint_dir = args.checkpoint_dir or Path(environ.get("BAICHUAN_RUN_DIR") or ".")
+    checks = collect(checkpoint_dir, environ)
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=2))
+    else:
+        sys.stdout.write(format_table(checks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
