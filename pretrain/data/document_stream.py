@@ -9,6 +9,8 @@ of ``shuffle_block`` windows, so neighbouring samples rarely come from one long 
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 
 from data_pipeline.formats.token_shards import TokenShardSet
@@ -34,11 +36,12 @@ class DocumentStream:
         self.seq_len = seq_len
         self.seed = seed
         self.shuffle_block = max(1, shuffle_block) if seed is not None else 1
-        self._epochs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._window_blocks: dict[int, np.ndarray] = {}
+        # Small LRU caches: a window touches at most two epochs, a run of samples one or two window blocks.
+        self._epochs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._window_blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(document order, cumulative end offsets) of one epoch; the two most recent are cached."""
+        """(document order, cumulative end offsets) of one epoch."""
         if epoch not in self._epochs:
             if self.seed is None:
                 order = np.arange(self.documents.size)
@@ -46,7 +49,8 @@ class DocumentStream:
                 order = np.random.default_rng([*self.seed, epoch]).permutation(self.documents.size)
             self._epochs[epoch] = (order, np.cumsum(self.lengths[order]))
             while len(self._epochs) > 2:
-                self._epochs.pop(min(self._epochs))
+                self._epochs.popitem(last=False)
+        self._epochs.move_to_end(epoch)
         return self._epochs[epoch]
 
     def _physical_window(self, k: int) -> int:
@@ -58,7 +62,8 @@ class DocumentStream:
                 [*self.seed, _WINDOW_STREAM, block]
             ).permutation(self.shuffle_block)
             while len(self._window_blocks) > 2:
-                self._window_blocks.pop(min(self._window_blocks))
+                self._window_blocks.popitem(last=False)
+        self._window_blocks.move_to_end(block)
         return block * self.shuffle_block + int(self._window_blocks[block][offset])
 
     def window(self, k: int) -> tuple[np.ndarray, np.ndarray]:
