@@ -123,7 +123,7 @@ class ClusterDedupStage(CorpusStage):
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray, roots: np.ndarray) -> int:
-        """Keep the best member of every cluster (quality, length, id); list the rest per shard."""
+        """Keep the best member of every cluster (quality, length, id); list the removed ones per shard."""
         in_cluster = np.bincount(roots, minlength=len(roots))[roots] > 1
         members = np.flatnonzero(in_cluster)
         shard_of = np.searchsorted(offsets, members, side="right") - 1
@@ -139,11 +139,19 @@ class ClusterDedupStage(CorpusStage):
                 quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
                 return keep_order(quality, int(stat["length"]), ids[row])
 
+            # The best member stays and takes every member that really is its near-duplicate; members that
+            # only joined through a chain (A~B, B~C, A!~C) form the next round, so every removed record is
+            # a true duplicate of the one named in its duplicate_of.
             ranked = sorted(rows, key=order)
-            kept = ranked[0]
-            for row in ranked[1:]:
-                shard = int(np.searchsorted(offsets, row, side="right") - 1)
-                removals[shard][str(row - int(offsets[shard]))] = [ids[row], ids[kept]]
+            while ranked:
+                kept, left = ranked[0], []
+                for row in ranked[1:]:
+                    if not self.same_cluster(kept, row, root, offsets):
+                        left.append(row)
+                        continue
+                    shard = int(np.searchsorted(offsets, row, side="right") - 1)
+                    removals[shard][str(row - int(offsets[shard]))] = [ids[row], ids[kept]]
+                ranked = left
         for shard in range(len(docs)):
             path = shard_dir(root, shard) / "removals.json"
             path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
