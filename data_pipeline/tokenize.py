@@ -15,7 +15,6 @@ import os
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -71,16 +70,22 @@ def load_tokenizer_info(spec: str) -> TokenizerInfo:
     return TokenizerInfo(str(path), file_sha256(path), processor.get_piece_size(), processor.eos_id())
 
 
-def _tokenize_one(input_file: Path, config: TokenizeConfig, tokenizer: TokenizerInfo) -> FileResult:
+_WORKER: FileTokenizer | None = None  # the SentencePiece model of a pool worker process
+
+
+def _init_worker(config: TokenizeConfig, tokenizer: TokenizerInfo) -> None:
     global _WORKER
-    if _WORKER is None:  # one SentencePiece model per worker process, loaded on its first file
-        _WORKER = FileTokenizer(
-            tokenizer, Path(config.output), config.fields, config.group_by, config.encode_batch_size
-        )
+    _WORKER = _file_tokenizer(config, tokenizer)
+
+
+def _tokenize_in_worker(input_file: Path) -> FileResult:
     return _WORKER(input_file)
 
 
-_WORKER: FileTokenizer | None = None
+def _file_tokenizer(config: TokenizeConfig, tokenizer: TokenizerInfo) -> FileTokenizer:
+    return FileTokenizer(
+        tokenizer, Path(config.output), config.fields, config.group_by, config.encode_batch_size
+    )
 
 
 def tokenize(config: TokenizeConfig) -> dict:
@@ -107,12 +112,14 @@ def tokenize(config: TokenizeConfig) -> dict:
             results[str(f)] = finished
     todo.sort(key=lambda f: f.stat().st_size, reverse=True)  # big files first: better load balance
     workers = min(config.num_workers or os.cpu_count() or 1, max(len(todo), 1))
-    work = partial(_tokenize_one, config=config, tokenizer=tokenizer)
     if workers <= 1:
-        results.update((str(f), work(f)) for f in todo)
+        worker = _file_tokenizer(config, tokenizer)
+        results.update((str(f), worker(f)) for f in todo)
     else:
-        with get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap_unordered(work, todo):
+        with get_context("spawn").Pool(
+            workers, initializer=_init_worker, initargs=(config, tokenizer)
+        ) as pool:
+            for result in pool.imap_unordered(_tokenize_in_worker, todo):
                 results[result.input] = result
     ordered = [results[str(f)] for f in files]
     group_tokens = write_group_manifests(output, ordered, tokenizer)

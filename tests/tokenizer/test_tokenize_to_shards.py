@@ -1,0 +1,134 @@
+"""data_pipeline.tokenize: shards hold exactly the encoded documents; parallel, resumable, deterministic."""
+
+from __future__ import annotations
+
+import filecmp
+import gzip
+import json
+
+import pytest
+import sentencepiece as spm
+
+from data_pipeline.errors import UserError
+from data_pipeline.formats.token_shards import TokenShardSet, read_manifest
+from data_pipeline.tokenize import TokenizeConfig, main, tokenize
+
+
+def shard_files(root):
+    return sorted(
+        p.relative_to(root)
+        for p in root.rglob("*")
+        if p.suffix in (".bin", ".idx") or p.name == "manifest.json"
+    )
+
+
+def test_shards_hold_every_document_with_eos(corpus_shards, corpus_dir, trained_tokenizer, corpus_texts):
+    processor = spm.SentencePieceProcessor(model_file=str(trained_tokenizer / "tokenizer.model"))
+    stems = sorted(p.name.removesuffix(".jsonl") for p in corpus_dir.glob("*.jsonl"))
+    assert sorted(p.name for p in corpus_shards.iterdir() if (p / "manifest.json").exists()) == stems
+    shard_set = TokenShardSet.from_path(str(corpus_shards / "*"))
+    assert shard_set.num_documents == len(corpus_texts)
+    assert shard_set.num_tokens == sum(len(ids) + 1 for ids in processor.encode(corpus_texts))
+    for doc in (0, 500, len(corpus_texts) - 1):
+        tokens = shard_set.document_tokens(doc)
+        assert tokens[-1] == processor.eos_id()
+        assert processor.decode(tokens[:-1].tolist()) == corpus_texts[doc]
+    manifest = read_manifest(corpus_shards / "zh_wiki_cmrc2018")
+    assert (
+        manifest.dtype == "uint16"
+        and manifest.eos_id == 2
+        and manifest.vocab_size == processor.get_piece_size()
+    )
+    assert manifest.totals_by("languages")["zh"].documents > 1000
+
+
+@pytest.mark.slow
+def test_parallel_output_is_identical_to_serial(corpus_shards, corpus_dir, trained_tokenizer, tmp_path):
+    tokenize(
+        TokenizeConfig(
+            input=str(corpus_dir), tokenizer=str(trained_tokenizer), output=str(tmp_path), num_workers=2
+        )
+    )
+    files = shard_files(corpus_shards)
+    assert files == shard_files(tmp_path) and len(files) == 12
+    _, mismatch, errors = filecmp.cmpfiles(corpus_shards, tmp_path, [str(f) for f in files], shallow=False)
+    assert mismatch == [] and errors == []
+
+
+def test_rerun_resumes_only_unfinished_files(corpus_dir, trained_tokenizer, tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("en_novel_botchan.jsonl", "zh_wiki_gsdsimp.jsonl"):
+        (inputs / name).write_bytes((corpus_dir / name).read_bytes())
+    out = tmp_path / "out"
+    config = TokenizeConfig(
+        input=str(inputs), tokenizer=str(trained_tokenizer), output=str(out), num_workers=1
+    )
+    assert tokenize(config)["resumed_files"] == 0
+    before = (out / "zh_wiki_gsdsimp" / "zh_wiki_gsdsimp.bin").read_bytes()
+    # simulate a crash while the second file was being written: its marker and output never appeared
+    (out / "_progress" / "zh_wiki_gsdsimp.json").unlink()
+    (out / "zh_wiki_gsdsimp" / "zh_wiki_gsdsimp.bin").unlink()
+    summary = tokenize(config)
+    assert summary["resumed_files"] == 1 and summary["input_files"] == 2
+    assert (out / "zh_wiki_gsdsimp" / "zh_wiki_gsdsimp.bin").read_bytes() == before
+    assert not list(out.rglob(".*tmp*"))
+
+
+def test_fields_grouping_and_rejections(trained_tokenizer, tmp_path):
+    records = [
+        {"id": "1", "text": "第一篇文章。", "source": "news", "meta": {"lang": "zh"}},
+        {"id": "2", "text": "An English article.", "source": "news", "meta": {"lang": "en"}},
+        {"id": "3", "text": "Another one, no source field."},
+        {"id": "4", "text": ""},
+        {"id": "5", "title": "no text at all"},
+    ]
+    inputs = tmp_path / "kept"
+    inputs.mkdir()
+    with gzip.open(inputs / "part-00000.jsonl.gz", "wt") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    out = tmp_path / "shards"
+    summary = tokenize(
+        TokenizeConfig(input=str(inputs), tokenizer=str(trained_tokenizer), output=str(out), group_by="lang")
+    )
+    assert summary["rejected_records"] == {"empty_text": 1, "missing_text": 1}
+    assert summary["documents"] == 3
+    zh, en = read_manifest(out / "zh"), read_manifest(out / "en")
+    assert zh.total_documents == 1 and en.total_documents == 2
+    assert en.totals_by("sources").keys() == {"news", "part-00000"}  # fallback source: the file stem
+
+
+def test_changed_tokenizer_is_refused(corpus_shards, corpus_dir, trained_tokenizer):
+    marker = corpus_shards / "_progress" / "en_web_ewt.json"
+    original = marker.read_text()
+    marker.write_text(original.replace(json.loads(original)["tokenizer_sha256"], "0" * 64))
+    try:
+        with pytest.raises(UserError, match="another tokenizer"):
+            tokenize(
+                TokenizeConfig(
+                    input=str(corpus_dir), tokenizer=str(trained_tokenizer), output=str(corpus_shards)
+                )
+            )
+    finally:
+        marker.write_text(original)
+
+
+def test_cli_user_errors_are_one_line(tmp_path, capsys):
+    for argv, expected in [
+        ([f"input={tmp_path}/missing", f"tokenizer={tmp_path}", f"output={tmp_path}/o"], "does not exist"),
+        (
+            [f"input={tmp_path}", f"tokenizer={tmp_path}/none.model", f"output={tmp_path}/o"],
+            "holds no .jsonl",
+        ),
+        ([f"input={tmp_path}", "tokenizer=x", f"output={tmp_path}/o", "group_by=language"], "group_by"),
+        (["inptu=x"], "inptu"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert (
+            exit_info.value.code == 2
+            and err.startswith("error: ")
+            and expected in err
+            and err.count("\n") == 1
+        )

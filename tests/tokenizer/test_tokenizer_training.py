@@ -1,0 +1,79 @@
+"""The trained tokenizer follows Baichuan's recipe: split digits, byte fallback, exact round trip, fixed ids."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sentencepiece as spm
+
+from data_pipeline.tokenizer.hf_export import load_hf_tokenizer, transformers_available
+from data_pipeline.tokenizer.input_records import RecordFieldsConfig, guess_language
+from data_pipeline.tokenizer.line_sample import BalancedLineSampler, LineSampleConfig, split_long_line
+
+
+@pytest.fixture(scope="module")
+def processor(trained_tokenizer):
+    return spm.SentencePieceProcessor(model_file=str(trained_tokenizer / "tokenizer.model"))
+
+
+def test_every_digit_is_its_own_token(processor):
+    assert processor.encode("20231128", out_type=str) == list("20231128")
+    assert processor.encode("在2023年", out_type=str).count("2") == 2
+
+
+def test_rare_character_round_trips_through_bytes(processor):
+    ids = processor.encode("𠀋")
+    assert processor.id_to_piece(ids) == ["<0xF0>", "<0xA0>", "<0x80>", "<0x8B>"]
+    assert processor.unk_id() not in ids
+    assert processor.decode(ids) == "𠀋"
+
+
+def test_decode_of_encode_is_identity_on_the_shared_corpus(processor, corpus_texts):
+    texts = corpus_texts
+    assert len(texts) > 2000
+    mismatches = [t[:40] for t in texts if processor.decode(processor.encode(t)) != t]
+    assert mismatches == []
+
+
+def test_special_ids_and_vocab(processor, test_vocab_size):
+    assert processor.get_piece_size() == test_vocab_size
+    assert (processor.pad_id(), processor.bos_id(), processor.eos_id(), processor.unk_id()) == (0, 1, 2, 3)
+    assert [processor.id_to_piece(i) for i in range(4)] == ["<pad>", "<s>", "</s>", "<unk>"]
+
+
+def test_report_records_the_balanced_sample(trained_tokenizer):
+    report = json.loads((trained_tokenizer / "training_report.json").read_text())
+    assert report["lines_sampled"]["zh"] > 1000 and report["lines_sampled"]["en"] > 1000
+    assert len(report["tokenizer_sha256"]) == 64
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not transformers_available(), reason="transformers not installed")
+def test_hf_export_loads_and_matches_sentencepiece(trained_tokenizer, processor, corpus_texts):
+    hf = load_hf_tokenizer(trained_tokenizer)
+    for text in ["Hello world, 你好世界。", "20231128 𠀋\n\tindented  twice", corpus_texts[0][:500]]:
+        assert hf.encode(text, add_special_tokens=False) == processor.encode(text)
+    assert (hf.pad_token_id, hf.bos_token_id, hf.eos_token_id) == (0, 1, 2)
+
+
+def test_sampler_balances_languages_deterministically(corpus_dir):
+    files = sorted(corpus_dir.glob("*.jsonl"))
+    config = LineSampleConfig(max_lines=400, language_fractions={"zh": 0.75, "en": 0.25})
+    first = list(BalancedLineSampler(files, config, RecordFieldsConfig(), seed=1))
+    sampler = BalancedLineSampler(files, config, RecordFieldsConfig(), seed=1)
+    assert list(sampler) == first
+    assert abs(sampler.sampled["zh"] - 300) < 60 and abs(sampler.sampled["en"] - 100) < 35
+    assert list(BalancedLineSampler(files, config, RecordFieldsConfig(), seed=2)) != first
+
+
+def test_long_lines_are_cut_at_character_boundaries():
+    line = "汉字" * 1000  # 6,000 bytes
+    pieces = split_long_line(line, 4096)
+    assert "".join(pieces) == line and all(len(p.encode()) <= 4096 for p in pieces) and len(pieces) == 2
+
+
+def test_language_guess_fallback():
+    assert guess_language("这是一个中文句子，包含 some English.") == "zh"
+    assert guess_language("Plain English text.") == "en"
+    assert guess_language("12345 !!!") == "other"
