@@ -1,0 +1,94 @@
+"""Sampling with a KV cache (temperature, top-p), for RoPE and ALiBi models.
+
+    python -m pretrain.generate checkpoint=CKPT prompt="今天天气" max_new_tokens=64 [temperature=0.8 top_p=0.9 seed=0]
+
+CKPT is a training checkpoint (read through `pretrain.checkpoint.load_inference_model`) or a Hugging Face
+directory written by `pretrain.export` (either layout) or published by Baichuan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pretrain.export import UsageError, load_any_checkpoint, parse_overrides, run_cli
+from pretrain.model import BaichuanForCausalLM, KVCache
+
+
+def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator=None) -> torch.Tensor:
+    """Next token per row from logits [B, V]: greedy when temperature <= 0, else nucleus sampling."""
+    if temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = (logits.float() / temperature).softmax(dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        # Drop a token when the tokens ranked above it already cover top_p (the first one always stays).
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(model: BaichuanForCausalLM, input_ids: torch.Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_p: float = 1.0, eos_token_id: int | None = None, generator=None) -> torch.Tensor:
+    """Prompt [B, L] -> [B, L + n] with n <= max_new_tokens; a row that produced EOS is padded with EOS after it.
+
+    The prompt runs once to fill the cache; then each step feeds one token per row.
+    """
+    batch, length = input_ids.shape
+    cache = KVCache.for_model(model, batch, length + max_new_tokens)
+    logits = model(input_ids, kv_cache=cache)[:, -1]
+    finished = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
+    tokens = [input_ids]
+    for step in range(max_new_tokens):
+        next_token = sample_next(logits, temperature, top_p, generator)
+        if eos_token_id is not None:
+            next_token = next_token.masked_fill(finished, eos_token_id)
+            finished |= next_token == eos_token_id
+        tokens.append(next_token[:, None])
+        if step + 1 == max_new_tokens or bool(finished.all()):
+            break
+        logits = model(next_token[:, None], kv_cache=cache)[:, -1]
+    return torch.cat(tokens, dim=1)
+
+
+@dataclass
+class GenerateArgs:
+    checkpoint: str = "???"
+    prompt: str = "???"
+    max_new_tokens: int = 64
+    temperature: float = 0.8
+    top_p: float = 0.9
+    seed: int = 0
+    device: str = "cpu"
+    dtype: str = "fp32"
+
+
+def main(argv: list[str]) -> None:
+    import sentencepiece as spm
+
+    args = parse_overrides(GenerateArgs, argv)
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if args.dtype not in dtypes:
+        raise UsageError(f"dtype={args.dtype!r} is not one of {list(dtypes)}")
+    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
+    if tokenizer_path is None:
+        raise UsageError(f"{args.checkpoint} has no tokenizer.model — export it with the tokenizer, or add one")
+    tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    prompt_ids = [cfg.bos_token_id] + tokenizer.encode(args.prompt)
+    if len(prompt_ids) + args.max_new_tokens > cfg.max_seq_len:
+        raise UsageError(f"prompt ({len(prompt_ids)} tokens) + max_new_tokens exceeds max_seq_len={cfg.max_seq_len}")
+    model = BaichuanForCausalLM(cfg)
+    model.load_state_dict(state_dict)
+    model = model.to(args.device, dtypes[args.dtype]).eval()
+    generator = torch.Generator(device=args.device).manual_seed(args.seed)
+    ids = torch.tensor([prompt_ids], device=args.device)
+    out = generate(model, ids, args.max_new_tokens, args.temperature, args.top_p, cfg.eos_token_id, generator)
+    new_tokens = [t for t in out[0, len(prompt_ids):].tolist() if t != cfg.eos_token_id]
+    print(args.prompt + tokenizer.decode(new_tokens))
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,137 @@
+"""Back-of-the-envelope plan for a pretraining run: parameters, FLOPs, per-GPU memory per ZeRO stage, speed.
+
+    python -m pretrain.plan model=baichuan_7b deepspeed=zero3 cluster.num_gpus=1000 train.seq_len=4096 \
+        [train.micro_batch_size=1 train.tokens=1.2e12 gpu=A800 mfu=0.583 model.activation_checkpointing=0 ...]
+
+Reads `conf/model/<model>.yaml` (any `model.<field>=` overrides it) and prints JSON. Memory, per GPU, bf16
+mixed precision with Adam (ZeRO paper accounting): parameters 2N bytes, gradients 2N, optimizer states 12N
+(fp32 master weights, momentum, variance); ZeRO-1 partitions the optimizer states over the data-parallel
+ranks, ZeRO-2 also the gradients, ZeRO-3 also the parameters. Activations: see `activation_bytes`. Not counted:
+ZeRO-3 gather/prefetch buffers, allocator fragmentation, communication buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from pretrain.export import UsageError, parse_overrides, run_cli
+from pretrain.model import ModelConfig
+from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
+
+CONF_MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+GIB = 1024**3
+
+
+@dataclass
+class ClusterArgs:
+    num_gpus: int = 8
+
+
+@dataclass
+class TrainArgs:
+    seq_len: int = 4096
+    micro_batch_size: int = 1
+    tokens: float = 1.2e12  # Baichuan-7B saw 1.2T tokens
+
+
+@dataclass
+class PlanArgs:
+    model: str = "baichuan_7b"
+    deepspeed: str = "zero3"  # zero0 | zero1 | zero2 | zero3
+    gpu: str = "A800"
+    mfu: float = 0.583  # Baichuan-7B's reported MFU on A800
+    cluster: ClusterArgs = field(default_factory=ClusterArgs)
+    train: TrainArgs = field(default_factory=TrainArgs)
+
+
+def load_model_config(name: str, overrides: list[str]) -> ModelConfig:
+    path = CONF_MODEL_DIR / f"{name}.yaml"
+    if not path.is_file():
+        choices = sorted(p.stem for p in CONF_MODEL_DIR.glob("*.yaml"))
+        raise UsageError(f"model={name} has no {path} — choose one of {choices}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path),
+                                 OmegaConf.from_dotlist(overrides))
+    except Exception as exc:
+        raise UsageError(f"bad model override ({str(exc).splitlines()[0]}) — keys are ModelConfig fields") from exc
+    return OmegaConf.to_object(merged).validate()
+
+
+def activation_bytes(cfg: ModelConfig, seq_len: int, micro_batch: int) -> int:
+    """Activation memory kept for backward, bf16, flash attention (no seq^2 term), per micro-batch.
+
+    A layer saves its input and the norm output (2 sbh bytes each), q, k, v and the attention output (8 sbh),
+    the second norm's input and output (4 sbh), and in the SwiGLU gate, silu(gate), up and their product
+    (8 sbi): 16 sbh + 8 sbi. A checkpointed layer keeps only its input (2 sbh) and recomputes one layer at a
+    time. The loss adds bf16 + fp32 logits and their gradient (10 bytes per logit) over loss_chunk_size
+    tokens when chunked, else over every token.
+    """
+    tokens = seq_len * micro_batch
+    per_layer = tokens * (16 * cfg.hidden_size + 8 * cfg.intermediate_size)
+    every = cfg.activation_checkpointing
+    checkpointed = math.ceil(cfg.num_layers / every) if every else 0
+    layers = (cfg.num_layers - checkpointed) * per_layer + checkpointed * 2 * tokens * cfg.hidden_size
+    layers += per_layer if checkpointed else 0  # the layer being recomputed
+    loss_tokens = min(cfg.loss_chunk_size, tokens) if cfg.loss_chunk_size else tokens
+    return layers + 2 * tokens * cfg.hidden_size + 10 * loss_tokens * cfg.vocab_size
+
+
+def memory_per_gpu(parameters: int, stage: int, num_gpus: int, activations: int) -> dict[str, float]:
+    shard = lambda nbytes, partitioned: nbytes / num_gpus if partitioned else nbytes  # noqa: E731
+    parts = {
+        "params": shard(2 * parameters, stage >= 3),
+        "grads": shard(2 * parameters, stage >= 2),
+        "optimizer_states": shard(12 * parameters, stage >= 1),
+        "activations": activations,
+    }
+    parts["total"] = sum(parts.values())
+    return {name: round(value / GIB, 2) for name, value in parts.items()}
+
+
+def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
+    if args.deepspeed not in {f"zero{i}" for i in range(4)}:
+        raise UsageError(f"deepspeed={args.deepspeed} is not one of zero0, zero1, zero2, zero3")
+    if args.gpu not in PEAK_TFLOPS:
+        raise UsageError(f"gpu={args.gpu} is not one of {sorted(PEAK_TFLOPS)}")
+    if args.cluster.num_gpus < 1 or args.train.seq_len < 1 or args.train.micro_batch_size < 1:
+        raise UsageError("cluster.num_gpus, train.seq_len and train.micro_batch_size must be positive")
+    if not 0 < args.mfu <= 1:
+        raise UsageError(f"mfu={args.mfu} must be in (0, 1]")
+    cfg = load_model_config(args.model, model_overrides)
+    parameters = count_parameters(cfg)
+    seq, mbs, gpus = args.train.seq_len, args.train.micro_batch_size, args.cluster.num_gpus
+    per_token = flops_per_token(cfg, seq)
+    activations = activation_bytes(cfg, seq, mbs)
+    memory = {f"zero{s}": memory_per_gpu(parameters, s, gpus, activations) for s in range(4)}
+    throughput = {}
+    for gpu, peak in PEAK_TFLOPS.items():
+        per_gpu = args.mfu * peak * 1e12 / per_token
+        throughput[gpu] = {"peak_tflops": peak, "tokens_per_s_per_gpu": round(per_gpu),
+                           "tokens_per_s_cluster": round(per_gpu * gpus),
+                           "days_for_train_tokens": round(args.train.tokens / (per_gpu * gpus) / 86400, 2)}
+    return {
+        "model": cfg.name, "parameters": parameters,
+        "flops_per_token": per_token,
+        "flops_per_token_formula": "6*N + 12*num_layers*hidden_size*seq_len, N = parameters without the input "
+                                   "embedding and norms (training, no recompute)",
+        "seq_len": seq, "micro_batch_size": mbs, "num_gpus": gpus, "mfu": args.mfu,
+        "activation_checkpointing": cfg.activation_checkpointing, "loss_chunk_size": cfg.loss_chunk_size,
+        "deepspeed": args.deepspeed, "memory_gib_per_gpu": memory[args.deepspeed],
+        "memory_gib_per_gpu_by_stage": memory,
+        "gpu": args.gpu, "throughput": throughput[args.gpu], "throughput_by_gpu": throughput,
+    }
+
+
+def main(argv: list[str]) -> None:
+    model_overrides = [a.removeprefix("model.") for a in argv if a.startswith("model.")]
+    args = parse_overrides(PlanArgs, [a for a in argv if not a.startswith("model.")])
+    print(json.dumps(plan(args, model_overrides), indent=2))
+
+
+if __name__ == "__main__":
+    run_cli(main)
