@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from data_pipeline.dedup.text import sentence_spans, shingle_language, shingle_tokens
+from data_pipeline.dedup.text import is_cjk_char, sentence_spans, shingle_tokens
 
 EDIT_RATES = (0.0, 0.01, 0.03, 0.06, 0.1, 0.2, 0.35)
 
@@ -30,7 +30,7 @@ def edit_tokens(tokens: list[str], rate: float, rng: random.Random) -> list[str]
     return out
 
 
-def near_duplicate(text: str, rate: float, reorder: bool, rng: random.Random, lang: str | None = None) -> str:
+def near_duplicate(text: str, rate: float, reorder: bool, rng: random.Random) -> str:
     if reorder:
         spans = sentence_spans(text)
         if len(spans) > 1:  # swap two sentences
@@ -38,9 +38,17 @@ def near_duplicate(text: str, rate: float, reorder: bool, rng: random.Random, la
             parts = [text[s:e] for s, e in spans]
             parts[i], parts[j] = parts[j], parts[i]
             text = "".join(parts)
-    tokens = shingle_tokens(text)
-    joiner = "" if shingle_language(tokens, lang) == "zh" else " "
-    return joiner.join(edit_tokens(tokens, rate, rng))
+    return join_tokens(edit_tokens(shingle_tokens(text), rate, rng))
+
+
+def join_tokens(tokens: list[str]) -> str:
+    """Text whose shingle tokens are `tokens`: CJK characters abut, anything next to a word gets a space."""
+    parts: list[str] = []
+    for i, token in enumerate(tokens):
+        if i and not (is_cjk_char(token) and is_cjk_char(tokens[i - 1])):
+            parts.append(" ")
+        parts.append(token)
+    return "".join(parts)
 
 
 def with_near_duplicates(records: list[dict], variants_per_doc: int, seed: int,
@@ -49,9 +57,8 @@ def with_near_duplicates(records: list[dict], variants_per_doc: int, seed: int,
     rng = random.Random(seed)
     out = [dict(r) for r in records]
     for record in records:
-        lang = (record.get("meta") or {}).get("lang")
         for k in range(variants_per_doc):
-            text = near_duplicate(record["text"], rng.choice(rates), rng.random() < 0.3, rng, lang)
+            text = near_duplicate(record["text"], rng.choice(rates), rng.random() < 0.3, rng)
             out.append({**record, "id": f"{record['id']}~v{k}", "text": text})
     rng.shuffle(out)
     return out

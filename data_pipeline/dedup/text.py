@@ -28,13 +28,17 @@ def shingle_tokens(text: str) -> list[str]:
     return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
 
 
+def is_cjk_char(token: str) -> bool:
+    return len(token) == 1 and _CJK_CHAR.match(token) is not None
+
+
 def shingle_language(tokens: list[str], lang: str | None) -> str:
     """'zh' (shingle by characters) or 'en' (by words). The record's meta["lang"] decides when it is zh or
     en; mixed, other or unlabelled text follows the majority of its tokens, so a Chinese page with a few
     English words still shingles by characters."""
     if lang in ("zh", "en"):
         return lang
-    cjk = sum(1 for t in tokens if len(t) == 1 and _CJK_CHAR.match(t))
+    cjk = sum(1 for t in tokens if is_cjk_char(t))
     return "zh" if tokens and 2 * cjk >= len(tokens) else "en"
 
 

@@ -1,0 +1,96 @@
+"""Precision and recall of MinHash dedup against exact Jaccard over all pairs of a sample, per language.
+
+    python -m data_pipeline.dedup_eval input=[../shared/data/corpus] sample=1000 near_duplicates=3 \
+        minhash.threshold=0.8 [output=report.json]
+
+Samples `sample` readable records from the input (files, globs or folders, as data_pipeline.run reads them),
+optionally adds `near_duplicates` edited copies of each (substitutions, insertions, deletions, sentence swaps
+at several rates) so the sample holds duplicates at known edit levels, then scores LSH candidates, verified
+pairs, the stage's clusters and its removals (see data_pipeline.dedup.quality_eval).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from dataclasses import dataclass, field
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from data_pipeline.config import CONF_DIR
+from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate_dedup_config
+from data_pipeline.dedup.near_duplicates import with_near_duplicates
+from data_pipeline.dedup.quality_eval import evaluate_minhash
+from data_pipeline.errors import UserError, exit_on_user_error
+from data_pipeline.readers import InputConfig, discover_sources
+from data_pipeline.stage import is_rejected
+
+
+@dataclass
+class DedupEvalConfig:
+    input: list[str] = field(default_factory=list)  # files, globs or folders of records
+    sample: int = 1000  # records drawn (uniformly, seeded) before near-duplicates are added
+    near_duplicates: int = 0  # edited copies generated per sampled record
+    seed: int = 0
+    minhash: MinHashDedupConfig = field(default_factory=MinHashDedupConfig)
+    output: str | None = None  # also write the report as JSON here
+
+
+def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
+    ConfigStore.instance().store(name="dedup_eval_schema", node=DedupEvalConfig)
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = OmegaConf.to_object(compose(config_name="dedup_eval_schema", overrides=overrides))
+    except (HydraException, OmegaConfBaseException, ValueError) as exc:
+        head = str(exc).strip().splitlines()[0]
+        raise UserError(head, "check the key and its type (see data_pipeline/dedup_eval.py)") from None
+    if cfg.sample < 2 or cfg.near_duplicates < 0:
+        raise UserError(f"sample={cfg.sample}, near_duplicates={cfg.near_duplicates}",
+                        "use sample >= 2 and near_duplicates >= 0")
+    validate_dedup_config(DedupConfig(minhash=cfg.minhash))
+    return cfg
+
+
+def load_sample(cfg: DedupEvalConfig) -> list[dict]:
+    records: dict[str, dict] = {}  # by id: duplicate ids would make pairs ambiguous
+    for source in discover_sources(InputConfig(paths=list(cfg.input))):
+        for record in source.read():
+            if not is_rejected(record):
+                records.setdefault(record["id"], record)
+    if len(records) < 2:
+        raise UserError(f"input {cfg.input} holds fewer than 2 readable records", "point input at a corpus")
+    rng = random.Random(cfg.seed)
+    sample = rng.sample(sorted(records.values(), key=lambda r: r["id"]), min(cfg.sample, len(records)))
+    return with_near_duplicates(sample, cfg.near_duplicates, cfg.seed) if cfg.near_duplicates else sample
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{'lang':<5}{'docs':>7}{'true pairs':>12}  {'level':<11}{'predicted':>10}{'precision':>11}"
+             f"{'recall':>9}"]
+    for lang, scores in report.items():
+        for level in ("candidates", "verified", "clusters", "removals"):
+            score = scores[level]
+            predicted = score.get("predicted_pairs", score.get("removed"))
+            lines.append(f"{lang:<5}{scores['docs']:>7}{scores['true_pairs']:>12}  {level:<11}{predicted:>10}"
+                         f"{score['precision']:>11.4f}{score['recall']:>9.4f}")
+    return "\n".join(lines)
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> int:
+    cfg = compose_eval_config(sys.argv[1:] if argv is None else argv)
+    report = evaluate_minhash(load_sample(cfg), cfg.minhash, seed=1)
+    print(format_report(report))
+    if cfg.output:
+        with open(cfg.output, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
