@@ -17,6 +17,7 @@ import torch
 
 from pretrain.config import BatchLayout, PretrainConfig, resolve_batch_layout
 from pretrain.model import BaichuanForCausalLM
+from pretrain.stability import SkipStepAdamW
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def bucket_sizes(config: PretrainConfig, world_size: int) -> dict[str, int]:
     return {"reduce": reduce, "allgather": reduce, "prefetch": int(min(max(per_layer, 1_000_000), 100_000_000))}
 
 
-def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_size: int) -> dict:
+def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_size: int,
+                            load_universal: bool = False) -> dict:
     """The one place our config becomes DeepSpeed's JSON dict."""
     ds, train = config.deepspeed, config.train
     buckets = bucket_sizes(config, world_size)
@@ -90,9 +92,12 @@ def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_s
         "zero_allow_untested_optimizer": True,
         "steps_per_print": ds.steps_per_print,
         "wall_clock_breakdown": False,
-        "bf16": {"enabled": train.precision == "bf16"},
+        # check_grad_overflow: a non-finite gradient norm skips the step instead of poisoning the weights.
+        "bf16": {"enabled": train.precision == "bf16", "check_grad_overflow": True},
         "fp16": {"enabled": train.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
     }
+    if load_universal:
+        rendered["checkpoint"] = {"load_universal": True}
     if train.precision == "bf16" and ds.zero_stage > 0:
         # fp32 master weights and fp32 gradient accumulation: bf16 has too few mantissa bits to sum into.
         rendered["data_types"] = {"grad_accum_dtype": "fp32"}
@@ -139,24 +144,26 @@ def build_optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.opt
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
         return DeepSpeedCPUAdam(groups, adamw_mode=True, **kwargs)
+    # SkipStepAdamW lets the loss guard veto an update after the forward pass (pretrain/stability).
     if torch.cuda.is_available():
-        return torch.optim.AdamW(groups, fused=True, **kwargs)
-    return torch.optim.AdamW(groups, foreach=True, **kwargs)
+        return SkipStepAdamW(groups, fused=True, **kwargs)
+    return SkipStepAdamW(groups, foreach=True, **kwargs)
 
 
 @dataclass
 class EngineBundle:
     engine: object  # deepspeed.DeepSpeedEngine
+    optimizer: torch.optim.Optimizer  # ours, inside DeepSpeed's wrapper
     layout: BatchLayout
     ds_config: dict
 
 
-def build_engine(config: PretrainConfig, world_size: int) -> EngineBundle:
+def build_engine(config: PretrainConfig, world_size: int, load_universal: bool = False) -> EngineBundle:
     """Build the model (partitioned at construction under ZeRO-3), optimizer, schedule and engine."""
     import deepspeed
 
     layout = resolve_batch_layout(config.train, world_size)
-    ds_config = render_deepspeed_config(config, layout, world_size)
+    ds_config = render_deepspeed_config(config, layout, world_size, load_universal)
     # ZeRO-3 partitions each parameter as it is created, so a 13B model is never whole on one rank.
     construct = deepspeed.zero.Init(config_dict_or_path=ds_config) if config.deepspeed.zero_stage == 3 else nullcontext()
     torch.manual_seed(config.train.seed)  # identical initial weights on every rank and every run
@@ -168,4 +175,4 @@ def build_engine(config: PretrainConfig, world_size: int) -> EngineBundle:
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )
     log.info("DeepSpeed ZeRO-%d, %s, batch %s", config.deepspeed.zero_stage, config.train.precision, layout)
-    return EngineBundle(engine=engine, layout=layout, ds_config=ds_config)
+    return EngineBundle(engine=engine, optimizer=optimizer, layout=layout, ds_config=ds_config)

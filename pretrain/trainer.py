@@ -1,63 +1,32 @@
 """The training loop. Concerns with their own state live in components (engine, checkpoint store, data
-loader, metrics, heartbeat, stop signal); the loop only orders them.
+loader, metrics, loss guard, heartbeat, stop signal); the loop only orders them.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
-from pretrain.checkpoint import CheckpointStore, read_rng_state, read_saved_config, read_trainer_state
-from pretrain.checkpoint.config_diff import disallowed_changes
+from pretrain.checkpoint import CheckpointRef, CheckpointStore, read_rng_state, read_trainer_state
 from pretrain.checkpoint.rng import restore_rng_state
-from pretrain.config import ConfigError, PretrainConfig, to_yaml
+from pretrain.checkpoint.store import ENGINE_TAG
+from pretrain.checkpoint.universal import UNIVERSAL_TAG
+from pretrain.config import PretrainConfig, to_yaml
 from pretrain.data import PretrainDataLoader
 from pretrain.engine import build_engine
 from pretrain.heartbeat import Heartbeat
 from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
+from pretrain.resume import TrainerState, plan_resume
+from pretrain.signals import StopSignal
+from pretrain.stability import LossGuard, append_incident
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainerState:
-    """Everything besides the engine that a resume needs; saved as JSON in every checkpoint."""
-
-    step: int = 0
-    consumed_tokens: int = 0
-    data: dict = field(default_factory=dict)
-    loss_window: list = field(default_factory=list)
-    world_size: int = 1
-    zero_stage: int = 0
-
-
-class StopSignal:
-    """SIGTERM / SIGUSR1 (preemption) ask for a checkpoint and a clean exit after the current step.
-
-    Ranks may receive the signal at different steps, so the decision is all-reduced: every rank stops after
-    the same step and joins the same collective save.
-    """
-
-    def __init__(self):
-        self._requested = False
-        for sig in (signal.SIGTERM, signal.SIGUSR1):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame):
-        log.warning("received signal %d: checkpointing after this step, then exiting", signum)
-        self._requested = True
-
-    def agreed(self, device) -> bool:
-        flag = torch.tensor([1.0 if self._requested else 0.0], device=device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
 
 
 class Trainer:
@@ -65,53 +34,65 @@ class Trainer:
         self.config = config
         self.rank = rank
         self.world_size = world_size
-        self.bundle = build_engine(config, world_size)
-        self.engine = self.bundle.engine
-        self.layout = self.bundle.layout
-        self.loader = PretrainDataLoader(
-            config.data,
-            seq_len=config.train.seq_len,
-            micro_batch_size=config.train.micro_batch_size,
-            dp_rank=rank,
-            dp_size=world_size,
-        )
-        self.store = CheckpointStore(
-            config.train.checkpoint_dir, config.train.keep_last, config.train.keep_every,
-            checksums=config.train.verify_checksums,
-        )
+        train = config.train
+        self.config_yaml = to_yaml(config)
+        self.store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every,
+                                     checksums=train.verify_checksums)
+        # Decide what to resume from before building the engine: another world size needs the universal
+        # checkpoint, which DeepSpeed must be told about at initialisation.
+        self.resume_plan = plan_resume(self.store, config, self.config_yaml, rank, world_size)
+        self.bundle = build_engine(config, world_size, load_universal=self.resume_plan.universal)
+        self.engine, self.layout = self.bundle.engine, self.bundle.layout
+        self.loader = PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
+                                         dp_rank=rank, dp_size=world_size)
         self.state = TrainerState(world_size=world_size, zero_stage=config.deepspeed.zero_stage)
         self.metrics = MetricsLogger(config.logging, rank, run_config=asdict(config))
+        self.guard = LossGuard(train.spike_sigma, train.spike_min_history, train.max_bad_steps)
+        self.incidents = Path(config.logging.run_dir) / "incidents.jsonl"
         self.heartbeat = Heartbeat.from_env()
         self.stop = StopSignal()
-        self.throughput = ThroughputMeter(config.model, config.train.seq_len, world_size)
-        self.config_yaml = to_yaml(config)
+        self.throughput = ThroughputMeter(config.model, train.seq_len, world_size)
 
     # ---- resume ----------------------------------------------------------------------------------------
+    def _load(self, ref: CheckpointRef, universal: bool) -> None:
+        self.engine.load_checkpoint(str(ref.path), tag=UNIVERSAL_TAG if universal else ENGINE_TAG,
+                                    load_optimizer_states=True, load_lr_scheduler_states=True)
+        saved = read_trainer_state(ref.path)
+        saved.update(world_size=self.world_size, zero_stage=self.config.deepspeed.zero_stage)
+        self.state = TrainerState(**saved)
+
     def resume(self) -> None:
-        ref = self.store.resolve(self.config.train.resume)
+        ref = self.resume_plan.checkpoint
         if ref is None:
             if self.rank == 0:
                 log.info("starting from scratch (train.resume=%s)", self.config.train.resume)
             return
-        refused = disallowed_changes(read_saved_config(ref.path), self.config_yaml)
-        if refused:
-            raise ConfigError(f"resume from {ref.path} refused, config changed: {'; '.join(refused)}")
-        saved = read_trainer_state(ref.path)
-        if saved["world_size"] != self.world_size:
-            raise ConfigError(
-                f"checkpoint {ref.path} was written by {saved['world_size']} ranks, this run has "
-                f"{self.world_size}; convert it with deepspeed.checkpoint.ds_to_universal first"
-            )
-        self.engine.load_checkpoint(str(ref.path), tag="deepspeed", load_optimizer_states=True,
-                                    load_lr_scheduler_states=True)
-        self.state = TrainerState(**saved)
-        self.loader.load_state_dict(self.state.data)
+        self._load(ref, self.resume_plan.universal)
+        self.loader.load_state_dict(self.state.data)  # global sample count: exact on any dp size
         rng = read_rng_state(ref.path, self.rank)
-        if rng is not None:
+        if rng is not None and not self.resume_plan.universal:
             restore_rng_state(rng)
         self.metrics.truncate_after(self.state.step)
         if self.rank == 0:
-            log.info("resumed from %s at step %d", ref.path, self.state.step)
+            log.info("resumed from %s at step %d%s", ref.path, self.state.step,
+                     " (universal checkpoint, new world size)" if self.resume_plan.universal else "")
+
+    def rollback(self) -> None:
+        """Too many bad steps in a row: reload the newest checkpoint but keep the data position, so the
+        window of samples that led here is skipped rather than replayed."""
+        ref = self.store.newest_valid()
+        if ref is None:
+            raise RuntimeError("loss guard wants a rollback but there is no checkpoint yet; lower the lr or "
+                               "raise train.max_bad_steps")
+        position = self.loader.state_dict()
+        bad_step = self.state.step
+        self._load(ref, universal=False)
+        self.state.data = position
+        if self.rank == 0:
+            append_incident(self.incidents, "rollback", step=bad_step, to_step=ref.step,
+                            skipped_samples=position["consumed_samples"] - read_trainer_state(ref.path)["data"].get(
+                                "consumed_samples", 0))
+            log.warning("rolled back from step %d to checkpoint step %d; skipping that data window", bad_step, ref.step)
 
     # ---- the loop --------------------------------------------------------------------------------------
     def fit(self) -> TrainerState:
@@ -124,14 +105,21 @@ class Trainer:
         device = self.engine.device
         while self.state.step < train.max_steps:
             started = time.perf_counter()
-            loss = self._train_step(batches, device)
+            loss, verdict = self._train_step(batches, device)
             self.state.step += 1
             tokens = self.layout.global_batch_size * train.seq_len
             self.state.consumed_tokens += tokens
-            self.state.loss_window = (self.state.loss_window + [loss])[-100:]
+            if verdict is None:
+                self.state.loss_window = (self.state.loss_window + [loss])[-100:]
+            elif self.rank == 0:
+                append_incident(self.incidents, "skipped_step", step=self.state.step, reason=verdict, loss=loss)
             self.heartbeat.beat(self.state.step)
             if self.state.step % train.log_interval == 0 or self.state.step == train.max_steps:
-                self.metrics.log(self.state.step, self._step_metrics(loss, tokens, time.perf_counter() - started))
+                metrics = self._step_metrics(loss, tokens, time.perf_counter() - started)
+                self.metrics.log(self.state.step, {**metrics, "skipped": verdict is not None})
+            if self.guard.record(verdict is not None):
+                self.rollback()
+                continue
             stopping = self.stop.agreed(device)
             if self.state.step % train.save_interval == 0 or self.state.step == train.max_steps or stopping:
                 self.save()
@@ -141,29 +129,43 @@ class Trainer:
         self.metrics.close()
         return self.state
 
-    def _train_step(self, batches, device) -> float:
-        """One optimizer step: `gradient_accumulation_steps` micro batches; returns the dp-mean loss."""
-        total = torch.zeros((), device=device)
-        for _ in range(self.layout.gradient_accumulation_steps):
+    def _train_step(self, batches, device) -> tuple[float, str | None]:
+        """One optimizer step over `gradient_accumulation_steps` micro batches.
+
+        Returns the data-parallel mean loss and, when the step was not applied, why. Every rank reaches the
+        same verdict because it is taken on all-reduced values.
+        """
+        optimizer, gas = self.bundle.optimizer, self.layout.gradient_accumulation_steps
+        total, verdict = 0.0, None
+        for micro in range(gas):
             batch = next(batches)
             loss = self.engine(
                 batch["input_ids"].to(device),
                 labels=batch["labels"].to(device),
                 doc_ids=batch["doc_ids"].to(device) if self.config.data.document_masking else None,
             )
+            if self.state.step + 1 in self.config.train.inject_nan_steps:
+                loss = loss * float("nan")
+            global_loss = dp_mean(loss, self.world_size)
+            total += global_loss / gas
+            verdict = verdict or self.guard.judge(global_loss, self.state.loss_window)
             self.engine.backward(loss)
+            if micro == gas - 1:
+                optimizer.skip_requested = verdict is not None
             self.engine.step()
-            total += loss.detach().float()
-        total /= self.layout.gradient_accumulation_steps
-        dist.all_reduce(total)
-        return total.item() / self.world_size
+        optimizer.skip_requested = False
+        if verdict is None and not self.engine.was_step_applied():
+            verdict = "nonfinite_grad"  # DeepSpeed's overflow check discarded the update
+        return total, verdict
 
     def _step_metrics(self, loss: float, tokens: int, seconds: float) -> dict:
+        grad_norm = self.engine.get_global_grad_norm()
         metrics = {
             "loss": loss,
             "lr": self.engine.get_lr()[0],
-            "grad_norm": float(self.engine.get_global_grad_norm() or 0.0),
+            "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
             "consumed_tokens": self.state.consumed_tokens,
+            "consumed_samples": self.loader.state_dict()["consumed_samples"],
             "step_seconds": seconds,
         }
         metrics.update(self.throughput.measure(tokens, seconds))
@@ -182,3 +184,9 @@ class Trainer:
         if self.rank == 0:
             log.info("saved checkpoint %s", path)
         return path
+
+
+def dp_mean(value: torch.Tensor, world_size: int) -> float:
+    total = value.detach().float().clone()
+    dist.all_reduce(total)
+    return total.item() / world_size

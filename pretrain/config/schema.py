@@ -7,6 +7,7 @@ value of the wrong type fails at composition time, naming the key, before any ra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 from hydra.core.config_store import ConfigStore
 
 from pretrain.data import DataConfig
@@ -40,6 +41,13 @@ class TrainConfig:
     keep_every: int = 0  # additionally keep every M-th step forever; 0 = off
     resume: str = "auto"  # auto | none | PATH of one checkpoint
     verify_checksums: bool = True
+    # Loss guard: skip a step whose loss is non-finite or above mean + spike_sigma × std of the recent window
+    # (0 = spikes allowed); roll back to the previous checkpoint after max_bad_steps consecutive bad steps.
+    spike_sigma: float = 6.0
+    spike_min_history: int = 20
+    max_bad_steps: int = 3
+    # Fault injection for tests and drills: the loss of these steps is made NaN.
+    inject_nan_steps: List[int] = field(default_factory=list)  # noqa: UP006
     # Logging and evaluation cadence.
     log_interval: int = 1
     eval_interval: int = 0  # 0 = never
