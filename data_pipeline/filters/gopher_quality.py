@@ -25,11 +25,16 @@ class GopherQualityThresholds:
     min_mean_word_length: float = 3.0  # en only
     max_mean_word_length: float = 10.0
     max_symbol_word_ratio: float = 0.1  # ("#", "...", "…") per unit
+    min_lines_for_line_rules: int = 3  # bullet/ellipsis shares of a 1-2 line document say nothing
     max_bullet_lines_ratio: float = 0.9
     max_ellipsis_lines_ratio: float = 0.3
     min_alpha_units_ratio: float = 0.8  # en: words with a letter; zh: units that are Han characters
     min_stop_words: int = 2
     stop_words: list[str] = field(default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"])
+
+
+def _share(items: list[str], test) -> float:
+    return round(sum(1 for item in items if test(item)) / max(len(items), 1), 4)
 
 
 class GopherQualityFilter(SignalFilter):
@@ -44,6 +49,8 @@ class GopherQualityFilter(SignalFilter):
         tokens = units(text, lang)
         n = max(len(tokens), 1)
         text_lines = lines(text) or [""]
+        t: GopherQualityThresholds = self.thresholds.get(lang) or next(iter(self.thresholds.values()))
+        line_rules = len(text_lines) >= t.min_lines_for_line_rules
         stop = self._stop_words.get(lang, frozenset())
         if lang == ZH:
             alpha = sum(1 for u in tokens if not u.isascii())
@@ -58,8 +65,8 @@ class GopherQualityFilter(SignalFilter):
             "units": len(tokens),
             "mean_word_length": round(mean_len, 3),
             "symbol_word_ratio": round(symbols / n, 4),
-            "bullet_lines_ratio": round(sum(line.startswith(_BULLETS) for line in text_lines) / len(text_lines), 4),
-            "ellipsis_lines_ratio": round(sum(line.endswith(_ELLIPSES) for line in text_lines) / len(text_lines), 4),
+            "bullet_lines_ratio": _share(text_lines, lambda line: line.startswith(_BULLETS)) if line_rules else 0.0,
+            "ellipsis_lines_ratio": _share(text_lines, lambda line: line.endswith(_ELLIPSES)) if line_rules else 0.0,
             "alpha_units_ratio": round(alpha / n, 4),
             "stop_words": stop_hits,
         }

@@ -6,10 +6,23 @@ terminal marks added keeps prose in both languages and drops menus, tag clouds a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from data_pipeline.filters.base import SignalFilter
 from data_pipeline.filters.textstats import TERMINAL_PUNCT, lines, units
+
+# A sentence end inside a line: terminal mark followed by space, a closing quote/bracket, or a CJK character.
+_SENTENCE_END = re.compile(r"[.!?](?=[\s\"'”’)\]])|[。！？]")
+
+
+def is_punctuated(line: str, long_line_chars: int) -> bool:
+    """A line reads as prose: it ends in terminal punctuation, or it is long and holds a sentence end.
+
+    The second case matters for documents cut at fixed line counts (book chunks, hard-wrapped text): their
+    last line stops mid-sentence although the text is prose.
+    """
+    return line.endswith(TERMINAL_PUNCT) or (len(line) >= long_line_chars and _SENTENCE_END.search(line) is not None)
 
 
 @dataclass
@@ -17,6 +30,7 @@ class PunctuationThresholds:
     enabled: bool = True
     min_terminal_punct_lines: float = 0.12  # share of lines ending in terminal punctuation
     short_line_chars: int = 30  # a line shorter than this counts as short (zh: fewer characters)
+    long_line_chars: int = 120  # a line this long counts as punctuated when a sentence ends inside it
     max_short_lines: float = 0.67
     max_newlines_per_unit: float = 0.3  # many lines, few words: a list, not prose
 
@@ -30,7 +44,7 @@ class PunctuationFilter(SignalFilter):
         text_lines = lines(text) or [""]
         n = len(text_lines)
         return {
-            "terminal_punct_lines": round(sum(line.endswith(TERMINAL_PUNCT) for line in text_lines) / n, 4),
+            "terminal_punct_lines": round(sum(is_punctuated(line, t.long_line_chars) for line in text_lines) / n, 4),
             "short_lines": round(sum(len(line) < t.short_line_chars for line in text_lines) / n, 4),
             "newlines_per_unit": round(text.count("\n") / max(len(units(text, lang)), 1), 4),
         }

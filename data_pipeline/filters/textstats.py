@@ -9,7 +9,7 @@ from data_pipeline.langid.script import ZH
 
 _WORD_EDGE_PUNCT = "\"'()[]{}<>.,;:!?-—–…“”‘’«»*`_"
 _PARAGRAPHS = re.compile(r"\n{2,}")
-_HAN_OR_WORD_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]")
+_HAN_OR_WORD = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z0-9]+")
 TERMINAL_PUNCT = tuple(".!?\"'”’。！？…」』）)")
 
 
@@ -24,9 +24,10 @@ def words(text: str) -> list[str]:
 
 
 def units(text: str, lang: str) -> list[str]:
-    """What n-grams and counts are made of: Han characters (and ASCII alnum) for zh, words for en."""
+    """What n-grams and counts are made of: for zh each Han character and each Latin/digit run (so a quoted
+    English title counts as words, not letters); for en, words."""
     if lang == ZH:
-        return _HAN_OR_WORD_CHAR.findall(text)
+        return _HAN_OR_WORD.findall(text)
     return words(text)
 
 

@@ -1,6 +1,6 @@
 """Normalize text so later signals (ratios, n-grams, hashes) see one spelling of each character.
 
-Order matters: HTML entities are unescaped first (``&amp;nbsp;`` style double escapes are unescaped twice),
+Order matters: HTML entities are unescaped first, then leftover tags are removed (``&amp;nbsp;`` style double escapes are unescaped twice),
 then NFKC folds full-width Latin/digits and compatibility forms (``ＡＢＣ１２３`` → ``ABC123``), then
 control characters go and whitespace is collapsed per line while line breaks, which the line-level
 filters need, are kept. NFKC maps Chinese full-width punctuation ``，`` ``：`` to ASCII; we keep the
@@ -22,6 +22,8 @@ from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_RUN = re.compile(r"\n{3,}")
+_BREAK_TAG = re.compile(r"<\s*(?:br|/p|p|/div|div|/li|li)\s*/?>", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,200})?\s*/?>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 # NFKC turns these full-width forms to ASCII; Chinese text should keep them.
 _KEEP_FULL_WIDTH = "，！？：；（）"
@@ -33,6 +35,7 @@ _RESTORE = re.compile("\ue000([0-9])")
 class NormalizeConfig:
     nfkc: bool = True
     html_entities: bool = True
+    strip_html_tags: bool = True  # leftover markup (<br>, <b>, <span class=...>): breaks become newlines
     strip_control: bool = True
     collapse_whitespace: bool = True
     traditional_to_simplified: bool = False
@@ -44,6 +47,8 @@ def normalize_text(text: str, cfg: NormalizeConfig) -> str:
             if not _ENTITY.search(text):
                 break
             text = html.unescape(text)
+    if cfg.strip_html_tags and "<" in text:
+        text = _TAG.sub("", _BREAK_TAG.sub("\n", text))
     if cfg.nfkc:
         text = unicodedata.normalize("NFKC", text.translate(_PROTECT))
         text = _RESTORE.sub(lambda m: _KEEP_FULL_WIDTH[int(m.group(1))], text)
