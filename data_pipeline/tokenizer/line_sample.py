@@ -2,8 +2,10 @@
 
 Baichuan trained its tokenizer on ~20M lines, mostly Chinese and English. Two passes over the input: the first
 counts lines per language bucket, the second keeps each line with probability ``quota / available`` for its
-bucket (seeded, so the sample is reproducible). A bucket with fewer lines than its quota contributes all of
-them; the shortfall is not refilled from other languages (repeating lines teaches BPE nothing).
+bucket (seeded, so the sample is reproducible). The fractions hold exactly (in expectation): the sample size is
+``max_lines``, or less when a language has too few lines for its share — then that language contributes all its
+lines and the others are cut to match (repeating lines would teach BPE nothing). A listed language with no lines
+at all is ignored.
 """
 
 from __future__ import annotations
@@ -58,9 +60,13 @@ class BalancedLineSampler:
         self.fractions = {lang: f / total for lang, f in config.language_fractions.items()}
         self.rejections: dict[str, int] = {}
         self.available = self._count_lines()
+        present = {lang: n for lang, n in self.available.items() if n and self.fractions[lang] > 0}
+        present_mass = sum(self.fractions[lang] for lang in present)
+        shares = {lang: self.fractions[lang] / present_mass for lang in present}
+        self.sample_size = min([config.max_lines] + [n / shares[lang] for lang, n in present.items()])
         self.keep_probability = {
-            lang: min(1.0, self.fractions[lang] * config.max_lines / count) if count else 0.0
-            for lang, count in self.available.items()
+            lang: min(1.0, shares[lang] * self.sample_size / self.available[lang]) if lang in present else 0.0
+            for lang in self.available
         }
         self.sampled: dict[str, int] = {lang: 0 for lang in self.available}
 
