@@ -101,7 +101,8 @@ def main() -> int:
     timings["tokenizer"] = run([PY, "-m", "data_pipeline.train_tokenizer", f"input={out / 'pipeline' / 'kept'}",
                                 f"output={out / 'tokenizer'}", "vocab_size=2000"])
     timings["tokenize"] = run([PY, "-m", "data_pipeline.tokenize", f"input={out / 'pipeline' / 'kept'}",
-                               f"tokenizer={out / 'tokenizer' / 'tokenizer.model'}", f"output={out / 'shards'}"])
+                               f"tokenizer={out / 'tokenizer' / 'tokenizer.model'}", f"output={out / 'shards'}",
+                               "group_by=lang"])
     timings["train"] = run(train_command(out, steps, []), env)
     print(f"\n--- first run stopped at step {steps}; launching again: it resumes from the checkpoint ---")
     timings["resume"] = run(train_command(out, 2 * steps, ["train.resume=auto"]), env)

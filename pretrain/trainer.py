@@ -171,15 +171,11 @@ class Trainer:
         metrics.update(self.throughput.measure(tokens, seconds))
         return metrics
 
-    def _tokenizer_path(self) -> Path | None:
-        path = getattr(self.loader, "tokenizer_path", None)
-        return Path(path()) if callable(path) and path() else None
-
     def save(self) -> Path:
         self.state.data = self.loader.state_dict()
         path = self.store.save(
             self.engine, self.state.step, asdict(self.state), self.config_yaml, self.rank, dist.barrier,
-            tokenizer=self._tokenizer_path(),
+            tokenizer=Path(self.config.data.tokenizer) if self.config.data.tokenizer else None,
         )
         if self.rank == 0:
             log.info("saved checkpoint %s", path)

@@ -31,6 +31,9 @@ class SourceConfig:
 @dataclass
 class DataConfig:
     sources: List[SourceConfig] = field(default_factory=list)  # noqa: UP006
+    # The SentencePiece model the shards were made with; copied into every checkpoint so generation, export
+    # and evaluation need nothing else.
+    tokenizer: str = ""
     seed: int = 1234
     # Attention never crosses a document boundary and positions restart per document (the model reads doc_ids).
     document_masking: bool = False
