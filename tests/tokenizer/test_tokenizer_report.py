@@ -28,7 +28,6 @@ def test_report_table_on_the_corpus(trained_tokenizer, corpus_dir, tmp_path):
         tokenizer=str(trained_tokenizer),
         input=str(corpus_dir),
         references=["bytes"],
-        max_documents=200,
         output=str(out),
     )
     table = build_report(config)
