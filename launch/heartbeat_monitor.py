@@ -65,9 +65,11 @@ class HeartbeatMonitor:
         stale = [v for v in watched if now - v.changed_at > heartbeat_timeout_s]
         if not stale:
             return None
-        # Ranks blocked in a collective behind a hung peer go quiet too; the culprit is the one that got
-        # least far, and among equals the one silent longest.
-        culprit = min(stale, key=lambda v: (v.record.step, v.changed_at))
+        # Ranks blocked in a collective behind a hung peer go quiet too. A process stopped by a signal
+        # (SIGSTOP, a debugger) on this host is the culprit for sure; otherwise the one that got least far,
+        # and among equals the one silent longest (beats are rate-limited, so this is a best guess).
+        frozen = [v for v in stale if v.record.host == self._host and _pid_frozen(v.record.pid)]
+        culprit = min(frozen or stale, key=lambda v: (v.record.step, v.changed_at))
         return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at)
 
     @property
@@ -95,5 +97,12 @@ class HeartbeatMonitor:
 def _pid_alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _pid_frozen(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
     except psutil.Error:
         return False

@@ -107,3 +107,22 @@ def test_monitor_attributes_a_crash_to_the_rank_whose_process_vanished(tmp_path)
     assert monitor.first_exited_rank == 1
     # a dead rank is not reported as hung: its launcher's exit code tells the story
     assert monitor.stall(now=100.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0).rank in (0, 2)
+
+
+def test_monitor_prefers_a_stopped_process_as_the_culprit(tmp_path):
+    import signal
+    import socket
+    import subprocess
+
+    frozen = subprocess.Popen(["sleep", "60"])
+    try:
+        frozen.send_signal(signal.SIGSTOP)
+        monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+        # the stopped rank's last (rate-limited) beat shows a later step than its blocked peer's
+        _write(tmp_path, 0, 7, pid=frozen.pid, host=socket.gethostname())
+        _write(tmp_path, 1, 6, host=socket.gethostname())
+        monitor.poll(now=1.0)
+        assert monitor.stall(now=10.0, heartbeat_timeout_s=5.0, startup_timeout_s=60.0).rank == 0
+    finally:
+        frozen.kill()
+        frozen.wait()

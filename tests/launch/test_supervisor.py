@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +26,14 @@ def _running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _two_rank_launcher(rank0: list[str], rank1: list[str]) -> list[str]:
+    """A tiny stand-in for deepspeed/torchrun: two ranks with their own state files; arguments appended to
+    the launcher (train.resume=auto) reach both, as with the real launchers."""
+    script = " & ".join(f'RANK={rank} {shlex.join(command)} "$@" state={command[2].split("=", 1)[1]}{rank}'
+                        for rank, command in enumerate((rank0, rank1)))
+    return ["sh", "-c", f"{script} & wait", "launcher"]
 
 
 def test_with_resume_auto_appends_once_and_replaces_an_explicit_path():
@@ -100,9 +109,7 @@ def test_no_heartbeat_within_startup_timeout_is_a_hang(tmp_path, supervise):
 
 
 def test_the_stale_rank_is_named_and_the_whole_group_is_killed(tmp_path, fake_command, supervise):
-    rank0 = " ".join(fake_command("steps=3", state="state0"))
-    rank1 = " ".join(fake_command("steps=9", "hang_at=3", state="state1"))
-    launcher = ["sh", "-c", f"RANK=0 {rank0} & RANK=1 {rank1} & wait"]
+    launcher = _two_rank_launcher(fake_command("steps=3"), fake_command("steps=9", "hang_at=3"))
     rc = supervise(launcher, heartbeat_timeout_s=1.0, max_restarts=0)
     assert rc == 1
     [incident] = read_incidents(tmp_path / "incidents.jsonl")
@@ -146,3 +153,33 @@ def test_sigterm_is_forwarded_and_the_supervisor_exits_zero(tmp_path, fake_comma
     assert int((tmp_path / "state.sigterm").read_text()) >= 3  # the trainer got SIGTERM and "saved"
     assert len(_attempts(tmp_path)) == 1  # a requested stop is not restarted
     assert read_incidents(tmp_path / "incidents.jsonl") == []
+
+
+def test_a_sigstopped_rank_is_detected_as_hung_and_the_job_restarts(tmp_path, fake_command):
+    launcher = _two_rank_launcher(fake_command("steps=30", "step_time=0.05"), fake_command("steps=30", "step_time=0.05"))
+    config = SupervisorConfig(incidents_path=tmp_path / "incidents.jsonl", heartbeat_dir=tmp_path / "heartbeats",
+                              max_restarts=1, heartbeat_timeout_s=1.0, backoff_s=0.05, poll_interval_s=0.05)
+    supervisor = Supervisor(launcher, config, environ={k: v for k, v in os.environ.items()
+                                                       if not k.startswith("BAICHUAN_")})
+    stopped = {}
+
+    def stop_rank1_at_step_3():
+        import threading
+
+        def watch():
+            beats_dir = tmp_path / "heartbeats" / "attempt-1"
+            while 1 not in (beats := read_heartbeats(beats_dir)) or beats[1].step < 3:
+                time.sleep(0.02)
+            os.kill(beats[1].pid, signal.SIGSTOP)
+            stopped.update(pid=beats[1].pid, step=beats[1].step)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    stop_rank1_at_step_3()
+    assert supervisor.run() == 0
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "hang" and incident["rank"] == 1
+    assert float(incident["detail"].split("silent for ")[1].split(" s")[0]) >= 1.0  # not before the timeout
+    assert incident["resumed_step"] == stopped["step"] and incident["steps_lost"] >= 0
+    assert not _running(stopped["pid"])  # the stopped rank was killed, not left frozen
+    assert (tmp_path / "state0").read_text() == (tmp_path / "state1").read_text() == "30"
