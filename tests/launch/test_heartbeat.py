@@ -2,6 +2,9 @@
 
 import json
 import os
+import time
+
+import psutil
 
 from launch.heartbeat_monitor import HeartbeatMonitor
 from pretrain.heartbeat import Heartbeat, heartbeat_path, read_heartbeats
@@ -117,6 +120,8 @@ def test_monitor_prefers_a_stopped_process_as_the_culprit(tmp_path):
     frozen = subprocess.Popen(["sleep", "60"])
     try:
         frozen.send_signal(signal.SIGSTOP)
+        while psutil.Process(frozen.pid).status() != psutil.STATUS_STOPPED:  # delivery is asynchronous
+            time.sleep(0.01)
         monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
         # the stopped rank's last (rate-limited) beat shows a later step than its blocked peer's
         _write(tmp_path, 0, 7, pid=frozen.pid, host=socket.gethostname())
