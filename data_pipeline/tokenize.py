@@ -29,7 +29,9 @@ from data_pipeline.tokenizer.shard_writing import (
     FileResult,
     FileTokenizer,
     TokenizerInfo,
+    init_worker,
     load_finished,
+    tokenize_in_worker,
     write_group_manifests,
 )
 from data_pipeline.tokenizer.training import file_sha256
@@ -70,24 +72,6 @@ def load_tokenizer_info(spec: str) -> TokenizerInfo:
     return TokenizerInfo(str(path), file_sha256(path), processor.get_piece_size(), processor.eos_id())
 
 
-_WORKER: FileTokenizer | None = None  # the SentencePiece model of a pool worker process
-
-
-def _init_worker(config: TokenizeConfig, tokenizer: TokenizerInfo) -> None:
-    global _WORKER
-    _WORKER = _file_tokenizer(config, tokenizer)
-
-
-def _tokenize_in_worker(input_file: Path) -> FileResult:
-    return _WORKER(input_file)
-
-
-def _file_tokenizer(config: TokenizeConfig, tokenizer: TokenizerInfo) -> FileTokenizer:
-    return FileTokenizer(
-        tokenizer, Path(config.output), config.fields, config.group_by, config.encode_batch_size
-    )
-
-
 def tokenize(config: TokenizeConfig) -> dict:
     """Run the command; returns the summary it also writes to ``OUT/summary.json``."""
     if config.group_by not in GROUPINGS:
@@ -112,14 +96,14 @@ def tokenize(config: TokenizeConfig) -> dict:
             results[str(f)] = finished
     todo.sort(key=lambda f: f.stat().st_size, reverse=True)  # big files first: better load balance
     workers = min(config.num_workers or os.cpu_count() or 1, max(len(todo), 1))
+    worker_args = (tokenizer, output, config.fields, config.group_by, config.encode_batch_size)
     if workers <= 1:
-        worker = _file_tokenizer(config, tokenizer)
+        worker = FileTokenizer(*worker_args)
         results.update((str(f), worker(f)) for f in todo)
     else:
-        with get_context("spawn").Pool(
-            workers, initializer=_init_worker, initargs=(config, tokenizer)
-        ) as pool:
-            for result in pool.imap_unordered(_tokenize_in_worker, todo):
+        # spawn, not fork: safe with threads, and workers import only the light shard_writing module
+        with get_context("spawn").Pool(workers, initializer=init_worker, initargs=worker_args) as pool:
+            for result in pool.imap_unordered(tokenize_in_worker, todo):
                 results[result.input] = result
     ordered = [results[str(f)] for f in files]
     group_tokens = write_group_manifests(output, ordered, tokenizer)

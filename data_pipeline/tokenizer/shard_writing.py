@@ -157,6 +157,19 @@ class FileTokenizer:
             writer.add_document(np.asarray(ids, dtype=np.int64), source=doc.source, language=doc.language)
 
 
+_WORKER: FileTokenizer | None = None  # the SentencePiece model of a pool worker process
+
+
+def init_worker(*args) -> None:
+    """Pool initializer: load the tokenizer once per worker process (args as for FileTokenizer)."""
+    global _WORKER
+    _WORKER = FileTokenizer(*args)
+
+
+def tokenize_in_worker(input_file: Path) -> FileResult:
+    return _WORKER(input_file)
+
+
 def write_group_manifests(
     output: Path, results: list[FileResult], tokenizer: TokenizerInfo
 ) -> dict[str, int]:
