@@ -35,10 +35,11 @@ def run(cmd: list[str], env: dict | None = None) -> float:
 
 
 def train_command(out: Path, steps: int, extra: list[str]) -> list[str]:
+    """Both launches share one schedule of 2N steps; the first stops (with a checkpoint) at N."""
     return [
         DEEPSPEED, "--no_local_rank", "--num_gpus", "2", "--module", "pretrain.train",
         "model=tiny", "deepspeed=zero2", "data=demo", f"logging.run_dir={out / 'run'}",
-        f"train.max_steps={steps}", f"train.save_interval={steps}", *extra,
+        f"train.max_steps={2 * steps}", f"train.save_interval={steps}", *extra,
     ]
 
 
@@ -67,20 +68,23 @@ def plot_loss(metrics: list[dict], resumed_at: int, png: Path) -> None:
 
 def summarize(out: Path, steps: int, timings: dict[str, float]) -> str:
     stats = json.loads((out / "pipeline" / "stats.json").read_text())
-    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    shards = json.loads((out / "shards" / "summary.json").read_text())
     metrics = read_metrics(out / "run" / "metrics.jsonl")
+    totals = stats["totals"]
     lines = ["", "=" * 72, "baichuan-pretrain demo summary", "=" * 72]
-    lines.append(f"pipeline: {stats.get('input_docs', '?')} docs in, {stats.get('kept_docs', '?')} kept, "
-                 f"{stats.get('rejected_docs', '?')} rejected")
-    for reason, count in sorted(stats.get("rejected_by_reason", {}).items(), key=lambda kv: -kv[1]):
-        lines.append(f"  removed by {reason}: {count}")
-    for source, info in sorted(manifest.get("sources", {}).items()):
-        lines.append(f"tokens from {source}: {info.get('tokens', info)}")
+    lines.append(f"pipeline: {totals['docs_read']} docs read, {totals['docs_kept']} kept, "
+                 f"{totals['docs_rejected']} removed")
+    for stage, info in stats["stages"].items():
+        for rule, count in sorted(info.get("rules", {}).items(), key=lambda kv: -kv[1]["docs"]):
+            lines.append(f"  removed by {stage}:{rule}: {count['docs']} docs")
+    for group, tokens in sorted(shards["tokens_per_group"].items()):
+        lines.append(f"tokens from {group}: {tokens:,}")
     lines.append(f"loss: step {metrics[0]['step']} = {metrics[0]['loss']:.3f} → "
                  f"step {metrics[-1]['step']} = {metrics[-1]['loss']:.3f}")
-    lines.append(f"resumed at step {steps} and continued to step {metrics[-1]['step']}")
-    lines.append(f"checkpoint: {out / 'run' / 'checkpoints'} (latest: "
-                 f"{(out / 'run' / 'checkpoints' / 'latest').read_text().strip()})")
+    lines.append(f"first run stopped at step {steps}; the second resumed there and continued to step "
+                 f"{metrics[-1]['step']}")
+    checkpoints = out / "run" / "checkpoints"
+    lines.append(f"checkpoint: {checkpoints / (checkpoints / 'latest').read_text().strip()}")
     lines.append(f"loss curve: {out / 'loss_curve.png'}")
     lines.append("stage seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     return "\n".join(lines)
@@ -103,9 +107,9 @@ def main() -> int:
     timings["tokenize"] = run([PY, "-m", "data_pipeline.tokenize", f"input={out / 'pipeline' / 'kept'}",
                                f"tokenizer={out / 'tokenizer' / 'tokenizer.model'}", f"output={out / 'shards'}",
                                "group_by=lang"])
-    timings["train"] = run(train_command(out, steps, []), env)
+    timings["train"] = run(train_command(out, steps, [f"train.stop_at_step={steps}"]), env)
     print(f"\n--- first run stopped at step {steps}; launching again: it resumes from the checkpoint ---")
-    timings["resume"] = run(train_command(out, 2 * steps, ["train.resume=auto"]), env)
+    timings["resume"] = run(train_command(out, steps, ["train.resume=auto"]), env)
     timings["generate"] = run([PY, "-m", "pretrain.generate", f"checkpoint={out / 'run' / 'checkpoints'}",
                                "prompt=在长江沿岸，", "max_new_tokens=40", "temperature=0.7", "top_p=0.9"], env)
     plot_loss(read_metrics(out / "run" / "metrics.jsonl"), steps, out / "loss_curve.png")

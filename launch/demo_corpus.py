@@ -22,11 +22,13 @@ ZH_OBJECTS = (
 ).split()
 ZH_ADVERBIALS = (
     "在二十世纪初 在过去十年里 于2019年 在南方的小镇上 在一次国际会议上 经过多年的努力 "
-    "在大学的实验室里 在春节期间 在长江沿岸 在北方的草原上"
+    "在大学的实验室里 在春节期间 在长江沿岸 在北方的草原上 在一个雨季 在西部的高原上 "
+    "在沿海的港口 在上个世纪末 在一所中学里 在老城区"
 ).split()
 ZH_TAILS = (
     "这一成果受到了广泛关注 相关报告随后发表 许多人因此受益 这项工作仍在继续 专家认为意义重大 "
-    "当地媒体进行了报道 后来被写入教科书 这引起了新的讨论"
+    "当地媒体进行了报道 后来被写入教科书 这引起了新的讨论 参与者表示收获很大 其中的细节仍有争议 "
+    "第二年又举办了展览 不少学校把它列为课题 附近的村庄也开始效仿 有关部门给予了支持"
 ).split()
 
 EN_SUBJECTS = (
@@ -45,11 +47,14 @@ EN_OBJECTS = (
 ).split("|")
 EN_ADVERBIALS = (
     "in the early twentieth century|over the last decade|in 2019|after years of work|during the winter|"
-    "at an international meeting|in a small coastal town|with help from volunteers|for the first time"
+    "at an international meeting|in a small coastal town|with help from volunteers|for the first time|"
+    "in the spring of 1987|on a quiet island|near the old market|under difficult conditions"
 ).split("|")
 EN_TAILS = (
     "and the results were published soon after.|which drew wide attention.|and the work still continues today.|"
-    "and many people benefited from it.|although some questions remain open.|as newspapers later reported."
+    "and many people benefited from it.|although some questions remain open.|as newspapers later reported.|"
+    "to the surprise of their neighbours.|and a museum now tells the story.|which changed how schools taught it.|"
+    "while critics asked for more evidence.|and the town held a festival to mark it.|before moving on to new work."
 ).split("|")
 
 BOILERPLATE = [
@@ -58,24 +63,22 @@ BOILERPLATE = [
 ]
 
 
+def _parts(rng: random.Random, n: int, *lists: list[str]) -> list[tuple[str, ...]]:
+    """n sentences' worth of parts, each list drawn without replacement: within one article no phrase
+    repeats, as in real prose (the pipeline's repetition filter rightly rejects text that loops)."""
+    return list(zip(*(rng.sample(options, n) for options in lists)))
+
+
 def zh_article(rng: random.Random) -> str:
-    sentences = []
-    for _ in range(rng.randint(5, 12)):
-        sentences.append(
-            f"{rng.choice(ZH_ADVERBIALS)}，{rng.choice(ZH_SUBJECTS)}{rng.choice(ZH_VERBS)}"
-            f"{rng.choice(ZH_OBJECTS)}，{rng.choice(ZH_TAILS)}。"
-        )
-    return "".join(sentences)
+    n = rng.randint(4, 8)
+    parts = _parts(rng, n, ZH_ADVERBIALS, ZH_SUBJECTS, ZH_VERBS, ZH_OBJECTS, ZH_TAILS)
+    return "".join(f"{when}，{who}{did}{what}，{then}。" for when, who, did, what, then in parts)
 
 
 def en_article(rng: random.Random) -> str:
-    sentences = []
-    for _ in range(rng.randint(4, 10)):
-        sentences.append(
-            f"{rng.choice(EN_ADVERBIALS).capitalize()}, {rng.choice(EN_SUBJECTS).lower()} "
-            f"{rng.choice(EN_VERBS)} {rng.choice(EN_OBJECTS)} {rng.choice(EN_TAILS)}"
-        )
-    return " ".join(sentences)
+    n = rng.randint(4, 8)
+    parts = _parts(rng, n, EN_ADVERBIALS, EN_SUBJECTS, EN_VERBS, EN_OBJECTS, EN_TAILS)
+    return " ".join(f"{when.capitalize()}, {who.lower()} {did} {what} {then}" for when, who, did, what, then in parts)
 
 
 def junk_document(rng: random.Random) -> str:

@@ -103,7 +103,8 @@ class Trainer:
         self.heartbeat.beat(self.state.step)
         batches = iter(self.loader)
         device = self.engine.device
-        while self.state.step < train.max_steps:
+        last_step = min(train.max_steps, train.stop_at_step or train.max_steps)
+        while self.state.step < last_step:
             started = time.perf_counter()
             loss, verdict = self._train_step(batches, device)
             self.state.step += 1
@@ -114,14 +115,14 @@ class Trainer:
             elif self.rank == 0:
                 append_incident(self.incidents, "skipped_step", step=self.state.step, reason=verdict, loss=loss)
             self.heartbeat.beat(self.state.step)
-            if self.state.step % train.log_interval == 0 or self.state.step == train.max_steps:
+            if self.state.step % train.log_interval == 0 or self.state.step == last_step:
                 metrics = self._step_metrics(loss, tokens, time.perf_counter() - started)
                 self.metrics.log(self.state.step, {**metrics, "skipped": verdict is not None})
             if self.guard.record(verdict is not None):
                 self.rollback()
                 continue
             stopping = self.stop.agreed(device)
-            if self.state.step % train.save_interval == 0 or self.state.step == train.max_steps or stopping:
+            if self.state.step % train.save_interval == 0 or self.state.step == last_step or stopping:
                 self.save()
             if stopping:
                 break

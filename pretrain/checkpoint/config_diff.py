@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 # Keys a resumed run may change; an entry ending in '.' allows a whole group.
 ALLOWED_CHANGES = (
     "train.max_steps",
+    "train.stop_at_step",
     "train.lr",
     "train.min_lr_ratio",
     "train.save_interval",

@@ -22,6 +22,9 @@ class TrainConfig:
     # 0 = one micro batch per rank per step (no gradient accumulation).
     global_batch_size: int = 0
     max_steps: int = 100
+    # Checkpoint and exit at this step although the schedule runs to max_steps (time-boxed allocations, the
+    # demo's first half); 0 = run to max_steps.
+    stop_at_step: int = 0
     # Optimizer (AdamW with decoupled weight decay; norms and biases are never decayed).
     lr: float = 3e-4
     min_lr_ratio: float = 0.1

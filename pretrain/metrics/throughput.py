@@ -27,15 +27,18 @@ def detect_peak_tflops(default_gpu: str = "A800") -> tuple[str, float]:
     return "cpu", measure_cpu_matmul_tflops()
 
 
-def measure_cpu_matmul_tflops(size: int = 512, repeats: int = 8) -> float:
+def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 3) -> float:
+    """Best of a few timed fp32 matmuls: the fastest trial is the one least disturbed by other processes."""
     a = torch.randn(size, size)
     b = torch.randn(size, size)
     torch.mm(a, b)  # warm up
-    started = time.perf_counter()
-    for _ in range(repeats):
-        torch.mm(a, b)
-    seconds = time.perf_counter() - started
-    return 2 * size**3 * repeats / seconds / 1e12
+    best = float("inf")
+    for _ in range(trials):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            torch.mm(a, b)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size**3 * repeats / best / 1e12
 
 
 class ThroughputMeter:
