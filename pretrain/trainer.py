@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from pretrain.callbacks import build_callbacks
 from pretrain.checkpoint import CheckpointRef, CheckpointStore, read_rng_state, read_trainer_state
 from pretrain.checkpoint.rng import restore_rng_state
 from pretrain.checkpoint.store import ENGINE_TAG
@@ -52,6 +53,7 @@ class Trainer:
         self.heartbeat = Heartbeat.from_env()
         self.stop = StopSignal()
         self.throughput = ThroughputMeter(config.model, train.seq_len, world_size)
+        self.callbacks = build_callbacks(config)
 
     # ---- resume ----------------------------------------------------------------------------------------
     def _load(self, ref: CheckpointRef, universal: bool) -> None:
@@ -101,6 +103,8 @@ class Trainer:
         if self.rank == 0:
             log.info("data mixture:\n%s", self.loader.describe())
         self.heartbeat.beat(self.state.step)
+        for callback in self.callbacks:
+            callback.on_train_start(self)
         batches = iter(self.loader)
         device = self.engine.device
         last_step = min(train.max_steps, train.stop_at_step or train.max_steps)
@@ -115,9 +119,14 @@ class Trainer:
             elif self.rank == 0:
                 append_incident(self.incidents, "skipped_step", step=self.state.step, reason=verdict, loss=loss)
             self.heartbeat.beat(self.state.step)
+            seconds = time.perf_counter() - started
+            extra = {}
+            for callback in self.callbacks:
+                extra.update(callback.on_step_end(self) or {})
             if self.state.step % train.log_interval == 0 or self.state.step == last_step:
-                metrics = self._step_metrics(loss, tokens, time.perf_counter() - started)
-                self.metrics.log(self.state.step, {**metrics, "skipped": verdict is not None})
+                extra.update(self._step_metrics(loss, tokens, seconds), skipped=verdict is not None)
+            if extra:
+                self.metrics.log(self.state.step, extra)
             if self.guard.record(verdict is not None):
                 self.rollback()
                 continue
@@ -126,6 +135,8 @@ class Trainer:
                 self.save()
             if stopping:
                 break
+        for callback in self.callbacks:
+            callback.on_train_end(self)
         self.heartbeat.finish(self.state.step)
         self.metrics.close()
         return self.state
