@@ -9,12 +9,17 @@ shard-00003/ids.jsonl (the record ids of the shard in arrival order, one JSON st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 KEY_ITEM = np.dtype([("key", np.uint64), ("item", np.uint32)])
+
+# (root, item_offsets, num_bands, memory_bytes) -> (band, group of >= 2 global items sharing a key), in
+# (band, key) order with items ascending. `local_collisions` is the in-process one; the Ray executor passes
+# a distributed one to `fit(..., find_collisions=...)` that yields the same sequence.
+CollisionFinder = Callable[[Path, np.ndarray, int, int], Iterator[tuple[int, np.ndarray]]]
 
 
 def shard_dir(root: Path, shard_index: int) -> Path:
@@ -30,7 +35,18 @@ def write_band_files(root: Path, shard_index: int, items: np.ndarray, band_keys:
         table["key"] = band_keys[:, band]
         table["item"] = items
         table.sort(order=["key", "item"], kind="stable")
-        np.save(directory / f"band-{band:03d}.npy", table)
+        np.save(band_file(root, shard_index, band), table)
+
+
+def band_file(root: Path, shard_index: int, band: int) -> Path:
+    return shard_dir(root, shard_index) / f"band-{band:03d}.npy"
+
+
+def local_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
+                     memory_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
+    for band in range(num_bands):
+        for group in iter_collisions(root, item_offsets, band, memory_bytes):
+            yield band, group
 
 
 def iter_collisions(
@@ -44,7 +60,7 @@ def iter_collisions(
     """
     tables = []
     for shard in range(len(item_offsets) - 1):
-        path = shard_dir(root, shard) / f"band-{band:03d}.npy"
+        path = band_file(root, shard, band)
         if path.exists():
             tables.append((shard, np.load(path, mmap_mode="r")))
     total = sum(len(t) for _, t in tables)

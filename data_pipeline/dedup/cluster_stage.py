@@ -18,7 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import IdWriter, iter_collisions, load_ids, shard_dir, write_band_files
+from data_pipeline.dedup.bucket_store import (
+    CollisionFinder,
+    IdWriter,
+    load_ids,
+    local_collisions,
+    shard_dir,
+    write_band_files,
+)
 from data_pipeline.dedup.clusters import UnionFind, keep_order
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
 
@@ -81,26 +88,25 @@ class ClusterDedupStage(CorpusStage):
         band_keys = np.stack(keys) if keys else np.empty((0, self.num_bands), dtype=np.uint64)
         write_band_files(workdir / self.name, shard.index, np.array(rows, dtype=np.uint32), band_keys)
 
-    def fit(self, workdir: Path, num_shards: int) -> None:
+    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         root = workdir / self.name
         self.workdir = workdir
         docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
         offsets = np.cumsum([0] + [len(d) for d in docs])
         clusters = UnionFind(int(offsets[-1]))
         candidate_pairs = merged_pairs = 0
-        for band in range(self.num_bands):
-            for group in iter_collisions(root, offsets, band, self.merge_memory_bytes):
-                leaders: list[int] = []  # one verified member per sub-cluster met so far in this bucket
-                for row in (int(r) for r in group):
-                    for leader in leaders:
-                        if clusters.find(row) == clusters.find(leader):
-                            break
-                        candidate_pairs += 1
-                        if self.same_cluster(leader, row, root, offsets):
-                            merged_pairs += clusters.union(leader, row)
-                            break
-                    else:
-                        leaders.append(row)
+        for _band, group in find_collisions(root, offsets, self.num_bands, self.merge_memory_bytes):
+            leaders: list[int] = []  # one verified member per sub-cluster met so far in this bucket
+            for row in (int(r) for r in group):
+                for leader in leaders:
+                    if clusters.find(row) == clusters.find(leader):
+                        break
+                    candidate_pairs += 1
+                    if self.same_cluster(leader, row, root, offsets):
+                        merged_pairs += clusters.union(leader, row)
+                        break
+                else:
+                    leaders.append(row)
         removed = self._write_removals(root, docs, offsets, clusters.roots())
         self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": merged_pairs, "removed": removed}
         (root / "summary.json").write_text(json.dumps(self.summary, indent=2))

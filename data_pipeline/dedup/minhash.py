@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import shard_dir
+from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, shard_dir
 from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
@@ -86,8 +86,8 @@ class MinHashDedupStage(ClusterDedupStage):
         start = int(ends[local - 1]) if local else 0
         return np.asarray(data[start : int(ends[local])])
 
-    def fit(self, workdir: Path, num_shards: int) -> None:
+    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         try:
-            super().fit(workdir, num_shards)
+            super().fit(workdir, num_shards, find_collisions)
         finally:
             self._shingle_cache.clear()  # release the memory maps

@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from data_pipeline.dedup.bucket_store import IdWriter, iter_collisions, load_ids, shard_dir, write_band_files
+from data_pipeline.dedup.bucket_store import (
+    CollisionFinder,
+    IdWriter,
+    load_ids,
+    local_collisions,
+    shard_dir,
+    write_band_files,
+)
 from data_pipeline.dedup.clusters import UnionFind
 from data_pipeline.dedup.config import SentenceDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher
@@ -73,7 +80,7 @@ class SentenceDedupStage(CorpusStage):
         band_keys = np.stack(keys) if keys else np.empty((0, self.bands), dtype=np.uint64)
         write_band_files(workdir / self.name, shard.index, np.arange(len(entries), dtype=np.uint32), band_keys)
 
-    def fit(self, workdir: Path, num_shards: int) -> None:
+    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         root = workdir / self.name
         self.workdir = workdir
         sentences = [np.load(shard_dir(root, s) / "sentences.npy") for s in range(num_shards)]
@@ -81,11 +88,10 @@ class SentenceDedupStage(CorpusStage):
         offsets = np.cumsum([0] + [len(s) for s in sentences])
         doc_offsets = np.cumsum([0] + num_docs)
         clusters = UnionFind(int(offsets[-1]))
-        for band in range(self.bands):
-            for group in iter_collisions(root, offsets, band, self.merge_memory_bytes):
-                first = int(group[0])
-                for item in group[1:].tolist():
-                    clusters.union(first, item)
+        for _band, group in find_collisions(root, offsets, self.bands, self.merge_memory_bytes):
+            first = int(group[0])
+            for item in group[1:].tolist():
+                clusters.union(first, item)
         roots = clusters.roots()
         all_sentences = np.concatenate(sentences) if sentences else np.empty(0, dtype=SENTENCE)
         shard_of = np.repeat(np.arange(num_shards), np.diff(offsets))

@@ -1,0 +1,132 @@
+"""Ray executor: the local executor's segments, shards and files, scheduled on a Ray cluster with Ray Data.
+
+Same entry point and output as `data_pipeline.executors.local.run_pipeline` (the same segment/shard
+functions write kept/, rejected/, done-markers and stats.json, so a run resumes under either executor).
+Per segment: observe every shard (Ray Data `map_batches`, one shard per batch), fit the CorpusStage on the
+driver — dedup stages get their LSH buckets from a Ray Data groupby shuffle (dedup.ray_collisions) — then
+run every shard. `address=None` starts a local Ray with `workers` CPUs; "auto" or "ray://..." joins an
+existing cluster, whose nodes must all see `output_dir` (shared storage). Ray is an optional extra
+(`pip install .[ray]`); the local executor needs none of it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from data_pipeline.errors import UserError
+from data_pipeline.executors.layout import OutputLayout, write_json_atomic
+from data_pipeline.executors.local import (
+    READ_STAGE,
+    Segment,
+    build_stats,
+    observe_shard,
+    run_segment_shard,
+    split_segments,
+)
+from data_pipeline.executors.progress import StageProgress
+from data_pipeline.stage import Stage
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _start_ray(address: str | None, workers: int) -> bool:
+    """Connect to (or start) Ray; True when this call started it and must shut it down."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # one INFO line per dataset otherwise
+    return True
+
+
+def _map_shards(task: Callable[[int], str], count: int, workers: int) -> list[str]:
+    """task(i) for i in range(count) as a Ray Data map_batches over shard indices (one shard per batch, at
+    most `workers` at a time); returns the tasks' string results in shard order."""
+    import numpy as np
+    import ray.data
+
+    def on_batch(batch: dict) -> dict:
+        return {"index": batch["index"], "result": np.array([task(int(i)) for i in batch["index"]], dtype=object)}
+
+    rows = ray.data.range(count).map_batches(
+        lambda b: {"index": b["id"]}, batch_size=1, batch_format="numpy"
+    ).map_batches(on_batch, batch_size=1, batch_format="numpy", num_cpus=1,
+                  compute=ray.data.TaskPoolStrategy(size=max(1, min(workers, count)))).take_all()
+    return [row["result"] for row in sorted(rows, key=lambda row: int(row["index"]))]
+
+
+def _fit(stage, state_dir: Path, num_shards: int) -> None:
+    if "find_collisions" in inspect.signature(stage.fit).parameters:
+        from data_pipeline.dedup.ray_collisions import ray_collisions
+
+        stage.fit(state_dir, num_shards, find_collisions=ray_collisions)
+    else:
+        stage.fit(state_dir, num_shards)
+
+
+def _run_segment(segment: Segment, sources: Sequence, layout: OutputLayout, workers: int) -> list[dict]:
+    corpus = segment.corpus_stage
+    pending = [s for s in sources if not layout.done_marker(segment.index, s.info.name).exists()]
+    if corpus is not None and pending:
+        _map_shards(lambda i: observe_shard(segment, sources[i], layout) or "", len(sources), workers)
+        _fit(corpus, layout.corpus_state_dir(segment.index, corpus.name), len(sources))
+    # The segment (with its fitted stage) is shipped to the workers after fit, inside the task closure.
+    results = _map_shards(lambda i: json.dumps(run_segment_shard(segment, sources[i], layout)), len(sources),
+                          workers)
+    return [json.loads(result) for result in results]
+
+
+def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, workers: int | None = None,
+                 progress: bool = True, address: str | None = None) -> dict:
+    """Run `stages` over `sources` into `output_dir` on Ray; see data_pipeline.executors for the contract."""
+    if not ray_available():
+        raise UserError("executor.kind=ray but Ray is not installed", "pip install 'ray[data]' or use "
+                        "executor.kind=local")
+    import ray
+
+    layout = OutputLayout(Path(output_dir))
+    workers = workers or os.cpu_count() or 1
+    segments = split_segments(stages)
+    stage_order = [READ_STAGE] + [stage.name for stage in stages]
+    bars = StageProgress(stage_order, enabled=progress)
+    results: dict[str, dict] = {}
+    started = _start_ray(address, workers)
+    try:
+        for segment in segments:
+            for result in _run_segment(segment, sources, layout, workers):
+                merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [],
+                                                              "stages": {}})
+                merged["errors"].extend(result["errors"])
+                merged["stages"].update(result["stages"])
+                bars.add_counts(result["stages"])
+    finally:
+        bars.close()
+        if started:
+            ray.shutdown()
+    stats = build_stats(results, stage_order, [s.info.name for s in sources])
+    write_json_atomic(layout.stats_path, stats)
+    for segment in segments[:-1]:
+        shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)
+    return stats
