@@ -180,6 +180,10 @@ class Supervisor:
                     t0 = time.time()
                     group.terminate(self.config.kill_grace_s)
                     incident.phases["teardown_s"] = round(time.time() - t0, 3)
+                    # Woken by SIGCONT + SIGTERM, a hung job may still finish a step and checkpoint on its
+                    # way out; count that progress too.
+                    monitor.poll(time.monotonic())
+                    incident.last_step = monitor.last_step
                     return AttemptResult(exit_code=code, incident=incident)
                 time.sleep(self.config.poll_interval_s)
         finally:
@@ -241,7 +245,7 @@ def _update_recovery(incident: Incident, monitor: HeartbeatMonitor, spawned_at: 
     if incident.resumed_step is None and monitor.start_step is not None:
         incident.resumed_step = monitor.start_step
         if incident.last_step is not None:
-            incident.steps_lost = incident.last_step - monitor.start_step
+            incident.steps_lost = max(0, incident.last_step - monitor.start_step)
         incident.phases["startup_s"] = round(monitor.start_time - spawned_at, 3)
     first_step_time = monitor.first_step_time
     if first_step_time is None or monitor.start_time is None:

@@ -155,6 +155,7 @@ def test_sigterm_is_forwarded_and_the_supervisor_exits_zero(tmp_path, fake_comma
     assert read_incidents(tmp_path / "incidents.jsonl") == []
 
 
+@pytest.mark.slow
 def test_a_sigstopped_rank_is_detected_as_hung_and_the_job_restarts(tmp_path, fake_command):
     launcher = _two_rank_launcher(fake_command("steps=30", "step_time=0.05"), fake_command("steps=30", "step_time=0.05"))
     config = SupervisorConfig(incidents_path=tmp_path / "incidents.jsonl", heartbeat_dir=tmp_path / "heartbeats",
