@@ -38,7 +38,8 @@ def shingle_language(tokens: list[str], lang: str | None) -> str:
     English words still shingles by characters."""
     if lang in ("zh", "en"):
         return lang
-    cjk = sum(1 for t in tokens if is_cjk_char(t))
+    # CJK characters are always tokens of their own, so counting them in the joined tokens counts tokens.
+    cjk = len(_CJK_CHAR.findall("".join(tokens)))
     return "zh" if tokens and 2 * cjk >= len(tokens) else "en"
 
 
