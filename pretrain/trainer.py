@@ -20,6 +20,7 @@ from pretrain.checkpoint.universal import UNIVERSAL_TAG
 from pretrain.config import PretrainConfig, to_yaml
 from pretrain.data import PretrainDataLoader
 from pretrain.engine import build_engine
+from pretrain.faults import maybe_inject
 from pretrain.heartbeat import Heartbeat
 from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
@@ -119,6 +120,7 @@ class Trainer:
             elif self.rank == 0:
                 append_incident(self.incidents, "skipped_step", step=self.state.step, reason=verdict, loss=loss)
             self.heartbeat.beat(self.state.step)
+            maybe_inject(self.state.step, self.rank, "step")
             seconds = time.perf_counter() - started
             extra = {}
             for callback in self.callbacks:
@@ -148,7 +150,7 @@ class Trainer:
         same verdict because it is taken on all-reduced values.
         """
         optimizer, gas = self.bundle.optimizer, self.layout.gradient_accumulation_steps
-        total, verdict = 0.0, None
+        total, verdict, self.last_data_fingerprint = 0.0, None, 0
         for micro in range(gas):
             batch = next(batches)
             loss = self.engine(
@@ -158,7 +160,9 @@ class Trainer:
             )
             if self.state.step + 1 in self.config.train.inject_nan_steps:
                 loss = loss * float("nan")
-            global_loss = dp_mean(loss, self.world_size)
+            global_loss, fingerprint = dp_sum(loss.detach().float(), batch_fingerprint(batch["input_ids"]))
+            global_loss /= self.world_size
+            self.last_data_fingerprint += int(fingerprint)
             total += global_loss / gas
             verdict = verdict or self.guard.judge(global_loss, self.state.loss_window)
             self.engine.backward(loss)
@@ -178,6 +182,7 @@ class Trainer:
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
             "consumed_tokens": self.state.consumed_tokens,
             "consumed_samples": self.loader.state_dict()["consumed_samples"],
+            "data_fingerprint": self.last_data_fingerprint,
             "step_seconds": seconds,
         }
         metrics.update(self.throughput.measure(tokens, seconds))
@@ -194,7 +199,15 @@ class Trainer:
         return path
 
 
-def dp_mean(value: torch.Tensor, world_size: int) -> float:
-    total = value.detach().float().clone()
-    dist.all_reduce(total)
-    return total.item() / world_size
+def batch_fingerprint(input_ids: torch.Tensor) -> int:
+    """A position-weighted checksum of a micro batch: equal per step across two runs ⇔ same samples, same order."""
+    ids = input_ids.to("cpu", torch.int64).flatten()
+    weights = torch.arange(1, ids.numel() + 1, dtype=torch.int64) % 9973 + 1
+    return int((ids * weights).sum() % 1_000_000_007)
+
+
+def dp_sum(loss: torch.Tensor, fingerprint: int) -> tuple[float, float]:
+    """One all-reduce for both numbers; fp64 keeps the integer checksum exact."""
+    packed = torch.tensor([float(loss), float(fingerprint)], dtype=torch.float64, device=loss.device)
+    dist.all_reduce(packed)
+    return packed[0].item(), packed[1].item()

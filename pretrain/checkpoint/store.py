@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pretrain.checkpoint.manifest import verify_manifest, write_json_atomic, write_manifest
 from pretrain.checkpoint.rng import capture_rng_state
+from pretrain.faults import maybe_inject
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class CheckpointStore:
             client_state={"universal_checkpoint_info": {"universal_checkpoint_version": 0.2}},
             save_latest=False,
         )
+        maybe_inject(step, rank, "save")  # drills: die with the engine state written but not committed
         rng_dir = tmp / "rng"
         rng_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(rng_dir / f"rank{rank}.json", capture_rng_state())
