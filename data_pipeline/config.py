@@ -82,7 +82,7 @@ def validate_pipeline_config(cfg: PipelineConfig) -> None:
         raise UserError(f"executor.workers={cfg.executor.workers} is negative", "use 0 (all cores) or a count")
     for lang in ("zh", "en"):
         threshold = getattr(cfg.quality, f"threshold_{lang}")
-        if not 0.0 <= threshold <= 1.0:
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise UserError(f"quality.threshold_{lang}={threshold} is outside [0, 1]", "use a probability")
     if cfg.quality.model_path and not Path(cfg.quality.model_path).is_file():
         raise UserError(f"quality.model_path {cfg.quality.model_path} does not exist",

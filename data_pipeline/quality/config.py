@@ -8,5 +8,7 @@ from dataclasses import dataclass
 @dataclass
 class QualityConfig:
     model_path: str | None = None  # a model from `python -m data_pipeline.quality train`; None: no scoring
-    threshold_zh: float = 0.5  # documents scoring below their language's threshold are rejected
-    threshold_en: float = 0.5
+    # Documents scoring below their language's threshold are rejected; null = the threshold the trainer
+    # suggested for that language (stored in the model file, see docs/quality_model.md).
+    threshold_zh: float | None = None
+    threshold_en: float | None = None

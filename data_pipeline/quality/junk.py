@@ -2,7 +2,7 @@
 
 Each generator mimics one kind of web junk that reaches a crawl: navigation/boilerplate pages, symbol soup,
 repeated lines, keyword-stuffed spam, tag clouds, word salad, mojibake, and templated SEO pages. Generators take
-clean sentences (`vocabulary`) so the junk shares the clean text's words; everything is seeded and deterministic.
+clean sentences (`Material`) so the junk shares the clean text's words; everything is seeded and deterministic.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[。！？.!?])\s*")
 
@@ -45,42 +46,50 @@ def _words(sentences: list[str], lang: str) -> list[str]:
     return [w for s in sentences for w in s.split() if w.isalpha()] or ["word"]
 
 
-def navigation_page(rng: random.Random, sentences: list[str], lang: str) -> str:
+@dataclass
+class Material:
+    """What junk is made from: the clean text's sentences and words (computed once per generate_junk call)."""
+
+    sentences: list[str]
+    words: list[str]
+
+
+def navigation_page(rng: random.Random, material: Material, lang: str) -> str:
     nav, boiler = (NAV_ZH, BOILER_ZH) if lang == "zh" else (NAV_EN, BOILER_EN)
     lines = [" | ".join(rng.sample(nav, 6)) for _ in range(rng.randint(2, 4))]
     lines += rng.sample(nav, rng.randint(5, 10))
-    lines.append(rng.choice(sentences))
+    lines.append(rng.choice(material.sentences))
     lines += rng.sample(boiler, 4)
     return "\n".join(lines)
 
 
-def symbol_soup(rng: random.Random, sentences: list[str], lang: str) -> str:
-    words = _words(sentences, lang)
+def symbol_soup(rng: random.Random, material: Material, lang: str) -> str:
+    words = material.words
     tokens = [rng.choice(SYMBOLS) * rng.randint(1, 4) if rng.random() < 0.6 else rng.choice(words)
               for _ in range(rng.randint(60, 200))]
     return " ".join(tokens) if lang == "en" else "".join(tokens)
 
 
-def repeated_lines(rng: random.Random, sentences: list[str], lang: str) -> str:
-    chosen = rng.sample(sentences, min(3, len(sentences)))
+def repeated_lines(rng: random.Random, material: Material, lang: str) -> str:
+    chosen = rng.sample(material.sentences, min(3, len(material.sentences)))
     return "\n".join(rng.choice(chosen) for _ in range(rng.randint(8, 20)))
 
 
-def keyword_spam(rng: random.Random, sentences: list[str], lang: str) -> str:
+def keyword_spam(rng: random.Random, material: Material, lang: str) -> str:
     spam = SPAM_ZH if lang == "zh" else SPAM_EN
     sep = "，" if lang == "zh" else ", "
     lines = [sep.join(rng.choice(spam) for _ in range(rng.randint(5, 12))) for _ in range(rng.randint(4, 10))]
     return "\n".join(lines)
 
 
-def tag_cloud(rng: random.Random, sentences: list[str], lang: str) -> str:
-    words = _words(sentences, lang)
+def tag_cloud(rng: random.Random, material: Material, lang: str) -> str:
+    words = material.words
     return "\n".join(" ".join(rng.sample(words, min(len(words), rng.randint(1, 3)))) for _ in range(rng.randint(20, 50)))
 
 
-def word_salad(rng: random.Random, sentences: list[str], lang: str) -> str:
+def word_salad(rng: random.Random, material: Material, lang: str) -> str:
     """Words of real sentences in random order: grammatical signals gone, vocabulary intact."""
-    words = _words(sentences, lang)
+    words = material.words
     n = rng.randint(80, 250)
     if lang == "zh":
         return "".join(rng.choice(words) + ("，" if rng.random() < 0.1 else "") for _ in range(n)) + "。"
@@ -90,15 +99,15 @@ def word_salad(rng: random.Random, sentences: list[str], lang: str) -> str:
 _DOUBLE_ENCODED = {"a": "Ã¡", "e": "Ã©", "i": "Ã­", "o": "Ã³", "u": "Ãº", "'": "â€™", "-": "â€”", " ": " Â"}
 
 
-def mojibake(rng: random.Random, sentences: list[str], lang: str) -> str:
+def mojibake(rng: random.Random, material: Material, lang: str) -> str:
     """UTF-8 decoded with the wrong codec: Chinese read as Latin-1; English with accents double-encoded."""
-    text = " ".join(rng.sample(sentences, min(4, len(sentences))))
+    text = " ".join(rng.sample(material.sentences, min(4, len(material.sentences))))
     if lang == "zh":
         return text.encode("utf-8").decode("latin-1")
     return "".join(_DOUBLE_ENCODED.get(ch, ch) if rng.random() < 0.5 else ch for ch in text)
 
 
-def seo_template(rng: random.Random, sentences: list[str], lang: str) -> str:
+def seo_template(rng: random.Random, material: Material, lang: str) -> str:
     cities = CITIES_ZH if lang == "zh" else CITIES_EN
     spam = SPAM_ZH if lang == "zh" else SPAM_EN
     template = "{c}{k}哪家好？{c}{k}价格，{c}{k}电话。" if lang == "zh" else \
@@ -107,7 +116,7 @@ def seo_template(rng: random.Random, sentences: list[str], lang: str) -> str:
     return "\n".join(template.format(c=c, k=keyword) for c in rng.sample(cities, rng.randint(5, len(cities))))
 
 
-GENERATORS: dict[str, Callable[[random.Random, list[str], str], str]] = {
+GENERATORS: dict[str, Callable[[random.Random, Material, str], str]] = {
     "navigation": navigation_page, "symbol_soup": symbol_soup, "repeated_lines": repeated_lines,
     "keyword_spam": keyword_spam, "tag_cloud": tag_cloud, "word_salad": word_salad, "mojibake": mojibake,
     "seo_template": seo_template,
@@ -119,8 +128,9 @@ def generate_junk(clean_texts: list[str], lang: str, count: int, seed: int = 0,
     """`count` junk records ({"id", "text", "junk_kind", "lang"}) built from `clean_texts`' sentences."""
     rng = random.Random(seed)
     sentences = sentences_of(clean_texts) or ["This is a sentence."]
+    material = Material(sentences, _words(sentences, lang))
     kinds = kinds or list(GENERATORS)
     return [
-        {"id": f"junk/{lang}/{i}", "text": GENERATORS[kind](rng, sentences, lang), "junk_kind": kind, "lang": lang}
+        {"id": f"junk/{lang}/{i}", "text": GENERATORS[kind](rng, material, lang), "junk_kind": kind, "lang": lang}
         for i, kind in ((i, kinds[i % len(kinds)]) for i in range(count))
     ]

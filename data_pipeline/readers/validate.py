@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from data_pipeline.stage import reject
+from data_pipeline.stage import REJECT_REASON, reject
 
 READ_STAGE = "read"
 RAW_PREVIEW_CHARS = 2000  # how much of an unparseable line a rejected record keeps, for the audit
@@ -30,6 +30,8 @@ def to_record(row: object, fallback_id: str, options: ReaderOptions) -> dict:
     if not isinstance(row, dict):
         return rejected_raw(fallback_id, "not_an_object", repr(row))
     record = dict(row)
+    if REJECT_REASON in record:  # input that an earlier run rejected (e.g. re-reading OUT/rejected/)
+        record["previous_reject_reason"] = record.pop(REJECT_REASON)
     raw_id = record.pop(options.id_field, None) if options.id_field != "id" else record.get("id")
     record["id"] = fallback_id if raw_id is None or raw_id == "" else str(raw_id)
     if options.text_field != "text":
