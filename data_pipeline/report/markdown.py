@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from data_pipeline.report.histograms import plot_histograms
+
 
 def stage_table(stats: dict) -> list[str]:
-    rows = ["| stage | docs in | kept | rejected | chars in | chars kept | top rules |", "|---|---:|---:|---:|---:|---:|---|"]
+    rows = ["| stage | docs in | kept | rejected | chars in | chars kept | top rules |",
+            "|---|---:|---:|---:|---:|---:|---|"]
     for name, s in stats["stages"].items():
         top = sorted(s["rules"].items(), key=lambda kv: -kv[1]["docs"])[:4]
         rules = ", ".join(f"{rule} ({slot['docs']})" for rule, slot in top)
@@ -20,6 +23,11 @@ def write_report(output_dir: Path, stats: dict) -> Path:
     lines = ["# Pipeline report", "",
              f"Read {totals['docs_read']} documents: kept {totals['docs_kept']}, rejected {totals['docs_rejected']}.",
              "", "## Stages", "", *stage_table(stats), ""]
+    images = plot_histograms(Path(output_dir))
+    if images:
+        lines += ["## Histograms", ""] + [f"![{p.stem}](report/{p.name})" for p in images] + [""]
+    else:
+        lines += ["(histograms skipped: matplotlib is not installed)", ""]
     if stats["errors"]:
         lines += ["## Unreadable inputs", ""] + [f"- `{e['source']}`: {e['error']}" for e in stats["errors"]] + [""]
     path = Path(output_dir) / "report.md"
