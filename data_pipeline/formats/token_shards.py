@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -188,15 +189,28 @@ class TokenShardWriter:
         self.entry: ShardEntry | None = None
 
     def add_document(self, token_ids: Sequence[int] | np.ndarray, *, source: str, language: str) -> None:
-        ids = np.asarray(token_ids)
-        if ids.size and (ids.min() < 0 or ids.max() >= self.vocab_size):
+        self.add_documents([token_ids], sources=[source], languages=[language])
+
+    def add_documents(
+        self, documents: Sequence[Sequence[int]], *, sources: Sequence[str], languages: Sequence[str]
+    ) -> None:
+        """Append several documents (each followed by EOS) with one conversion and one write."""
+        if not documents:
+            return
+        lengths = [len(doc) + 1 for doc in documents]
+        eos = (int(self.eos[0]),)
+        flat = np.fromiter(
+            chain.from_iterable(chain(doc, eos) for doc in documents), dtype=np.int64, count=sum(lengths)
+        )
+        if flat.min() < 0 or flat.max() >= self.vocab_size:
             raise ValueError(f"token id out of range [0, {self.vocab_size}) in shard {self.name}")
-        self._bin.write(ids.astype(self.dtype, copy=False).tobytes())
-        self._bin.write(self.eos.tobytes())
-        length = int(ids.size) + 1
-        self._boundaries.append(self._boundaries[-1] + length)
-        self._sources.setdefault(source, Counts()).add(1, length)
-        self._languages.setdefault(language, Counts()).add(1, length)
+        self._bin.write(flat.astype(self.dtype).tobytes())
+        end = self._boundaries[-1]
+        for length, source, language in zip(lengths, sources, languages):
+            end += length
+            self._boundaries.append(end)
+            self._sources.setdefault(source, Counts()).add(1, length)
+            self._languages.setdefault(language, Counts()).add(1, length)
 
     def close(self) -> ShardEntry:
         """Flush both files, rename them into place and return the shard's manifest entry."""

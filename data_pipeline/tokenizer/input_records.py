@@ -73,28 +73,21 @@ def _dotted_get(record: dict, dotted: str) -> object:
     return value
 
 
-def _is_han(ch: str) -> bool:
-    code = ord(ch)
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x20000 <= code <= 0x2FA1F
-        or 0xF900 <= code <= 0xFAFF
-    )
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+# UTF-8 lead bytes of U+3000..U+9FFF (CJK punctuation, kana, extension A, the unified ideographs).
+_CJK_LEAD_BYTES = bytes(range(0xE3, 0xEA))
 
 
-def guess_language(text: str, sample_chars: int = 2000) -> str:
-    """'zh' when Han characters are at least 30% of the letters, 'en' when Latin letters dominate, else 'other'.
+def guess_language(text: str, sample_chars: int = 1000) -> str:
+    """'zh' when CJK characters are at least 30% of the letters, 'en' when Latin letters dominate, else 'other'.
 
-    Only a fallback for records the pipeline's langid has not labelled; it cannot tell English from French.
+    Only a fallback for records the pipeline's langid has not labelled (it cannot tell English from French);
+    counted on UTF-8 bytes so it costs a few percent of tokenizing the text.
     """
-    han = latin = 0
-    for ch in text[:sample_chars]:
-        if ch.isascii():
-            latin += ch.isalpha()
-        elif _is_han(ch):
-            han += 1
-    if han and han >= 0.3 * (han + latin):
+    sample = text[:sample_chars].encode("utf-8")
+    cjk = len(sample) - len(sample.translate(None, _CJK_LEAD_BYTES))
+    latin = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
+    if cjk and cjk >= 0.3 * (cjk + latin):
         return "zh"
     return "en" if latin else "other"
 

@@ -19,8 +19,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from data_pipeline.errors import UserError
 from data_pipeline.formats.token_shards import (
     ShardEntry,
@@ -141,11 +139,16 @@ class FileTokenizer:
         if not docs:
             return
         encoded = self.processor.encode([d.text for d in docs])
+        by_group: dict[str, tuple[list, list, list]] = {}
         for doc, ids in zip(docs, encoded):
             if not ids:  # e.g. text of only characters the tokenizer drops: nothing to train on
                 rejections["no_tokens"] = rejections.get("no_tokens", 0) + 1
                 continue
-            name = group_name(self.group_by, doc.source, doc.language)
+            group = by_group.setdefault(group_name(self.group_by, doc.source, doc.language), ([], [], []))
+            group[0].append(ids)
+            group[1].append(doc.source)
+            group[2].append(doc.language)
+        for name, (ids, sources, languages) in by_group.items():
             writer = writers.get(name)
             if writer is None:
                 writer = writers[name] = TokenShardWriter(
@@ -154,7 +157,7 @@ class FileTokenizer:
                     vocab_size=self.tokenizer.vocab_size,
                     eos_id=self.tokenizer.eos_id,
                 )
-            writer.add_document(np.asarray(ids, dtype=np.int64), source=doc.source, language=doc.language)
+            writer.add_documents(ids, sources=sources, languages=languages)
 
 
 _WORKER: FileTokenizer | None = None  # the SentencePiece model of a pool worker process
