@@ -37,25 +37,28 @@ class HeartbeatMonitor:
         self.started_at = started_at
         self.ranks: dict[int, RankView] = {}
         self.first_exited_rank: int | None = None
+        self.crashed_ranks: list[int] = []  # ranks on this host whose process ended without `finish()`
         self._exit_seen = False
         self._host = socket.gethostname()
 
     def poll(self, now: float) -> None:
+        # Liveness first, files second: a rank found gone here wrote its last file (`done` on a clean
+        # finish) before this check, so the read below sees it and a clean exit is never taken for a crash.
+        gone = [rank for rank, view in self.ranks.items()
+                if not view.exited and view.record.host == self._host and not _pid_alive(view.record.pid)]
         for rank, record in read_heartbeats(self.directory).items():
             view = self.ranks.get(rank)
             if view is None or view.record != record:
                 self.ranks[rank] = RankView(record=record, changed_at=now)
-        newly_exited = []
-        for rank, view in self.ranks.items():
-            if not view.exited and view.record.host == self._host and not _pid_alive(view.record.pid):
-                view.exited = True
-                if not view.record.done:
-                    newly_exited.append(rank)
+        for rank in gone:
+            self.ranks[rank].exited = True
+        crashed = sorted(rank for rank in gone if not self.ranks[rank].record.done)
+        self.crashed_ranks.extend(crashed)
         # On a crash the rank that died alone, before the launcher took the others down, is the culprit;
         # several found gone in the same poll cannot be told apart.
-        if newly_exited and not self._exit_seen:
+        if crashed and not self._exit_seen:
             self._exit_seen = True
-            self.first_exited_rank = newly_exited[0] if len(newly_exited) == 1 else None
+            self.first_exited_rank = crashed[0] if len(crashed) == 1 else None
 
     def stall(self, now: float, heartbeat_timeout_s: float, startup_timeout_s: float) -> Stall | None:
         if not self.ranks:

@@ -4,7 +4,8 @@
         deepspeed --no_local_rank --num_gpus 8 --module pretrain.train train.max_steps=1000
 
 Restarts append `train.resume=auto` to the command. Exit status: 0 when the command finished (or was
-stopped by a forwarded SIGTERM/SIGINT and left in time), 1 after giving up, 2 on a usage error.
+stopped by a forwarded SIGTERM/SIGINT and left in time), 1 after giving up, 2 on a usage error, and the
+command's own code when it is one of --fatal-exit-codes (default 2: a config error is not retried).
 See docs/launch.md.
 """
 
@@ -35,6 +36,13 @@ def _non_negative(kind):
     return parse
 
 
+def _exit_codes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = SupervisorConfig(incidents_path=Path("incidents.jsonl"))
     parser = _OneLineErrorParser(prog="python -m launch.run", description=__doc__,
@@ -58,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a forwarded SIGTERM/SIGINT, time to save and exit before SIGKILL (default %(default)s)")
     add("--poll-interval", type=_non_negative(float), default=defaults.poll_interval_s, metavar="S",
         help="how often the launcher and the heartbeats are checked (default %(default)s)")
+    add("--fatal-exit-codes", type=_exit_codes, default=defaults.fatal_exit_codes, metavar="CODES",
+        help="comma-separated launcher exit codes that end the run instead of restarting it: usage and "
+             "config errors fail the same way every time (default %(default)s; '' to always restart)")
     add("--incidents", type=Path, default=None, metavar="PATH",
         help="incidents.jsonl to append to (default $BAICHUAN_RUN_DIR/incidents.jsonl or ./incidents.jsonl)")
     add("--heartbeat-dir", type=Path, default=None, metavar="DIR",
@@ -84,6 +95,7 @@ def parse_args(argv: list[str]) -> tuple[SupervisorConfig, list[str]]:
         kill_grace_s=args.kill_grace,
         stop_grace_s=args.stop_grace,
         poll_interval_s=args.poll_interval,
+        fatal_exit_codes=args.fatal_exit_codes,
         heartbeat_dir=args.heartbeat_dir,
     )
     return config, command

@@ -48,6 +48,8 @@ class SupervisorConfig:
     kill_grace_s: float = 10.0  # after a failure: SIGTERM → SIGKILL
     stop_grace_s: float = 120.0  # after a forwarded SIGTERM/SIGINT: time to save a checkpoint and exit
     poll_interval_s: float = 1.0
+    # Launcher exit codes that are not worth a restart: 2 is the project's "bad config / bad input" code.
+    fatal_exit_codes: tuple[int, ...] = (2,)
     heartbeat_dir: Path | None = None  # None: $BAICHUAN_RUN_DIR/heartbeats, else a temporary directory
 
 
@@ -116,6 +118,12 @@ class Supervisor:
                 if self._stop_signum is not None:
                     self.incidents.append(incident)
                     return 128 + self._stop_signum
+                if incident.exit_code in self.config.fatal_exit_codes:
+                    incident.gave_up = True
+                    self.incidents.append(incident)
+                    log.error("error: the command exited with code %d, which marks a usage or configuration "
+                              "error — fix it and relaunch (a restart would fail the same way)", incident.exit_code)
+                    return incident.exit_code
                 now = time.monotonic()
                 while restarts and now - restarts[0] > self.config.restart_window_s:
                     restarts.popleft()
@@ -197,6 +205,13 @@ class Supervisor:
             return Incident(cause="exit", attempt=attempt, detected_at=time.time(), exit_code=code,
                             rank=monitor.first_exited_rank, last_step=monitor.last_step,
                             detail=f"launcher exited with code {code}")
+        if monitor.crashed_ranks:
+            # A rank that has beaten and then vanished without finish() crashed; its launcher would notice
+            # only after its own poll and after tearing the survivors down, so act now.
+            rank = monitor.first_exited_rank if monitor.first_exited_rank is not None else monitor.crashed_ranks[0]
+            return Incident(cause="exit", attempt=attempt, detected_at=time.time(), rank=rank,
+                            last_step=monitor.last_step,
+                            detail=f"rank {rank} exited without finishing while its launcher ran")
         stall = monitor.stall(time.monotonic(), self.config.heartbeat_timeout_s, self.config.startup_timeout_s)
         if stall is None:
             return None

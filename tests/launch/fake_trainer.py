@@ -23,6 +23,13 @@ from pathlib import Path
 from pretrain.heartbeat import Heartbeat
 
 
+def save(state: Path, step: int) -> None:
+    """Atomically, like a real checkpoint: a SIGTERM mid-write must not leave an empty state behind."""
+    temporary = state.with_name(state.name + ".tmp")
+    temporary.write_text(str(step))
+    os.replace(temporary, state)
+
+
 def main() -> int:
     args = dict(arg.split("=", 1) for arg in sys.argv[1:])
     state = Path(args["state"])
@@ -50,14 +57,14 @@ def main() -> int:
         step += 1
         current["step"] = step
         if step % ckpt_every == 0:
-            state.write_text(str(step))
+            save(state, step)
         heartbeat.beat(step, force=True)
         if may_fail and step == int(args.get("crash_at", -1)):
             return 3
         if may_fail and step == int(args.get("hang_at", -1)):
             while True:
                 time.sleep(3600)
-    state.write_text(str(step))  # the final checkpoint
+    save(state, step)  # the final checkpoint
     heartbeat.finish(step)
     return 0
 

@@ -106,8 +106,9 @@ def test_monitor_attributes_a_crash_to_the_rank_whose_process_vanished(tmp_path)
     _write(tmp_path, 0, 3, host=socket.gethostname())
     _write(tmp_path, 1, 3, pid=dead_pid, host=socket.gethostname())
     _write(tmp_path, 2, 3, pid=dead_pid, host="another-node")  # pids on other hosts are not checked
-    monitor.poll(now=1.0)
-    assert monitor.first_exited_rank == 1
+    monitor.poll(now=1.0)  # first sight of the files
+    monitor.poll(now=2.0)  # liveness of the ranks seen so far
+    assert monitor.first_exited_rank == 1 and monitor.crashed_ranks == [1]
     # a dead rank is not reported as hung: its launcher's exit code tells the story
     assert monitor.stall(now=100.0, heartbeat_timeout_s=1.0, startup_timeout_s=10.0).rank in (0, 2)
 

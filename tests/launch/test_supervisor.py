@@ -184,3 +184,24 @@ def test_a_sigstopped_rank_is_detected_as_hung_and_the_job_restarts(tmp_path, fa
     assert incident["resumed_step"] == stopped["step"] and incident["steps_lost"] >= 0
     assert not _running(stopped["pid"])  # the stopped rank was killed, not left frozen
     assert (tmp_path / "state0").read_text() == (tmp_path / "state1").read_text() == "30"
+
+
+@pytest.mark.slow
+def test_a_rank_crash_is_caught_even_when_the_launcher_does_not_notice(tmp_path, fake_command, supervise):
+    # `sh -c '... & ... & wait'` waits for the survivor and then exits 0: only the heartbeats show the crash.
+    launcher = _two_rank_launcher(fake_command("steps=40", "step_time=0.05"),
+                                  fake_command("steps=40", "step_time=0.05", "crash_at=3", "fail_attempts=1"))
+    assert supervise(launcher, heartbeat_timeout_s=60.0) == 0
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "exit" and incident["rank"] == 1 and incident["exit_code"] is None
+    assert (tmp_path / "state0").read_text() == (tmp_path / "state1").read_text() == "40"
+
+
+def test_a_config_error_exit_code_is_not_restarted(tmp_path, supervise):
+    bad_config = [sys.executable, "-c", "import sys; sys.exit(2)"]
+    assert supervise(bad_config, max_restarts=3) == 2
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["exit_code"] == 2 and incident["gave_up"] is True
+    (tmp_path / "incidents.jsonl").unlink()
+    assert supervise(bad_config, max_restarts=3, fatal_exit_codes=()) == 1  # retried, then given up
+    assert len(read_incidents(tmp_path / "incidents.jsonl")) == 4
