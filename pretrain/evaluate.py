@@ -1,0 +1,150 @@
+"""Evaluate a checkpoint: held-out perplexity per source and language, and few-shot multiple choice.
+
+    python -m pretrain.evaluate checkpoint=CKPT task=ppl [data=demo|DATA.yaml] [batches=16]
+    python -m pretrain.evaluate checkpoint=CKPT task=mc data_dir=CEVAL_OR_CMMLU_OR_MMLU_DIR shots=5 [max_items=N]
+
+CKPT is a training checkpoint (a `step_N` directory or the checkpoint root). Perplexity uses the checkpoint's own
+data config unless `data=` names another, so the held-out split is the one training never saw. Multiple choice
+reads the C-Eval / CMMLU / MMLU CSV layouts (see pretrain/evaluation/mc_data.py). Results go to
+`output/{ppl,mc}.json` and `output/mc.txt` (the table, also printed). Docs: docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
+
+from omegaconf import MISSING
+
+TASKS = ("ppl", "mc", "all")
+DTYPES = ("fp32", "bf16")
+
+
+@dataclass
+class EvaluateArgs:
+    checkpoint: str = MISSING
+    task: str = "ppl"  # ppl | mc | all
+    output: str = "eval"  # directory for the JSON results
+    device: str = "cpu"
+    dtype: str = "fp32"  # fp32 | bf16
+    # Perplexity
+    data: str = ""  # conf/data preset or data-config YAML; empty = the checkpoint's own data config
+    batches: int = 16  # held-out batches per source
+    micro_batch_size: int = 4
+    seq_len: int = 0  # 0 = the checkpoint's train.seq_len
+    # Multiple choice
+    data_dir: str = ""
+    shots: int = 5
+    split: str = "auto"
+    max_items: int = 0  # per subject; 0 = all
+    subjects: List[str] = field(default_factory=list)  # noqa: UP006
+
+
+class UsageError(Exception):
+    pass
+
+
+def load_model(args: EvaluateArgs):
+    import torch
+
+    from pretrain.checkpoint import load_inference_model
+    from pretrain.model import BaichuanForCausalLM
+
+    cfg, state_dict, tokenizer_path = load_inference_model(args.checkpoint)
+    model = BaichuanForCausalLM(cfg)
+    model.load_state_dict(state_dict)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    return model.to(args.device, dtype).eval(), tokenizer_path
+
+
+def run_perplexity(args: EvaluateArgs, model) -> dict:
+    from pretrain.data import PretrainDataLoader
+    from pretrain.evaluation.data_spec import checkpoint_data, load_data_config
+    from pretrain.evaluation.perplexity import (
+        held_out_losses,
+        per_language,
+        perplexity_json,
+        perplexity_table,
+    )
+
+    data, seq_len = checkpoint_data(args.checkpoint)
+    if args.data:
+        data = load_data_config(args.data)
+    seq_len = min(args.seq_len or seq_len, model.cfg.max_seq_len)
+    loader = PretrainDataLoader(data, seq_len=seq_len, micro_batch_size=args.micro_batch_size)
+
+    def loss(batch):
+        doc_ids = batch["doc_ids"].to(args.device) if data.document_masking else None
+        return model(batch["input_ids"].to(args.device), labels=batch["labels"].to(args.device), doc_ids=doc_ids)
+
+    per_source = held_out_losses(loss, loader, args.batches)
+    if not per_source:
+        raise UsageError("no source has held-out documents — raise data.validation_fraction or add documents")
+    languages = per_language(loader, per_source)
+    print(perplexity_table(per_source, languages))
+    return perplexity_json(per_source, languages) | {"seq_len": seq_len, "batches": args.batches}
+
+
+def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -> dict:
+    import sentencepiece as spm
+
+    from pretrain.evaluation.mc_data import load_benchmark
+    from pretrain.evaluation.mc_eval import evaluate_multiple_choice
+
+    if not args.data_dir:
+        raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
+    if tokenizer_path is None:
+        raise UsageError(f"{args.checkpoint} holds no tokenizer.model — train with data.tokenizer set")
+    benchmark = load_benchmark(args.data_dir, list(args.subjects) or None)
+    tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
+    # A document starts after an EOS in the packed training stream, so the prompt does too.
+    results = evaluate_multiple_choice(model, tokenizer, benchmark, shots=args.shots, max_len=model.cfg.max_seq_len,
+                                       split=args.split, max_items=args.max_items,
+                                       prefix=[model.cfg.eos_token_id], device=args.device)
+    table = results.table()
+    print(table)
+    Path(args.output).mkdir(parents=True, exist_ok=True)
+    (Path(args.output) / "mc.txt").write_text(table + "\n", encoding="utf-8")
+    return results.to_json()
+
+
+def evaluate(args: EvaluateArgs) -> dict:
+    if args.task not in TASKS:
+        raise UsageError(f"task={args.task!r} is not one of {TASKS}")
+    if args.dtype not in DTYPES:
+        raise UsageError(f"dtype={args.dtype!r} is not one of {DTYPES}")
+    model, tokenizer_path = load_model(args)
+    out = Path(args.output)
+    written = {}
+    if args.task in ("ppl", "all"):
+        written["ppl"] = run_perplexity(args, model)
+    if args.task in ("mc", "all"):
+        written["mc"] = run_multiple_choice(args, model, tokenizer_path)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, result in written.items():
+        (out / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {', '.join(str(out / f'{n}.json') for n in written)}")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    from data_pipeline.errors import UserError
+    from data_pipeline.tokenizer.cli_config import compose_cli_config
+    from pretrain.checkpoint import CheckpointNotFound
+    from pretrain.data import DataConfigError
+
+    try:
+        args = compose_cli_config(EvaluateArgs, "evaluate", sys.argv[1:] if argv is None else argv)
+        evaluate(args)
+    except (UserError, UsageError, DataConfigError, CheckpointNotFound, FileNotFoundError) as exc:
+        message = str(exc)
+        print(f"error: {message}" + ("" if " — " in message else " — check the command's arguments"), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Evaluation settings shared by the `pretrain.evaluate` CLI and the in-training callback (`evaluation:` node of
+the pretraining config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
+
+
+@dataclass
+class EvaluationConfig:
+    # Run the evaluations every this many optimizer steps during training; 0 = never.
+    interval: int = 0
+    # Perplexity: held-out global batches per source (the loader's validation split).
+    ppl_batches: int = 4
+    # Multiple choice: a C-Eval / CMMLU / MMLU directory; empty = no multiple-choice evaluation.
+    mc_data_dir: str = ""
+    shots: int = 5
+    split: str = "auto"  # auto (test when labelled, else val) | test | val | dev
+    mc_max_items: int = 0  # per subject; 0 = all (in training keep it small: every rank scores every item)
+    subjects: List[str] = field(default_factory=list)  # noqa: UP006 - empty = every subject found

@@ -1,0 +1,124 @@
+"""Multiple-choice benchmarks on disk: the CSV layouts of C-Eval, CMMLU and MMLU, read into one item type.
+
+    C-Eval  DIR/{dev,val,test}/<subject>_{dev,val,test}.csv   header id,question,A,B,C,D,answer[,explanation]
+    CMMLU   DIR/{dev,test}/<subject>.csv                       header ,Question,A,B,C,D,Answer (index column)
+    MMLU    DIR/{dev,val,test}/<subject>_{dev,val,test}.csv    no header: question,A,B,C,D,answer
+
+The layout is recognised per file from its first row, the split from a `_dev/_val/_test` name suffix or else the
+parent folder, the subject from the file name. A row that cannot be an item (wrong column count, an answer that
+is not A-D, e.g. C-Eval's unlabelled test split) is counted as a rejection with its reason, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+LETTERS = ("A", "B", "C", "D")
+SPLITS = ("dev", "val", "test")
+
+
+@dataclass(frozen=True)
+class McItem:
+    question: str
+    options: tuple[str, str, str, str]
+    answer: str  # one of LETTERS
+
+
+@dataclass
+class McSubject:
+    name: str  # file-name form, e.g. "high_school_physics"
+    layout: str  # ceval | cmmlu | mmlu
+    splits: dict[str, list[McItem]] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """The subject as it appears in the prompt ("high school physics")."""
+        return self.name.replace("_", " ")
+
+
+@dataclass
+class McBenchmark:
+    subjects: dict[str, McSubject]
+    rejected: Counter  # "<reason>" -> rows
+
+    def eval_items(self, subject: McSubject, split: str) -> tuple[str, list[McItem]]:
+        """(split used, items) — `auto` takes test when it holds labelled items, else val (C-Eval's test is unlabelled)."""
+        if split != "auto":
+            return split, subject.splits.get(split, [])
+        for candidate in ("test", "val"):
+            if subject.splits.get(candidate):
+                return candidate, subject.splits[candidate]
+        return "test", []
+
+
+def detect_layout(first_row: list[str]) -> str:
+    cells = [c.strip().lower() for c in first_row]
+    if cells[:7] == ["id", "question", "a", "b", "c", "d", "answer"]:
+        return "ceval"
+    if cells[1:7] == ["question", "a", "b", "c", "d", "answer"]:
+        return "cmmlu"
+    return "mmlu"
+
+
+def split_and_subject(path: Path) -> tuple[str, str]:
+    stem = path.stem
+    for split in SPLITS:
+        if stem.endswith(f"_{split}"):
+            return split, stem[: -len(split) - 1]
+    parent = path.parent.name.lower()
+    return (parent if parent in SPLITS else "test"), stem
+
+
+def _row_to_item(row: list[str], layout: str) -> tuple[McItem | None, str]:
+    offset = {"ceval": 1, "cmmlu": 1, "mmlu": 0}[layout]  # C-Eval's id and CMMLU's index come first
+    if len(row) < offset + 6:
+        return None, "too_few_columns"
+    question, a, b, c, d, answer = (cell.strip() for cell in row[offset : offset + 6])
+    if not answer:
+        return None, "no_answer"
+    if answer.upper() not in LETTERS:
+        return None, "answer_not_a_to_d"
+    if not question:
+        return None, "empty_question"
+    return McItem(question, (a, b, c, d), answer.upper()), ""
+
+
+def read_benchmark_csv(path: Path) -> tuple[str, list[McItem], Counter]:
+    """(layout, items, rejections) of one CSV file."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    rejected: Counter = Counter()
+    if not rows:
+        return "mmlu", [], rejected
+    layout = detect_layout(rows[0])
+    items = []
+    for row in rows[1:] if layout != "mmlu" else rows:
+        item, reason = _row_to_item(row, layout)
+        if item is None:
+            rejected[reason] += 1
+        else:
+            items.append(item)
+    return layout, items, rejected
+
+
+def load_benchmark(data_dir: str | Path, subjects: list[str] | None = None) -> McBenchmark:
+    """Every `*.csv` under `data_dir` (recursively); `subjects` keeps only those names."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"benchmark directory {root} does not exist — give data_dir=<C-Eval/CMMLU/MMLU dir>")
+    found: dict[str, McSubject] = {}
+    rejected: Counter = Counter()
+    for path in sorted(root.rglob("*.csv")):
+        split, name = split_and_subject(path)
+        if subjects and name not in subjects:
+            continue
+        layout, items, file_rejected = read_benchmark_csv(path)
+        rejected.update(file_rejected)
+        subject = found.setdefault(name, McSubject(name, layout))
+        subject.splits.setdefault(split, []).extend(items)
+    if not found:
+        raise FileNotFoundError(f"no benchmark CSV files under {root} — expected <subject>_test.csv / test/<subject>.csv")
+    return McBenchmark(found, rejected)

@@ -1,0 +1,92 @@
+"""`python -m data_pipeline.mix learn=doremi sources=... output=conf/data/learned.yaml` (the entry point lives
+in data_pipeline/mix.py; this is its body).
+
+    sources=demo                         a conf/data preset (its fractions/weights are the initial mixture)
+    sources=path/to/data.yaml            a data-config YAML
+    sources='zh:SHARDS/zh,en:SHARDS/en'  token-shard directories at natural proportions (+ tokenizer=...)
+
+Reference and proxy are `model=<conf/model preset>` (default tiny) with the vocabulary of the shards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from omegaconf import MISSING, OmegaConf
+
+from pretrain.data import DataConfig, DataConfigError
+from pretrain.mixing.doremi import DoReMiConfig, learn_doremi_weights
+from pretrain.mixing.learned_config import write_learned_config
+from pretrain.model import ModelConfig
+
+METHODS = ("doremi",)
+CONF_MODEL_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+
+
+@dataclass
+class MixConfig:
+    learn: str = "doremi"
+    sources: str = MISSING
+    output: str = MISSING
+    tokenizer: str = ""  # kept in the output config; for the name:path form of `sources`
+    model: str = "tiny"  # conf/model preset of the reference and proxy models
+    doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
+
+
+def resolve_sources(spec: str, tokenizer: str) -> DataConfig:
+    from pretrain.evaluation.data_spec import inline_data_config, load_data_config
+
+    data = inline_data_config(spec, tokenizer) if ":" in spec else load_data_config(spec)
+    if tokenizer:
+        data.tokenizer = tokenizer
+    if len(data.sources) < 2:
+        raise DataConfigError(f"sources {spec!r} has {len(data.sources)} source(s) — mixing needs at least two")
+    return data
+
+
+def proxy_model_config(preset: str, data: DataConfig, seq_len: int) -> ModelConfig:
+    """The preset, with the vocabulary the shards were tokenized with."""
+    from data_pipeline.formats.token_shards import TokenShardSet
+
+    path = CONF_MODEL_DIR / f"{preset}.yaml"
+    if not path.is_file():
+        raise DataConfigError(f"model={preset!r} is not a preset in conf/model — pick one of "
+                              f"{sorted(p.stem for p in CONF_MODEL_DIR.glob('*.yaml'))}")
+    cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(path)))
+    cfg.vocab_size = max(TokenShardSet.from_path(s.path).vocab_size for s in data.sources)
+    cfg.max_seq_len = max(cfg.max_seq_len, seq_len)
+    return cfg
+
+
+def run(config: MixConfig, command: str) -> dict:
+    if config.learn not in METHODS:
+        raise DataConfigError(f"learn={config.learn!r} is not one of {METHODS}")
+    data = resolve_sources(config.sources, config.tokenizer)
+    model_cfg = proxy_model_config(config.model, data, config.doremi.seq_len)
+    result = learn_doremi_weights(data, model_cfg, config.doremi)
+    path = write_learned_config(data, result, config.output, command)
+    return {"output": str(path), **asdict(result)}
+
+
+def main(argv: list[str]) -> int:
+    from data_pipeline.errors import UserError
+    from data_pipeline.formats.token_shards import TokenShardError
+    from data_pipeline.tokenizer.cli_config import compose_cli_config
+    from pretrain.checkpoint import CheckpointNotFound
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stdout)
+    try:
+        config = compose_cli_config(MixConfig, "mix", argv)
+        summary = run(config, "python -m data_pipeline.mix " + shlex.join(argv))
+    except (UserError, DataConfigError, TokenShardError, CheckpointNotFound, ValueError) as exc:
+        message = str(exc)
+        print(f"error: {message}" + ("" if " — " in message else " — check the arguments"), file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
