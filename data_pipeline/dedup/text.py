@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Scripts written without spaces: every character is one token (Han, kana, Hangul, CJK punctuation-free).
-_CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+# Scripts written without spaces: every character is one token (Han, kana, Hangul).
+CJK_CODEPOINT_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x3040, 0x30FF), (0xAC00, 0xD7AF))
+_CJK_RANGES = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_CODEPOINT_RANGES)
 # One CJK character, or one run of other letters/digits (a word). Punctuation and spaces separate tokens.
 _TOKEN = re.compile(f"[{_CJK_RANGES}]|[^\\W_{_CJK_RANGES}]+")
 _CJK_CHAR = re.compile(f"[{_CJK_RANGES}]")
@@ -32,6 +33,12 @@ def is_cjk_char(token: str) -> bool:
     return len(token) == 1 and _CJK_CHAR.match(token) is not None
 
 
+def language_from_counts(lang: str | None, cjk_tokens: int, tokens: int) -> str:
+    if lang in ("zh", "en"):
+        return lang
+    return "zh" if tokens and 2 * cjk_tokens >= tokens else "en"
+
+
 def shingle_language(tokens: list[str], lang: str | None) -> str:
     """'zh' (shingle by characters) or 'en' (by words). The record's meta["lang"] decides when it is zh or
     en; mixed, other or unlabelled text follows the majority of its tokens, so a Chinese page with a few
@@ -39,8 +46,7 @@ def shingle_language(tokens: list[str], lang: str | None) -> str:
     if lang in ("zh", "en"):
         return lang
     # CJK characters are always tokens of their own, so counting them in the joined tokens counts tokens.
-    cjk = len(_CJK_CHAR.findall("".join(tokens)))
-    return "zh" if tokens and 2 * cjk >= len(tokens) else "en"
+    return language_from_counts(lang, len(_CJK_CHAR.findall("".join(tokens))), len(tokens))
 
 
 def ngram_size(tokens: list[str], lang: str | None, ngram_zh: int, ngram_en: int) -> int:
