@@ -36,6 +36,16 @@ class Linear(nn.Linear):
         nn.init.normal_(self.weight, mean=0.0, std=self.std)
 
 
+class LMHead(Linear):
+    """The output projection; with labels it returns the loss instead of logits. The loss runs inside this
+    module's forward so that hooks on the head (e.g. ZeRO-3 gathering its weight) wrap the fused loss too."""
+
+    def forward(self, hidden, labels=None, chunk_size: int = 0):
+        if labels is None:
+            return super().forward(hidden)
+        return causal_lm_loss(hidden, self.weight, labels, chunk_size)
+
+
 class Embedding(nn.Embedding):
     def __init__(self, num_embeddings: int, embedding_dim: int, std: float):
         self.std = std
@@ -140,7 +150,7 @@ class BaichuanForCausalLM(nn.Module):
         )
         self.attention_backend, self.norm_backend = attention_backend, norm_backend
         self.model = BaichuanModel(cfg, attention_backend, norm_backend)
-        self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size, cfg.initializer_range)
+        self.lm_head = LMHead(cfg.hidden_size, cfg.vocab_size, cfg.initializer_range)
         if cfg.compile:
             for layer in self.model.layers:
                 layer.compile()  # in place: parameter names stay those of the released layout
@@ -153,6 +163,4 @@ class BaichuanForCausalLM(nn.Module):
 
     def forward(self, input_ids, labels=None, doc_ids=None, kv_cache: KVCache | None = None):
         hidden = self.model(input_ids, doc_ids=doc_ids, kv_cache=kv_cache)
-        if labels is None:
-            return self.lm_head(hidden)
-        return causal_lm_loss(hidden, labels, self.lm_head, self.cfg.loss_chunk_size)
+        return self.lm_head(hidden, labels, self.cfg.loss_chunk_size)

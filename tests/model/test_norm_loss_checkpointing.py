@@ -61,6 +61,36 @@ def test_chunked_loss_equals_naive_in_value_and_gradient(chunk):
         torch.testing.assert_close(grads[name], grad, atol=1e-6, rtol=1e-5, msg=name)
 
 
+def test_chunked_loss_keeps_no_logits_for_backward_and_matches_in_bf16():
+    from pretrain.model.loss import causal_lm_loss
+
+    gen = torch.Generator().manual_seed(8)
+    hidden = torch.randn(1, 256, 32, generator=gen, requires_grad=True)
+    weight = (torch.randn(3000, 32, generator=gen) * 0.1).requires_grad_()
+    labels = torch.randint(0, 3000, (1, 256), generator=gen)
+
+    def saved_bytes(chunk):
+        total = 0
+
+        def pack(tensor):
+            nonlocal total
+            total += tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            causal_lm_loss(hidden, weight, labels, chunk)
+        return total
+
+    logits_bytes = 256 * 3000 * 4
+    assert saved_bytes(0) >= logits_bytes  # the naive loss keeps fp32 log-probabilities
+    assert saved_bytes(64) <= (256 * 32 + 3000 * 32) * 4  # chunked: only the two gradients it already formed
+    with torch.no_grad():
+        for dtype in (torch.bfloat16, torch.float32):
+            naive = causal_lm_loss(hidden.to(dtype), weight.to(dtype), labels, 0)
+            chunked = causal_lm_loss(hidden.to(dtype), weight.to(dtype), labels, 64)
+            torch.testing.assert_close(chunked, naive, atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("every", [1, 2])
 def test_activation_checkpointing_changes_nothing(every):
     ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(6))

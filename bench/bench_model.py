@@ -1,0 +1,69 @@
+"""Forward+backward tokens/s of BaichuanForCausalLM vs transformers.LlamaForCausalLM with the same dimensions and
+weights (both SDPA, fp32, CPU), measured alternately in one run; prints the ratio. Goal: >= 1.15x.
+
+    .venv/bin/python bench/bench_model.py [--steps 6] [--seq 512] [--batch 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import torch
+
+from pretrain.model import BaichuanForCausalLM, ModelConfig
+from pretrain.model.hf_layout import llama_config_json, to_llama
+
+
+def build_pair(cfg: ModelConfig):
+    import transformers
+
+    torch.manual_seed(0)
+    ours = BaichuanForCausalLM(cfg).train()
+    hf_config = transformers.LlamaConfig(**llama_config_json(cfg, torch.float32), attn_implementation="sdpa")
+    theirs = transformers.LlamaForCausalLM(hf_config).train()
+    theirs.load_state_dict(to_llama(ours.state_dict(), cfg))
+    return ours, theirs
+
+
+def step(model, ids, labels, is_ours: bool) -> float:
+    model.zero_grad(set_to_none=True)
+    loss = model(ids, labels=labels) if is_ours else model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    return loss.item()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--seq", type=int, default=512)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--chunk", type=int, default=512, help="our loss_chunk_size (0 = naive loss)")
+    args = parser.parse_args()
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    cfg = ModelConfig(name="bench", vocab_size=64000, hidden_size=512, num_layers=4, num_heads=8,
+                      intermediate_size=1376, max_seq_len=args.seq, attention="sdpa", norm="torch",
+                      loss_chunk_size=args.chunk)
+    ours, theirs = build_pair(cfg)
+    ids = torch.randint(3, cfg.vocab_size, (args.batch, args.seq), generator=torch.Generator().manual_seed(0))
+    shifted = torch.cat([ids[:, 1:], torch.full_like(ids[:, :1], -100)], dim=1)  # our loader pre-shifts labels
+    loss_ours, loss_theirs = step(ours, ids, shifted, True), step(theirs, ids, shifted, False)
+    assert abs(loss_ours - loss_theirs) < 1e-4, (loss_ours, loss_theirs)  # same model, same loss
+    seconds = {"baichuan": 0.0, "llama": 0.0}
+    for _ in range(args.steps):  # alternate so drift in machine load hits both equally
+        for name, model in (("baichuan", ours), ("llama", theirs)):
+            start = time.perf_counter()
+            step(model, ids, shifted, name == "baichuan")
+            seconds[name] += time.perf_counter() - start
+    tokens = args.steps * args.batch * args.seq
+    rate = {name: tokens / s for name, s in seconds.items()}
+    print(f"model h=512 L=4 heads=8 ffn=1376 vocab=64000, batch {args.batch} x seq {args.seq}, fp32 CPU, "
+          f"{torch.get_num_threads()} threads, {args.steps} steps each, loss {loss_ours:.4f} (both)")
+    print(f"baichuan (ours, loss_chunk_size={args.chunk}): {rate['baichuan']:.0f} tokens/s")
+    print(f"transformers LlamaForCausalLM (sdpa): {rate['llama']:.0f} tokens/s")
+    print(f"ratio ours/llama: {rate['baichuan'] / rate['llama']:.2f}x (goal >= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
