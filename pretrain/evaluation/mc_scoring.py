@@ -1,13 +1,13 @@
 """Score one multiple-choice item with a causal LM, two ways, in one forward pass.
 
-* **letter**: the next-token logits right after the answer cue, compared over the four option-letter tokens —
-  what Baichuan's C-Eval/MMLU script does.
+* **letter**: the log-likelihood of each option letter right after the answer cue. When the letter is one token
+  (SentencePiece's "▁A", or "A" after "答案：") this is exactly comparing the next-token logits of the four letter
+  tokens — what Baichuan's C-Eval/MMLU script does; it stays right for tokenizers that split the letter.
 * **option**: the log-likelihood of each option's full text as the continuation (sum over its tokens), and
   **option_norm**: the same divided by the option's length in characters (favours no length).
 
-One batch holds the four rows `prompt + option_i` and a fifth, the prompt alone, whose last logits give the
-letter scores (a row of its own, because a tokenizer may merge the cue with what follows). Too-long prompts lose
-shots first, then (zero shots still too long) their oldest tokens.
+One batch holds the eight rows `prompt + continuation`. A too-long prompt loses shots first, then (zero shots
+still too long) its oldest tokens.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class ItemScore:
 
 
 def _split(tokenizer: Tokenizer, prompt_ids: list[int], prompt: str, continuation: str) -> tuple[list[int], list[int]]:
-    """(context, continuation ids) of prompt + continuation, cut where its tokens leave the prompt's."""
+    """(context, continuation ids) of prompt + continuation, cut where its tokens leave the prompt's (a tokenizer
+    may merge the cue's last characters with the continuation)."""
     full = tokenizer.encode(prompt + continuation)
     n = 0
     while n < min(len(full), len(prompt_ids)) and full[n] == prompt_ids[n]:
@@ -50,56 +51,54 @@ def _split(tokenizer: Tokenizer, prompt_ids: list[int], prompt: str, continuatio
     return full[:n], full[n:]
 
 
-@dataclass
-class _Rows:
-    letter_context: list[int]
-    letter_ids: list[int]
-    contexts: list[list[int]]
-    options: list[list[int]]
-
-    def longest(self) -> int:
-        return max(len(c) + len(o) for c, o in zip(self.contexts, self.options))
-
-
-def _rows(tokenizer: Tokenizer, prefix: list[int], layout: str, prompt: str, item: McItem) -> _Rows:
+def _rows(tokenizer: Tokenizer, prefix: list[int], layout: str, prompt: str, item: McItem) -> list[tuple[list[int], list[int]]]:
+    """(context, continuation) for the four letters, then the four option texts."""
     prompt_ids = tokenizer.encode(prompt)
-    letter_cont, option_cont = continuations(layout, item)
-    letters = [_split(tokenizer, prompt_ids, prompt, c) for c in letter_cont]
-    options = [_split(tokenizer, prompt_ids, prompt, c) for c in option_cont]
-    return _Rows(
-        prefix + prompt_ids,
-        [cont[0] for _, cont in letters],
-        [prefix + ctx for ctx, _ in options],
-        [cont for _, cont in options],
-    )
+    letters, options = continuations(layout, item)
+    return [(prefix + ctx, cont) for ctx, cont in (_split(tokenizer, prompt_ids, prompt, c) for c in letters + options)]
+
+
+def _longest(rows: list[tuple[list[int], list[int]]]) -> int:
+    return max(len(ctx) + len(cont) for ctx, cont in rows)
 
 
 @torch.no_grad()
+def continuation_log_likelihoods(model: LogitsFn, rows: list[tuple[list[int], list[int]]], cut: int = 0,
+                                 device: str | torch.device = "cpu") -> list[float]:
+    """Sum of log p(continuation | context) per row, one forward over the right-padded batch (padding sits after
+    every scored position, so a causal model ignores it). `cut` drops that many leading tokens of every row."""
+    sequences = [(ctx + cont)[cut:] for ctx, cont in rows]
+    batch = torch.zeros(len(sequences), max(len(s) for s in sequences), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        batch[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    log_probs = model(batch.to(device)).float().log_softmax(dim=-1).cpu()
+    scores = []
+    for i, (ctx, cont) in enumerate(rows):
+        start = len(ctx) - cut
+        positions = torch.arange(start - 1, start - 1 + len(cont))
+        scores.append(float(log_probs[i, positions, torch.tensor(cont)].sum()))
+    return scores
+
+
+def _argmax_letter(scores: Sequence[float]) -> str:
+    return LETTERS[max(range(len(scores)), key=scores.__getitem__)]
+
+
 def score_item(model: LogitsFn, tokenizer: Tokenizer, layout: str, subject_title: str, shots: Sequence[McItem],
                item: McItem, max_len: int, prefix: Sequence[int] = (), device: str | torch.device = "cpu") -> ItemScore:
     k = len(shots)
     while True:
         rows = _rows(tokenizer, list(prefix), layout, build_prompt(layout, subject_title, list(shots[:k]), item), item)
-        if rows.longest() <= max_len or k == 0:
+        if _longest(rows) <= max_len or k == 0:
             break
         k -= 1
-    cut = max(0, rows.longest() - max_len, len(rows.letter_context) - max_len)
-    sequences = [ctx[cut:] + opt for ctx, opt in zip(rows.contexts, rows.options)] + [rows.letter_context[cut:]]
-    width = max(len(s) for s in sequences)
-    batch = torch.zeros(len(sequences), width, dtype=torch.long)
-    for i, s in enumerate(sequences):
-        batch[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    log_probs = model(batch.to(device)).float().log_softmax(dim=-1).cpu()
-    option_ll = []
-    for i, (ctx, opt) in enumerate(zip(rows.contexts, rows.options)):
-        start = len(ctx) - cut
-        positions = torch.arange(start - 1, start - 1 + len(opt))
-        option_ll.append(float(log_probs[i, positions, torch.tensor(opt)].sum()))
-    letter_logits = log_probs[len(sequences) - 1, len(rows.letter_context) - cut - 1, rows.letter_ids]
-    norm_ll = [ll / max(1, len(text)) for ll, text in zip(option_ll, item.options)]
+    # Keep at least one context token per row: the first continuation token needs a position to be predicted from.
+    cut = min(max(0, _longest(rows) - max_len), min(len(ctx) for ctx, _ in rows) - 1)
+    scores = continuation_log_likelihoods(model, rows, cut, device)
+    letter, option = scores[:4], scores[4:]
     predictions = {
-        "letter": LETTERS[int(letter_logits.argmax())],
-        "option": LETTERS[max(range(4), key=option_ll.__getitem__)],
-        "option_norm": LETTERS[max(range(4), key=norm_ll.__getitem__)],
+        "letter": _argmax_letter(letter),
+        "option": _argmax_letter(option),
+        "option_norm": _argmax_letter([ll / max(1, len(text)) for ll, text in zip(option, item.options)]),
     }
     return ItemScore(item.answer, predictions, k, cut > 0)
