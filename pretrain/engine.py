@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from pretrain.config import BatchLayout, PretrainConfig, resolve_batch_layout
+from pretrain.distributed import CommProfile, check_comm_config, choose_bucket_sizes, run_comm_probe
 from pretrain.model import BaichuanForCausalLM
 from pretrain.stability import SkipStepAdamW
 
@@ -39,33 +40,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bucket_sizes(config: PretrainConfig, world_size: int) -> dict[str, int]:
-    """Communication bucket sizes in elements.
-
-    `buckets=fixed` takes the configured sizes. `buckets=auto` scales them with the model's hidden size
-    (a bucket of about a quarter layer's gradients per latency hop keeps the reduce of one layer
-    overlapping the backward of the next) and with the data-parallel size (a ring all-reduce pays 2(p-1) latency hops per bucket, so larger
-    clusters need larger buckets to stay bandwidth-bound). Clamped to DeepSpeed's sane range.
-    """
-    ds = config.deepspeed
-    if ds.buckets == "fixed":
-        return {
-            "reduce": ds.reduce_bucket_size,
-            "allgather": ds.allgather_bucket_size,
-            "prefetch": ds.prefetch_bucket_size,
-        }
-    h = config.model.hidden_size
-    per_layer = 12 * h * h  # ≈ parameters of one transformer layer
-    hops = max(1.0, math.log2(max(world_size, 2)))
-    reduce = int(min(max(per_layer // 4 * hops, 5_000_000), 500_000_000))
-    return {"reduce": reduce, "allgather": reduce, "prefetch": int(min(max(per_layer, 1_000_000), 100_000_000))}
+def bucket_sizes(config: PretrainConfig, world_size: int, profile: CommProfile | None = None) -> dict[str, int]:
+    """Communication bucket sizes in elements: fixed, the world/hidden-size rule, or from the comm probe's fit
+    (the rule and the probe are documented in pretrain/distributed/buckets.py and docs/trainer.md)."""
+    return choose_bucket_sizes(config, world_size, profile).as_dict()
 
 
 def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_size: int,
-                            load_universal: bool = False) -> dict:
+                            load_universal: bool = False, comm_profile: CommProfile | None = None) -> dict:
     """The one place our config becomes DeepSpeed's JSON dict."""
     ds, train = config.deepspeed, config.train
-    buckets = bucket_sizes(config, world_size)
+    buckets = bucket_sizes(config, world_size, comm_profile)
     zero: dict = {
         "stage": ds.zero_stage,
         "overlap_comm": ds.overlap_comm,
@@ -77,6 +62,8 @@ def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_s
         zero.update(
             stage3_prefetch_bucket_size=buckets["prefetch"],
             stage3_param_persistence_threshold=ds.param_persistence_threshold,
+            stage3_max_live_parameters=ds.max_live_parameters,
+            stage3_max_reuse_distance=ds.max_reuse_distance,
         )
         zero.pop("allgather_bucket_size")
     if ds.offload_optimizer:
@@ -94,7 +81,10 @@ def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_s
         "wall_clock_breakdown": False,
         # check_grad_overflow: a non-finite gradient norm skips the step instead of poisoning the weights.
         "bf16": {"enabled": train.precision == "bf16", "check_grad_overflow": True},
-        "fp16": {"enabled": train.precision == "fp16", "loss_scale": 0, "initial_scale_power": 16},
+        # loss_scale=0 is DeepSpeed's dynamic loss scaling; fp32 master weights are kept in every precision.
+        "fp16": {"enabled": train.precision == "fp16", "loss_scale": ds.loss_scale,
+                 "initial_scale_power": ds.initial_scale_power, "loss_scale_window": ds.loss_scale_window,
+                 "hysteresis": ds.hysteresis, "min_loss_scale": ds.min_loss_scale},
     }
     if load_universal:
         rendered["checkpoint"] = {"load_universal": True}
@@ -128,7 +118,9 @@ def parameter_groups(model: torch.nn.Module, config: PretrainConfig) -> list[dic
         if not param.requires_grad:
             continue
         is_embedding = "embed" in name
-        skip = param.ndim < 2 or (is_embedding and not config.train.decay_embeddings)
+        # Under ZeRO-3's zero.Init a parameter's data is an empty partition; ds_shape is its real shape.
+        ndim = len(getattr(param, "ds_shape", param.shape))
+        skip = ndim < 2 or (is_embedding and not config.train.decay_embeddings)
         (no_decay if skip else decay).append(param)
     return [
         {"params": decay, "weight_decay": config.train.weight_decay},
@@ -156,6 +148,7 @@ class EngineBundle:
     optimizer: torch.optim.Optimizer  # ours, inside DeepSpeed's wrapper
     layout: BatchLayout
     ds_config: dict
+    comm_profile: CommProfile | None = None  # the start-up probe's fit when comm.probe=true
 
 
 def build_engine(config: PretrainConfig, world_size: int, load_universal: bool = False) -> EngineBundle:
@@ -163,7 +156,10 @@ def build_engine(config: PretrainConfig, world_size: int, load_universal: bool =
     import deepspeed
 
     layout = resolve_batch_layout(config.train, world_size)
-    ds_config = render_deepspeed_config(config, layout, world_size, load_universal)
+    check_comm_config(config.comm)
+    # Every rank measures the collectives together (before DeepSpeed exists) and fits the same numbers.
+    comm_profile = run_comm_probe(config.comm, config.train.precision) if config.comm.probe else None
+    ds_config = render_deepspeed_config(config, layout, world_size, load_universal, comm_profile)
     # ZeRO-3 partitions each parameter as it is created, so a 13B model is never whole on one rank.
     construct = deepspeed.zero.Init(config_dict_or_path=ds_config) if config.deepspeed.zero_stage == 3 else nullcontext()
     torch.manual_seed(config.train.seed)  # identical initial weights on every rank and every run
@@ -174,5 +170,7 @@ def build_engine(config: PretrainConfig, world_size: int, load_universal: bool =
     engine, _, _, _ = deepspeed.initialize(
         model=model, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
     )
-    log.info("DeepSpeed ZeRO-%d, %s, batch %s", config.deepspeed.zero_stage, config.train.precision, layout)
-    return EngineBundle(engine=engine, optimizer=optimizer, layout=layout, ds_config=ds_config)
+    log.info("DeepSpeed ZeRO-%d, %s, batch %s, buckets %s", config.deepspeed.zero_stage, config.train.precision,
+             layout, choose_bucket_sizes(config, world_size, comm_profile).describe())
+    return EngineBundle(engine=engine, optimizer=optimizer, layout=layout, ds_config=ds_config,
+                        comm_profile=comm_profile)

@@ -18,5 +18,15 @@ __all__ = ["Callback", "build_callbacks"]
 
 
 def build_callbacks(config: PretrainConfig) -> list[Callback]:
-    callbacks: list[Callback] = []
+    # Imported here: these modules import pretrain.callbacks.base, i.e. this package.
+    from pretrain.callbacks.validation import ValidationCallback
+    from pretrain.metrics.model_state import ModelStateReport
+
+    callbacks: list[Callback] = [ModelStateReport()]  # per-rank state bytes, buckets, comm fit, loss scale
+    if config.train.eval_interval > 0:
+        callbacks.append(ValidationCallback(config.train.eval_interval, config.train.eval_batches))
+    if config.evaluation.interval > 0:
+        from pretrain.callbacks.benchmark_eval import BenchmarkEvalCallback
+
+        callbacks.append(BenchmarkEvalCallback(config.evaluation, config.data.tokenizer))
     return callbacks

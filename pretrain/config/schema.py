@@ -11,6 +11,7 @@ from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.
 from hydra.core.config_store import ConfigStore
 
 from pretrain.data import DataConfig
+from pretrain.evaluation.config import EvaluationConfig
 from pretrain.model import ModelConfig
 
 
@@ -71,6 +72,16 @@ class DeepSpeedConfig:
     param_persistence_threshold: int = 100_000
     overlap_comm: bool = True
     contiguous_gradients: bool = True
+    # ZeRO-3 only: parameters kept gathered at once and how soon a released parameter may be reused.
+    max_live_parameters: int = 1_000_000_000
+    max_reuse_distance: int = 1_000_000_000
+    # fp16 only: dynamic loss scaling (loss_scale=0) starts at 2**initial_scale_power, halves on overflow
+    # after `hysteresis` overflows, doubles after `loss_scale_window` clean steps, never below min_loss_scale.
+    loss_scale: float = 0.0
+    initial_scale_power: int = 16
+    loss_scale_window: int = 1000
+    hysteresis: int = 2
+    min_loss_scale: float = 1.0
     steps_per_print: int = 1_000_000  # DeepSpeed's own console chatter; our metrics replace it
 
 
@@ -83,6 +94,17 @@ class LoggingConfig:
     wandb_project: str = "baichuan-pretrain"
     wandb_mode: str = "offline"  # offline | online | disabled; offline is forced when no API key is set
     tensorboard: bool = False
+
+
+@dataclass
+class CommConfig:
+    # Measure all-reduce / all-gather / reduce-scatter at start-up and size the buckets from the fit
+    # (pretrain/distributed/buckets.py); needs deepspeed.buckets=auto.
+    probe: bool = False
+    # A bucket's fixed latency may cost at most this share of its transfer time.
+    latency_share: float = 0.1
+    probe_sizes_kib: List[int] = field(default_factory=lambda: [16, 256, 2048, 8192])  # noqa: UP006
+    probe_repeats: int = 5
 
 
 @dataclass
@@ -99,6 +121,8 @@ class PretrainConfig:
     deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)  # pretrain/evaluation/config.py
+    comm: CommConfig = field(default_factory=CommConfig)
 
 
 def register_configs() -> None:

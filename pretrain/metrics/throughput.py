@@ -3,7 +3,8 @@
 MFU counts the model FLOPs a step needs (6N + attention, see `pretrain.model.flops`); HFU also counts the
 forward pass recomputed by activation checkpointing, i.e. what the hardware actually executed.
 The peak is the GPU's dense bf16 table value (`cluster.gpu` or detected from the device name); on CPU it is a
-matmul measured once at start-up, so MFU stays meaningful on the test machine.
+matmul in the training dtype measured once at start-up by every rank at the same time (so it sees the same
+contention as training), max-reduced so all ranks report against one peak. Formulas: docs/trainer.md.
 """
 
 from __future__ import annotations
@@ -11,26 +12,42 @@ from __future__ import annotations
 import time
 
 import torch
+import torch.distributed as dist
 
 from pretrain.model import ModelConfig
 from pretrain.model.flops import PEAK_TFLOPS, flops_per_token
 
+_MATMUL_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
-def detect_peak_tflops(default_gpu: str = "A800") -> tuple[str, float]:
-    """(device label, peak dense bf16 TFLOPS per device)."""
+
+def detect_peak_tflops(default_gpu: str = "A800", precision: str = "bf16") -> tuple[str, float]:
+    """(device label, peak dense TFLOPS per device: the bf16 table value on GPUs, measured on CPU)."""
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name()
         for gpu, peak in PEAK_TFLOPS.items():
             if gpu in name:
                 return gpu, peak
         return default_gpu, PEAK_TFLOPS[default_gpu]
-    return "cpu", measure_cpu_matmul_tflops()
+    return "cpu", _agreed_peak(measure_cpu_matmul_tflops(dtype=_MATMUL_DTYPES[precision]))
 
 
-def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 3) -> float:
-    """Best of a few timed fp32 matmuls: the fastest trial is the one least disturbed by other processes."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
+def _agreed_peak(local_peak: float) -> float:
+    """With a process group, every rank measured at once; the best of them is the one peak all report against."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return local_peak
+    value = torch.tensor([local_peak], dtype=torch.float64)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return float(value.item())
+
+
+def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 5,
+                              dtype: torch.dtype = torch.float32) -> float:
+    """Best of a few timed matmuls in the training dtype (a bf16 matmul can run several times faster than an
+    fp32 one on CPUs with AMX/AVX512-BF16): the fastest trial is the one least disturbed by other processes."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()  # all ranks measure together, as they will train together
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)  # warm up
     best = float("inf")
     for _ in range(trials):
@@ -42,11 +59,17 @@ def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 
 
 
 class ThroughputMeter:
-    def __init__(self, model: ModelConfig, seq_len: int, world_size: int):
+    """Per-step throughput: MFU = tokens/s per device × model FLOPs per token / peak; HFU counts recompute."""
+
+    def __init__(self, model: ModelConfig, seq_len: int, world_size: int, precision: str = "bf16",
+                 gpu: str = "A800", peak_tflops: float | None = None):
         self.world_size = world_size
         self.model_flops = flops_per_token(model, seq_len, recompute=False)
         self.hardware_flops = flops_per_token(model, seq_len, recompute=model.activation_checkpointing > 0)
-        self.device, self.peak_tflops = detect_peak_tflops()
+        if peak_tflops is None:
+            self.device, self.peak_tflops = detect_peak_tflops(gpu, precision)
+        else:
+            self.device, self.peak_tflops = "given", peak_tflops
 
     def measure(self, tokens: int, seconds: float) -> dict:
         tokens_per_s = tokens / max(seconds, 1e-9)

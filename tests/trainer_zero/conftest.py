@@ -1,0 +1,67 @@
+"""Shared fixtures for the trainer / ZeRO tests: a small two-source token corpus written once per session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+VOCAB = 2000  # model=tiny's vocabulary
+EOS = 2
+
+
+def _phrase_documents(seed: int, count: int) -> list[np.ndarray]:
+    """Documents stitched from a fixed set of 'phrases' (random id runs): learnable, so the loss falls and the
+    validation loss means something, yet no tokenizer or corpus is needed."""
+    rng = np.random.default_rng(seed)
+    phrases = [rng.integers(3, VOCAB, size=int(rng.integers(4, 12))) for _ in range(40)]
+    return [np.concatenate([phrases[i] for i in rng.integers(0, len(phrases), size=int(rng.integers(8, 40)))])
+            for _ in range(count)]
+
+
+def write_source(directory: Path, documents: list[np.ndarray], language: str) -> Path:
+    with TokenShardWriter(directory, "part-00000", vocab_size=VOCAB, eos_id=EOS) as writer:
+        for doc in documents:
+            writer.add_document(doc, source=directory.name, language=language)
+    write_manifest(directory, [writer.entry], vocab_size=VOCAB, eos_id=EOS, tokenizer_sha256="0" * 64)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("trainer_zero_corpus")
+    write_source(root / "zh", _phrase_documents(1, 300), "zh")
+    write_source(root / "en", _phrase_documents(2, 200), "en")
+    return root
+
+
+def data_overrides(corpus: Path) -> list[str]:
+    return [
+        f"data.sources=[{{name: zh, path: {corpus / 'zh'}, target_fraction: 0.6}}, "
+        f"{{name: en, path: {corpus / 'en'}, target_fraction: 0.4}}]",
+        "data.tokenizer=",
+        "data.validation_fraction=0.1",
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_two_ranks(args: list[str], cwd: Path, timeout: int = 240, env: dict | None = None):
+    """`deepspeed --no_local_rank --num_gpus 2 ARGS` (2 CPU ranks on gloo); returns the CompletedProcess."""
+    deepspeed = Path(sys.executable).with_name("deepspeed")
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    port = ["--master_port", str(_free_port())]  # other test sessions may hold DeepSpeed's default port
+    return subprocess.run([str(deepspeed), "--no_local_rank", "--num_gpus", "2", *port, *args], cwd=cwd,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
