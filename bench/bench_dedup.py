@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -140,13 +142,60 @@ def score(records, removed: set[int], truth: set[tuple[int, int]], has_partner: 
     return out
 
 
+def generated_shard(shard: int, docs: int, words: int, seed: int):
+    """`docs` synthetic documents of `words` words from a 20k-word vocabulary; every 10th is a near-duplicate
+    (1% of words replaced) of the one before it, so the LSH index holds real collisions."""
+    rng = np.random.default_rng([seed, shard])
+    vocabulary = np.array([f"w{i}" for i in range(20_000)])
+    previous = None
+    for row in range(docs):
+        if previous is not None and row % 10 == 9:
+            tokens = previous.copy()
+            edits = rng.random(words) < 0.01
+            tokens[edits] = rng.integers(0, len(vocabulary), int(edits.sum()))
+        else:
+            tokens = rng.integers(0, len(vocabulary), words)
+        previous = tokens
+        yield {"id": f"{shard}-{row}", "text": " ".join(vocabulary[tokens]), "meta": {"lang": "en"}}
+
+
+def measure_memory(total_docs: int, shard_docs: int, words: int) -> None:
+    """Peak RSS of observe -> fit -> run over generated shards, streamed: nothing holds the corpus."""
+    import resource
+
+    stage = MinHashDedupStage(MinHashDedupConfig(bands=16, rows=8, num_perm=128))
+    shards = [ShardInfo(i, -(-total_docs // shard_docs), f"{i:05d}") for i in range(-(-total_docs // shard_docs))]
+    sizes = [min(shard_docs, total_docs - i * shard_docs) for i in range(len(shards))]
+    with tempfile.TemporaryDirectory(dir=str(REPO / "..")) as workdir:
+        start = time.perf_counter()
+        for shard, size in zip(shards, sizes):
+            stage.observe(generated_shard(shard.index, size, words, 0), shard, Path(workdir))
+        observed = time.perf_counter()
+        stage.fit(Path(workdir), len(shards))
+        fitted = time.perf_counter()
+        removed = sum("reject_reason" in r for shard, size in zip(shards, sizes)
+                      for r in stage.run(generated_shard(shard.index, size, words, 0), shard))
+        disk = sum(p.stat().st_size for p in Path(workdir).rglob("*") if p.is_file())
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{total_docs} docs x {words} words in {len(shards)} shards: peak RSS {peak_mib:.0f} MiB, "
+          f"state on disk {disk / 2**20:.0f} MiB, removed {removed}; observe {observed - start:.0f} s, "
+          f"fit {fitted - observed:.0f} s, run {time.perf_counter() - fitted:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--memory-docs", type=int, default=0,
+                        help="instead of the comparison: peak RSS of our stage on this many generated docs")
+    parser.add_argument("--shard-docs", type=int, default=100_000)
+    parser.add_argument("--words", type=int, default=60)
     parser.add_argument("--variants", type=int, default=2)
     parser.add_argument("--bands", type=int, default=16)
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--skip", nargs="*", default=[], help="tools to leave out")
     args = parser.parse_args()
+    if args.memory_docs:
+        measure_memory(args.memory_docs, args.shard_docs, args.words)
+        return
     records = load(args.variants)
     from data_pipeline.dedup.hashing import ShingleHasher
 
