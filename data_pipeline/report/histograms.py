@@ -60,7 +60,8 @@ def plot_histograms(output_dir: Path) -> list[Path]:
             series = [(kept.get(f"{kind}:{lang}", []), "kept"), (rejected.get(f"{kind}:{lang}", []), "rejected")]
             data = [v for v, _ in series if v]
             lo, hi = (min(map(min, data)), max(map(max, data))) if data else (0, 1)
-            bins = np.geomspace(max(lo, 1), max(hi, 2), 40) if log else np.linspace(0, 1, 41)
+            low = max(lo, 1)
+            bins = np.geomspace(low, max(hi, 2 * low), 40) if log else np.linspace(0, 1, 41)
             for values, label in series:
                 if values:
                     ax.hist(values, bins=bins, alpha=0.6, label=f"{label} ({len(values)})")
