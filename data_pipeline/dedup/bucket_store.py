@@ -106,8 +106,16 @@ class IdWriter:
         self.file.close()
 
 
-def load_ids(root: Path, rows: np.ndarray, shard_of: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
+def locate(offsets: np.ndarray, row: int) -> tuple[int, int]:
+    """(shard, row inside the shard) of a global row, given each shard's first global row."""
+    shard = int(np.searchsorted(offsets, row, side="right") - 1)
+    return shard, int(row - offsets[shard])
+
+
+def load_ids(root: Path, rows: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
     """ids of the given global rows, reading each shard's id file once and keeping only what is asked."""
+    rows = np.asarray(rows, dtype=np.int64)
+    shard_of = np.searchsorted(offsets, rows, side="right") - 1
     ids: dict[int, str] = {}
     for shard in np.unique(shard_of).tolist():
         wanted = set((rows[shard_of == shard] - offsets[shard]).tolist())
@@ -116,3 +124,23 @@ def load_ids(root: Path, rows: np.ndarray, shard_of: np.ndarray, offsets: np.nda
                 if local in wanted:
                     ids[int(offsets[shard]) + local] = json.loads(line)
     return ids
+
+
+def write_removals(root: Path, num_shards: int, removals: dict[int, dict[str, list]]) -> None:
+    """removals[shard] = {"<row>": [id, what to do]} -> shard-NNNNN/removals.json (every shard gets one)."""
+    for shard in range(num_shards):
+        path = shard_dir(root, shard) / "removals.json"
+        path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
+
+
+def with_removals(root: Path, shard: int, shard_name: str, records: Iterator[dict],
+                  stage: str) -> Iterator[tuple[dict, object]]:
+    """(record, what fit decided for its row or None), checking that `run` replays `observe`'s records."""
+    path = shard_dir(root, shard) / "removals.json"
+    removals = json.loads(path.read_text()) if path.exists() else {}
+    for row, record in enumerate(records):
+        hit = removals.get(str(row))
+        if hit is not None and str(record.get("id")) != hit[0]:
+            raise RuntimeError(f"{stage}: shard {shard_name} row {row} is {record.get('id')!r} in run() but "
+                               f"{hit[0]!r} in observe(); the executor must replay the same records in order")
+        yield record, None if hit is None else hit[1]

@@ -23,8 +23,11 @@ from data_pipeline.dedup.bucket_store import (
     IdWriter,
     load_ids,
     local_collisions,
+    locate,
     shard_dir,
+    with_removals,
     write_band_files,
+    write_removals,
 )
 from data_pipeline.dedup.clusters import UnionFind, keep_order
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
@@ -114,51 +117,46 @@ class ClusterDedupStage(CorpusStage):
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:
             raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
-        path = shard_dir(self.workdir / self.name, shard.index) / "removals.json"
-        removals = json.loads(path.read_text()) if path.exists() else {}
-        for row, record in enumerate(records):
-            hit = removals.get(str(row))
-            if hit is not None:
-                if str(record.get("id")) != hit[0]:
-                    raise RuntimeError(
-                        f"{self.name}: shard {shard.name} row {row} is {record.get('id')!r} in run() but "
-                        f"{hit[0]!r} in observe(); the executor must replay the same records in order")
-                record["duplicate_of"] = hit[1]
+        for record, kept_id in with_removals(self.workdir / self.name, shard.index, shard.name, records, self.name):
+            if kept_id is not None:
+                record["duplicate_of"] = kept_id
                 reject(record, self.name, self.rule)
             yield record
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray, roots: np.ndarray) -> int:
-        """Keep the best member of every cluster (quality, length, id); list the removed ones per shard."""
-        in_cluster = np.bincount(roots, minlength=len(roots))[roots] > 1
-        members = np.flatnonzero(in_cluster)
-        shard_of = np.searchsorted(offsets, members, side="right") - 1
-        ids = load_ids(root, members, shard_of, offsets)
-        by_root: dict[int, list[int]] = defaultdict(list)
-        for row in members.tolist():
-            by_root[int(roots[row])].append(row)
-        removals: dict[int, dict[str, list[str]]] = defaultdict(dict)
-        for rows in by_root.values():
-            def order(row: int) -> tuple:
-                shard = int(np.searchsorted(offsets, row, side="right") - 1)
-                stat = docs[shard][row - offsets[shard]]
-                quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
-                return keep_order(quality, int(stat["length"]), ids[row])
+        """Keep the best member of every cluster; list the removed ones per shard. Returns how many."""
+        members = np.flatnonzero(np.bincount(roots, minlength=len(roots))[roots] > 1)
+        ids = load_ids(root, members, offsets)
 
-            # The best member stays and takes every member that really is its near-duplicate; members that
-            # only joined through a chain (A~B, B~C, A!~C) form the next round, so every removed record is
-            # a true duplicate of the one named in its duplicate_of.
-            ranked = sorted(rows, key=order)
-            while ranked:
-                kept, left = ranked[0], []
-                for row in ranked[1:]:
-                    if not self.same_cluster(kept, row, root, offsets):
-                        left.append(row)
-                        continue
-                    shard = int(np.searchsorted(offsets, row, side="right") - 1)
-                    removals[shard][str(row - int(offsets[shard]))] = [ids[row], ids[kept]]
-                ranked = left
-        for shard in range(len(docs)):
-            path = shard_dir(root, shard) / "removals.json"
-            path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
-        return sum(len(r) for r in removals.values())
+        def keep_key(row: int) -> tuple:
+            shard, local = locate(offsets, row)
+            stat = docs[shard][local]
+            quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
+            return keep_order(quality, int(stat["length"]), ids[row])
+
+        clusters: dict[int, list[int]] = defaultdict(list)
+        for row in members.tolist():
+            clusters[int(roots[row])].append(row)
+        removals: dict[int, dict[str, list]] = defaultdict(dict)
+        removed = 0
+        for rows in clusters.values():
+            for row, kept in self._split_cluster(sorted(rows, key=keep_key), root, offsets):
+                shard, local = locate(offsets, row)
+                removals[shard][str(local)] = [ids[row], ids[kept]]
+                removed += 1
+        write_removals(root, len(docs), removals)
+        return removed
+
+    def _split_cluster(self, ranked: list[int], root: Path, offsets: np.ndarray) -> Iterator[tuple[int, int]]:
+        """(removed, kept) pairs of one cluster ranked best first. The best member stays and takes every member
+        that really is its near-duplicate; members that only joined through a chain (A~B, B~C, A!~C) form the
+        next round, so every removed record is a true duplicate of the one named in its duplicate_of."""
+        while ranked:
+            kept, left = ranked[0], []
+            for row in ranked[1:]:
+                if self.same_cluster(kept, row, root, offsets):
+                    yield row, kept
+                else:
+                    left.append(row)
+            ranked = left

@@ -14,6 +14,7 @@ sentence), band files, ids.jsonl; fit adds removals.json {"<row>": [id, [sentenc
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +26,11 @@ from data_pipeline.dedup.bucket_store import (
     IdWriter,
     load_ids,
     local_collisions,
+    locate,
     shard_dir,
+    with_removals,
     write_band_files,
+    write_removals,
 )
 from data_pipeline.dedup.clusters import UnionFind
 from data_pipeline.dedup.config import SentenceDedupConfig
@@ -108,30 +112,21 @@ class SentenceDedupStage(CorpusStage):
     def _write_removals(self, root: Path, removed: np.ndarray, sentences: np.ndarray, shard_of: np.ndarray,
                         doc_offsets: np.ndarray) -> None:
         picked = np.flatnonzero(removed)
-        rows = sentences["row"][picked].astype(np.int64)
-        global_rows = doc_offsets[shard_of[picked]] + rows
-        ids = load_ids(root, np.unique(global_rows), np.searchsorted(
-            doc_offsets, np.unique(global_rows), side="right") - 1, doc_offsets)
-        per_shard: list[dict[str, list]] = [{} for _ in range(len(doc_offsets) - 1)]
-        for shard, row, global_row, index in zip(shard_of[picked].tolist(), rows.tolist(),
-                                                  global_rows.tolist(), sentences["sentence"][picked].tolist()):
-            per_shard[shard].setdefault(str(row), [ids[global_row], []])[1].append(index)
-        for shard, removals in enumerate(per_shard):
-            (shard_dir(root, shard) / "removals.json").write_text(json.dumps(removals, ensure_ascii=False))
+        rows = doc_offsets[shard_of[picked]] + sentences["row"][picked].astype(np.int64)
+        ids = load_ids(root, np.unique(rows), doc_offsets)
+        removals: dict[int, dict[str, list]] = defaultdict(dict)
+        for row, index in zip(rows.tolist(), sentences["sentence"][picked].tolist()):
+            shard, local = locate(doc_offsets, row)
+            removals[shard].setdefault(str(local), [ids[row], []])[1].append(index)
+        write_removals(root, len(doc_offsets) - 1, removals)
 
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:
             raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
-        path = shard_dir(self.workdir / self.name, shard.index) / "removals.json"
-        removals = json.loads(path.read_text()) if path.exists() else {}
-        for row, record in enumerate(records):
-            hit = removals.get(str(row))
-            if hit is not None:
-                if str(record.get("id")) != hit[0]:
-                    raise RuntimeError(
-                        f"{self.name}: shard {shard.name} row {row} is {record.get('id')!r} in run() but "
-                        f"{hit[0]!r} in observe(); the executor must replay the same records in order")
-                self._cut(record, set(hit[1]))
+        for record, sentences in with_removals(self.workdir / self.name, shard.index, shard.name, records,
+                                               self.name):
+            if sentences is not None:
+                self._cut(record, set(sentences))
             yield record
 
     def _cut(self, record: dict, drop: set[int]) -> None:
