@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import pytest
+
 from data_pipeline.dedup import DedupConfig, ExactDedupStage, build_dedup_stages
 from data_pipeline.dedup.text import normalize_for_hash
+from data_pipeline.errors import UserError
 
 
 def _rejected(out):
@@ -45,3 +48,14 @@ def test_build_dedup_stages_respects_switches():
     cfg.minhash.enabled = False
     cfg.sentence.enabled = False
     assert [s.name for s in build_dedup_stages(cfg)] == ["exact_dedup"]
+
+
+def test_bad_dedup_config_is_a_user_error_naming_the_key():
+    cfg = DedupConfig()
+    cfg.minhash.bands, cfg.minhash.rows = 20, 8  # 160 > num_perm 128
+    with pytest.raises(UserError, match="dedup.minhash.bands"):
+        build_dedup_stages(cfg)
+    cfg = DedupConfig()
+    cfg.sentence.threshold = 1.5
+    with pytest.raises(UserError, match="dedup.sentence.threshold"):
+        build_dedup_stages(cfg)
