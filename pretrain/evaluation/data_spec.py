@@ -33,13 +33,13 @@ def load_data_config(spec: str) -> DataConfig:
     return _to_data_config(OmegaConf.load(path), str(path))
 
 
-def inline_data_config(spec: str, tokenizer: str = "") -> DataConfig:
-    """`name:path,name:path` (token-shard directories, natural proportions) as a data config."""
+def inline_data_config(entries: list[str], tokenizer: str = "") -> DataConfig:
+    """`["name:path", ...]` (token-shard directories, natural proportions) as a data config."""
     sources = []
-    for part in spec.split(","):
+    for part in entries:
         name, sep, path = part.partition(":")
         if not sep or not name or not path:
-            raise DataConfigError(f"source {part!r} is not name:path — write sources='zh:/shards/zh,en:/shards/en'")
+            raise DataConfigError(f"source {part!r} is not name:path — write sources=[zh:/shards/zh,en:/shards/en]")
         sources.append({"name": name.strip(), "path": path.strip()})
     return _to_data_config({"sources": sources, "tokenizer": tokenizer}, "sources")
 

@@ -3,7 +3,7 @@ in data_pipeline/mix.py; this is its body).
 
     sources=demo                         a conf/data preset (its fractions/weights are the initial mixture)
     sources=path/to/data.yaml            a data-config YAML
-    sources='zh:SHARDS/zh,en:SHARDS/en'  token-shard directories at natural proportions (+ tokenizer=...)
+    sources=[zh:SHARDS/zh,en:SHARDS/en]  token-shard directories at natural proportions (+ tokenizer=...)
 
 Reference and proxy are `model=<conf/model preset>` (default tiny) with the vocabulary of the shards.
 """
@@ -16,6 +16,7 @@ import shlex
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
@@ -31,17 +32,20 @@ CONF_MODEL_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 @dataclass
 class MixConfig:
     learn: str = "doremi"
-    sources: str = MISSING
+    sources: Any = MISSING  # a preset name or YAML path (str), or a list of name:shard_dir
     output: str = MISSING
     tokenizer: str = ""  # kept in the output config; for the name:path form of `sources`
     model: str = "tiny"  # conf/model preset of the reference and proxy models
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
 
 
-def resolve_sources(spec: str, tokenizer: str) -> DataConfig:
+def resolve_sources(spec: Any, tokenizer: str) -> DataConfig:
     from pretrain.evaluation.data_spec import inline_data_config, load_data_config
 
-    data = inline_data_config(spec, tokenizer) if ":" in spec else load_data_config(spec)
+    if isinstance(spec, str) and ":" not in spec:
+        data = load_data_config(spec)
+    else:
+        data = inline_data_config([spec] if isinstance(spec, str) else [str(s) for s in spec], tokenizer)
     if tokenizer:
         data.tokenizer = tokenizer
     if len(data.sources) < 2:

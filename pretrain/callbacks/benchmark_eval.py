@@ -1,0 +1,87 @@
+"""Benchmark evaluation inside training, every `evaluation.interval` steps, into the metrics stream.
+
+    eval/ppl/<source>, eval/loss/<source>     held-out loss per source (pretrain.evaluation.perplexity)
+    eval/ppl/lang/<lang>                      token-weighted per language
+    eval/mc/<method>                          few-shot multiple-choice accuracy, average over subjects
+
+Every rank takes part (under ZeRO-3 a forward gathers parameters, a collective): perplexity splits the held-out
+batches over ranks and all-reduces the sums; multiple choice runs the same items on every rank, so keep
+`evaluation.mc_max_items` small. The benchmark and tokenizer are read once at train start, so a bad
+`evaluation.mc_data_dir` stops the run before the first step rather than at the first evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.distributed as dist
+
+from pretrain.callbacks.base import Callback
+from pretrain.evaluation.config import EvaluationConfig
+from pretrain.evaluation.mc_eval import evaluate_multiple_choice
+from pretrain.evaluation.mc_scoring import METHODS
+from pretrain.evaluation.perplexity import held_out_losses, per_language
+
+if TYPE_CHECKING:
+    from pretrain.trainer import Trainer
+
+
+def _all_reduce(totals: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(totals)
+    return totals
+
+
+class BenchmarkEvalCallback(Callback):
+    def __init__(self, config: EvaluationConfig, tokenizer_path: str):
+        self.config = config
+        self.tokenizer_path = tokenizer_path
+        self.benchmark = self.tokenizer = None
+
+    def on_train_start(self, trainer: Trainer) -> None:
+        if not self.config.mc_data_dir:
+            return
+        import sentencepiece as spm
+
+        from pretrain.evaluation.mc_data import load_benchmark
+
+        if not self.tokenizer_path:
+            raise FileNotFoundError("evaluation.mc_data_dir needs data.tokenizer (the SentencePiece model) — set it")
+        self.benchmark = load_benchmark(self.config.mc_data_dir, list(self.config.subjects) or None)
+        self.tokenizer = spm.SentencePieceProcessor(model_file=self.tokenizer_path)
+
+    def on_step_end(self, trainer: Trainer) -> dict | None:
+        if self.config.interval <= 0 or trainer.state.step % self.config.interval:
+            return None
+        module, device = trainer.engine.module, trainer.engine.device
+        was_training = module.training
+        module.eval()
+        try:
+            return self._evaluate(trainer, module, device)
+        finally:
+            module.train(was_training)
+
+    @torch.no_grad()
+    def _evaluate(self, trainer: Trainer, module, device) -> dict:
+        masking = trainer.config.data.document_masking
+
+        def loss(batch):
+            doc_ids = batch["doc_ids"].to(device) if masking else None
+            return module(batch["input_ids"].to(device), labels=batch["labels"].to(device), doc_ids=doc_ids)
+
+        metrics: dict[str, float] = {}
+        per_source = held_out_losses(loss, trainer.loader, self.config.ppl_batches, _all_reduce)
+        for r in per_source:
+            metrics[f"eval/loss/{r.name}"] = r.loss
+            metrics[f"eval/ppl/{r.name}"] = r.perplexity
+        for r in per_language(trainer.loader, per_source):
+            metrics[f"eval/ppl/lang/{r.name}"] = r.perplexity
+        if self.benchmark is not None:
+            cfg = trainer.config
+            results = evaluate_multiple_choice(module, self.tokenizer, self.benchmark, shots=self.config.shots,
+                                               max_len=cfg.model.max_seq_len, split=self.config.split,
+                                               max_items=self.config.mc_max_items,
+                                               prefix=[cfg.model.eos_token_id], device=device)
+            metrics.update({f"eval/mc/{m}": results.average(m) for m in METHODS})
+        return metrics
