@@ -1,6 +1,6 @@
 """Recovery time: from a rank's crash to the first completed step after the supervisor restarted the job.
 
-    python -m bench.bench_recovery [--kill-at-step 12] [--max-steps 30] [--save-interval 5] [--backoff 1]
+    python -m bench.bench_recovery [--launcher deepspeed|torchrun] [--kill-at-step 12] [--backoff 1]
 
 Runs the real trainer (tiny model, 2 CPU ranks, DeepSpeed ZeRO-2) under `python -m launch.run`, SIGKILLs
 rank 1 once it reports `--kill-at-step`, lets the supervisor restart it with `train.resume=auto`, and splits
@@ -9,7 +9,7 @@ the recovery into:
   detection   SIGKILL → the supervisor notices (launcher exit or stale heartbeat)
   teardown    the whole process group is gone
   backoff     the supervisor's wait before relaunching (--backoff)
-  launcher    relaunch → the rank process exists (deepspeed runner + launch.py)
+  launcher    relaunch → the rank process exists (deepspeed's runner + launch.py, or torchrun)
   rank start  python imports, distributed init, engine build — measured on the *first* attempt, which
               has no checkpoint to load
   ckpt load   restarted rank's start-up minus the first attempt's: the checkpoint load and resume
@@ -41,7 +41,16 @@ from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from launch.incidents import read_incidents
 from pretrain.heartbeat import read_heartbeats
 
-DEEPSPEED = str(Path(sys.executable).with_name("deepspeed"))
+BIN = Path(sys.executable).parent
+
+
+def launcher_command(launcher: str) -> list[str]:
+    """Two CPU ranks of pretrain.train; a free port because other jobs on a shared host may hold 29500."""
+    if launcher == "torchrun":
+        return [str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-port", str(free_port()),
+                "-m", "pretrain.train"]
+    return [str(BIN / "deepspeed"), "--no_local_rank", "--num_gpus", "2", "--master_port", str(free_port()),
+            "--module", "pretrain.train"]
 
 
 def write_random_shards(root: Path, vocab_size: int = 2000, eos_id: int = 2, documents: int = 400) -> None:
@@ -57,7 +66,7 @@ def write_random_shards(root: Path, vocab_size: int = 2000, eos_id: int = 2, doc
 
 
 def free_port() -> int:
-    """A port nobody listens on now: other jobs on a shared host may hold DeepSpeed's default 29500."""
+    """A port nobody listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -84,6 +93,7 @@ def rank_startup(heartbeat_dir: Path, rank: int) -> tuple[float, float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--launcher", choices=("deepspeed", "torchrun"), default="deepspeed")
     parser.add_argument("--kill-at-step", type=int, default=12)
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--save-interval", type=int, default=5)
@@ -100,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.executable, "-m", "launch.run", "--max-restarts", "1", "--backoff", str(args.backoff),
         "--poll-interval", str(args.poll_interval), "--heartbeat-timeout", "120", "--startup-timeout", "600",
         "--incidents", str(work / "incidents.jsonl"), "--heartbeat-dir", str(heartbeats), "--",
-        DEEPSPEED, "--no_local_rank", "--num_gpus", "2", "--master_port", str(free_port()),
-        "--module", "pretrain.train", "model=tiny",
-        "deepspeed=zero2", "data=demo", f"logging.run_dir={work / 'run'}", f"train.max_steps={args.max_steps}",
+        *launcher_command(args.launcher), "model=tiny", "deepspeed=zero2", "data=demo", f"logging.run_dir={work / 'run'}", f"train.max_steps={args.max_steps}",
         f"train.save_interval={args.save_interval}", "train.log_interval=1",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("BAICHUAN_")}
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     total = incident["detected_at"] - killed_at + incident["time_to_recover_s"]
     cold_start = cold_first_step - launched_at
     print(json.dumps({"incident": incident}, indent=None))
-    print(f"\nrecovery breakdown (kill rank 1 at step {beats[1].step}, resumed at step {incident['resumed_step']}, "
+    print(f"\nrecovery breakdown ({args.launcher}, kill rank 1 at step {beats[1].step}, resumed at step {incident['resumed_step']}, "
           f"{incident['steps_lost']} step(s) lost):")
     for name, seconds in rows.items():
         print(f"  {name:<11} {seconds:7.2f} s")

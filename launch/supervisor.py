@@ -9,6 +9,7 @@ After a failure the group is torn down, the loop waits with exponential backoff 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -102,10 +103,10 @@ class Supervisor:
     # -- the loop ------------------------------------------------------------------------------------------
     def run(self) -> int:
         base, temporary = self._heartbeat_base()
-        restarts: deque[float] = deque()
-        pending: Incident | None = None
+        restarts: deque[float] = deque()  # monotonic times of the restarts inside the window
+        pending: Incident | None = None  # the last failure, completed by the next attempt's heartbeats
         try:
-            for attempt in range(1, 1_000_000):
+            for attempt in itertools.count(1):
                 command = self.command if attempt == 1 else with_resume_auto(self.command)
                 result = self._run_attempt(attempt, command, base / f"attempt-{attempt}", pending)
                 pending = None
@@ -115,40 +116,42 @@ class Supervisor:
                     log.info("attempt %d finished cleanly", attempt)
                     return 0
                 incident = result.incident
-                if self._stop_signum is not None:
+                final = self._exit_code_instead_of_restart(incident, restarts)
+                if final is None:
+                    delay = min(self.config.backoff_s * 2 ** (len(restarts) - 1), self.config.max_backoff_s)
+                    log.warning("attempt %d failed (%s); restart %d/%d in %.1f s with %s", attempt,
+                                _describe(incident), len(restarts), self.config.max_restarts, delay, RESUME_AUTO)
+                    incident.phases["backoff_s"] = round(self._sleep(delay), 3)
+                    if self._stop_signum is not None:
+                        final = 128 + self._stop_signum
+                if final is not None:
                     self.incidents.append(incident)
-                    return 128 + self._stop_signum
-                if incident.exit_code in self.config.fatal_exit_codes:
-                    incident.gave_up = True
-                    self.incidents.append(incident)
-                    log.error("error: the command exited with code %d, which marks a usage or configuration "
-                              "error — fix it and relaunch (a restart would fail the same way)", incident.exit_code)
-                    return incident.exit_code
-                now = time.monotonic()
-                while restarts and now - restarts[0] > self.config.restart_window_s:
-                    restarts.popleft()
-                if len(restarts) >= self.config.max_restarts:
-                    incident.gave_up = True
-                    self.incidents.append(incident)
-                    log.error(
-                        "error: giving up after %d restart(s) within %.0f s (last failure: %s) — see %s",
-                        len(restarts), self.config.restart_window_s, _describe(incident), self.config.incidents_path,
-                    )
-                    return EXIT_GAVE_UP
-                restarts.append(now)
-                delay = min(self.config.backoff_s * 2 ** (len(restarts) - 1), self.config.max_backoff_s)
-                log.warning("attempt %d failed (%s); restart %d/%d in %.1f s with %s",
-                            attempt, _describe(incident), len(restarts), self.config.max_restarts, delay, RESUME_AUTO)
-                waited = self._sleep(delay)
-                incident.phases["backoff_s"] = round(waited, 3)
-                if self._stop_signum is not None:
-                    self.incidents.append(incident)
-                    return 128 + self._stop_signum
+                    return final
                 pending = incident
             raise AssertionError("unreachable")
         finally:
             if temporary:
                 shutil.rmtree(base, ignore_errors=True)
+
+    def _exit_code_instead_of_restart(self, incident: Incident, restarts: deque[float]) -> int | None:
+        """None to restart (the restart is counted), else the supervisor's exit code."""
+        if self._stop_signum is not None:
+            return 128 + self._stop_signum
+        if incident.exit_code in self.config.fatal_exit_codes:
+            incident.gave_up = True
+            log.error("error: the command exited with code %d, which marks a usage or configuration error — "
+                      "fix it and relaunch (a restart would fail the same way)", incident.exit_code)
+            return incident.exit_code
+        now = time.monotonic()
+        while restarts and now - restarts[0] > self.config.restart_window_s:
+            restarts.popleft()
+        if len(restarts) >= self.config.max_restarts:
+            incident.gave_up = True
+            log.error("error: giving up after %d restart(s) within %.0f s (last failure: %s) — see %s",
+                      len(restarts), self.config.restart_window_s, _describe(incident), self.config.incidents_path)
+            return EXIT_GAVE_UP
+        restarts.append(now)
+        return None
 
     def _run_attempt(self, attempt: int, command: list[str], heartbeat_dir: Path, pending: Incident | None) -> AttemptResult:
         shutil.rmtree(heartbeat_dir, ignore_errors=True)  # beats of an earlier supervisor run must not count
