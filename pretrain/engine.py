@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pretrain.config import BatchLayout, PretrainConfig, resolve_batch_layout
+from pretrain.config import BatchLayout, ConfigError, PretrainConfig, resolve_batch_layout
 from pretrain.distributed import CommProfile, check_comm_config, choose_bucket_sizes, run_comm_probe
 from pretrain.model import BaichuanForCausalLM
 from pretrain.stability import SkipStepAdamW
@@ -142,6 +142,16 @@ def build_optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.opt
     return SkipStepAdamW(groups, foreach=True, **kwargs)
 
 
+def check_precision_supported(precision: str) -> None:
+    """fp16 needs accelerator support (most CPUs lack fp16 kernels): fail with one line, not deep in DeepSpeed."""
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator = get_accelerator()
+    if precision == "fp16" and not accelerator.is_fp16_supported():
+        raise ConfigError(f"train.precision=fp16 is not supported on this {accelerator.device_name()} device "
+                          "— use train.precision=bf16 or fp32")
+
+
 @dataclass
 class EngineBundle:
     engine: object  # deepspeed.DeepSpeedEngine
@@ -157,6 +167,7 @@ def build_engine(config: PretrainConfig, world_size: int, load_universal: bool =
 
     layout = resolve_batch_layout(config.train, world_size)
     check_comm_config(config.comm)
+    check_precision_supported(config.train.precision)
     # Every rank measures the collectives together (before DeepSpeed exists) and fits the same numbers.
     comm_profile = run_comm_probe(config.comm, config.train.precision) if config.comm.probe else None
     ds_config = render_deepspeed_config(config, layout, world_size, load_universal, comm_profile)

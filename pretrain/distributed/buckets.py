@@ -16,7 +16,7 @@ number of GPUs; here is how:
   t = latency + size / bandwidth per collective on this cluster and pick the smallest bucket whose fixed
   latency is at most `comm.latency_share` of its transfer time: size ≥ latency × bandwidth / share.
 
-Every result is clamped to [MIN_BUCKET, MAX_BUCKET] elements and rounded up to a multiple of ALIGN (DeepSpeed
+Every result is rounded up to a multiple of ALIGN and clamped to [MIN_BUCKET, MAX_BUCKET] elements (DeepSpeed
 needs the all-gather bucket aligned to its NCCL start alignment).
 """
 
@@ -51,8 +51,10 @@ class BucketSizes:
 
 
 def _clamp(elements: float, low: int = MIN_BUCKET, high: int = MAX_BUCKET) -> int:
-    bounded = min(max(int(math.ceil(elements)), low), high)
-    return int(math.ceil(bounded / ALIGN) * ALIGN)
+    def align_up(n: float) -> int:
+        return int(math.ceil(n / ALIGN)) * ALIGN
+
+    return min(max(align_up(elements), align_up(low)), high // ALIGN * ALIGN)
 
 
 def rule_bucket_sizes(hidden_size: int, world_size: int) -> BucketSizes:

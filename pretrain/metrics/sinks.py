@@ -6,29 +6,46 @@ step, so a run that crashed and resumed has exactly one record per step, like an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 from pretrain.config import LoggingConfig
 
 log = logging.getLogger(__name__)
 
-_SECRET_HINTS = ("key", "token", "secret", "password")
+_SECRET_HINTS = ("key", "token", "secret", "password", "credential")
+_MIN_SECRET_LENGTH = 8  # shorter environment values ("1", "true", "cpu") would redact harmless words
 
 
-def _scrub(config: dict) -> dict:
-    """Never ship credentials to a metrics backend, whatever a user put in the config."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out[key] = _scrub(value)
-        elif any(hint in key.lower() for hint in _SECRET_HINTS) and isinstance(value, str):
-            out[key] = "***"
-        else:
-            out[key] = value
-    return out
+def _secret_values() -> list[str]:
+    """Values of environment variables whose names look like credentials (WANDB_API_KEY, HF_TOKEN, ...)."""
+    return [value for name, value in os.environ.items()
+            if _is_secret_key(name) and len(value) >= _MIN_SECRET_LENGTH]
+
+
+def _scrub(config, secrets: list[str] | None = None):
+    """Never ship credentials to a metrics backend, whatever a user put in the config: values under keys that
+    look like credentials become "***", and any credential from the environment is cut out of every string
+    (a token pasted into a URL or path)."""
+    secrets = _secret_values() if secrets is None else secrets
+    if isinstance(config, dict):
+        return {key: "***" if _is_secret_key(key) and isinstance(value, str) and value else _scrub(value, secrets)
+                for key, value in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [_scrub(value, secrets) for value in config]
+    if isinstance(config, str):
+        for secret in secrets:
+            config = config.replace(secret, "***")
+    return config
+
+
+def _is_secret_key(key) -> bool:
+    """`api_key`, `HF_TOKEN`, `db-password` are; `tokenizer` and `keep_last` are not (whole words only)."""
+    return isinstance(key, str) and any(word in _SECRET_HINTS for word in re.split(r"[^a-z0-9]+", key.lower()))
 
 
 class MetricsLogger:
@@ -44,9 +61,7 @@ class MetricsLogger:
         if cfg.wandb:
             self._wandb = self._start_wandb(run_config or {})
         if cfg.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tensorboard = SummaryWriter(log_dir=str(Path(cfg.run_dir) / "tensorboard"))
+            self._tensorboard = _start_tensorboard(Path(cfg.run_dir) / "tensorboard")
 
     def _start_wandb(self, run_config: dict):
         import wandb
@@ -94,6 +109,21 @@ class MetricsLogger:
             self._wandb.finish()
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def tensorboard_available() -> bool:
+    """TensorBoard is optional: torch's SummaryWriter needs the `tensorboard` package."""
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def _start_tensorboard(log_dir: Path):
+    if not tensorboard_available():
+        log.warning("logging.tensorboard=true but the tensorboard package is not installed (pip install "
+                    "tensorboard); metrics go to the console, JSONL and wandb only")
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(log_dir))
 
 
 def _fmt(value) -> str:

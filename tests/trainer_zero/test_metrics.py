@@ -1,0 +1,120 @@
+"""Throughput arithmetic (MFU/HFU), the peak table, model-state bytes, secret scrubbing and the sinks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from pretrain.config import LoggingConfig, compose_config
+from pretrain.metrics import MetricsLogger
+from pretrain.metrics import sinks as sinks_module
+from pretrain.metrics import throughput as throughput_module
+from pretrain.metrics.model_state import model_state_bytes
+from pretrain.metrics.sinks import _scrub
+from pretrain.metrics.throughput import ThroughputMeter
+from pretrain.model.flops import flops_per_token
+from tests.trainer_zero.wandb_records import read_run
+
+SOURCES = "data.sources=[{name: zh, path: /tmp/none}]"
+
+
+def test_mfu_is_model_flops_rate_over_peak_and_hfu_counts_recompute():
+    model = replace(compose_config(["model=baichuan_7b", SOURCES]).model, activation_checkpointing=0)
+    meter = ThroughputMeter(model, 4096, world_size=8, peak_tflops=312.0)
+    out = meter.measure(tokens=8 * 3000, seconds=2.0)
+    assert out["tokens_per_s"] == 12_000 and out["tokens_per_s_per_device"] == 1_500
+    expected_tflops = 1_500 * flops_per_token(model, 4096) / 1e12
+    assert out["tflops_per_device"] == pytest.approx(expected_tflops)
+    assert out["mfu"] == pytest.approx(expected_tflops / 312.0) and out["hfu"] == pytest.approx(out["mfu"])
+    recompute = ThroughputMeter(replace(model, activation_checkpointing=1), 4096, 8, peak_tflops=312.0)
+    checkpointed = recompute.measure(tokens=8 * 3000, seconds=2.0)
+    assert checkpointed["mfu"] == pytest.approx(out["mfu"])  # same useful work ...
+    assert checkpointed["hfu"] == pytest.approx(out["mfu"] * 4 / 3, rel=1e-3)  # ... plus a second forward
+
+
+@pytest.mark.parametrize(("name", "label", "peak"), [
+    ("NVIDIA A800-SXM4-80GB", "A800", 312.0), ("NVIDIA H100 80GB HBM3", "H100", 989.0),
+    ("NVIDIA H200", "H200", 989.0), ("Some Future GPU", "A800", 312.0),
+])
+def test_gpu_peak_comes_from_the_table_by_device_name(monkeypatch, name, label, peak):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: name)
+    assert throughput_module.detect_peak_tflops("A800") == (label, peak)
+
+
+def test_cpu_peak_is_measured_in_the_training_dtype(monkeypatch):
+    seen = []
+    monkeypatch.setattr(throughput_module, "measure_cpu_matmul_tflops",
+                        lambda dtype=torch.float32, **kw: seen.append(dtype) or 0.5)
+    assert throughput_module.detect_peak_tflops(precision="bf16") == ("cpu", 0.5)
+    throughput_module.detect_peak_tflops(precision="fp32")
+    assert seen == [torch.bfloat16, torch.float32]
+    assert throughput_module.measure_cpu_matmul_tflops(size=128, repeats=1, trials=1) > 0
+
+
+def test_model_state_bytes_counts_each_storage_once():
+    model = torch.nn.Linear(64, 32)  # 64·32 + 32 = 2,080 fp32 parameters
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.randn(4, 64)).sum().backward()
+    optimizer.step()
+    state = model_state_bytes(model, optimizer)
+    assert state["param_bytes"] == 2_080 * 4
+    assert state["master_bytes"] == 0  # fp32 training: the optimizer updates the parameters themselves
+    assert 2 * 2_080 * 4 <= state["optimizer_state_bytes"] <= 2 * 2_080 * 4 + 64  # two moments (+ step counters)
+    flat = torch.zeros(100)
+    views = [flat[:50], flat[50:]]
+    shared = torch.optim.SGD([torch.nn.Parameter(v) for v in views])
+    assert model_state_bytes(torch.nn.Module(), shared)["master_bytes"] == 400
+
+
+def test_scrub_hides_credential_keys_and_environment_secrets_everywhere():
+    config = {"logging": {"wandb_api_key": "abc123", "wandb_project": "p"}, "data": {"tokenizer": "/t.model",
+              "sources": [{"path": "https://u:hf_SuperSecret99@host/x"}]}, "keep_last": 3}
+    scrubbed = _scrub(config, secrets=["hf_SuperSecret99"])
+    assert scrubbed["logging"] == {"wandb_api_key": "***", "wandb_project": "p"}
+    assert scrubbed["data"]["tokenizer"] == "/t.model" and scrubbed["keep_last"] == 3  # not credentials
+    assert scrubbed["data"]["sources"][0]["path"] == "https://u:***@host/x"
+
+
+def test_wandb_offline_writes_a_run_with_the_metrics_and_no_secret(tmp_path, monkeypatch):
+    secret = "hf_TopSecretToken123"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = LoggingConfig(run_dir=str(tmp_path), wandb=True, wandb_mode="online", console=False)
+    logger = MetricsLogger(cfg, rank=0, run_config={"data": {"path": f"/mnt/{secret}/shards"}, "api_key": "k"})
+    for step in (1, 2, 3):
+        logger.log(step, {"loss": 10.0 / step, "val/zh/loss": 5.0 + step})
+    logger.close()
+    runs = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1  # online was asked for, but without an API key it ran offline
+    history, config = read_run(runs[0])
+    logged = [(row["_step"], row["loss"], row["val/zh/loss"]) for row in history if "loss" in row]
+    assert logged == [(1, 10.0, 6.0), (2, 5.0, 7.0), (3, 10.0 / 3, 8.0)]
+    assert json.loads(config["api_key"]) == "***"
+    assert secret.encode() not in runs[0].read_bytes()
+    jsonl = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in jsonl] == [1, 2, 3] and jsonl[0]["loss"] == 10.0
+
+
+def test_tensorboard_is_optional(tmp_path, monkeypatch):
+    monkeypatch.setattr(sinks_module, "tensorboard_available", lambda: False)
+    logger = MetricsLogger(LoggingConfig(run_dir=str(tmp_path), tensorboard=True, console=False), rank=0)
+    logger.log(1, {"loss": 1.0})
+    logger.close()
+    assert (tmp_path / "metrics.jsonl").is_file() and not (tmp_path / "tensorboard").exists()
+    if _real_tensorboard():  # the real writer, where the package is installed
+        monkeypatch.undo()
+        logger = MetricsLogger(LoggingConfig(run_dir=str(tmp_path), tensorboard=True, console=False), rank=0)
+        logger.log(1, {"loss": 1.0})
+        logger.close()
+        assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def _real_tensorboard() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
