@@ -24,6 +24,7 @@ ALLOWED_CHANGES = (
     "train.eval_batches",
     "train.checkpoint_dir",
     "logging.",
+    "evaluation.",
     "cluster.",
     "deepspeed.",
     "model.attention",
@@ -45,13 +46,11 @@ def _flatten(node, prefix: str = "") -> dict[str, object]:
 
 
 def config_changes(saved_yaml: str, current_yaml: str) -> list[tuple[str, object, object]]:
+    """Keys whose value differs. A key the saved config lacks was added to the schema by a later version of
+    this code (with its default); that is an upgrade, not a change of the run, so it is not reported."""
     saved = _flatten(OmegaConf.to_container(OmegaConf.create(saved_yaml), resolve=True))
     current = _flatten(OmegaConf.to_container(OmegaConf.create(current_yaml), resolve=True))
-    return [
-        (key, saved.get(key), current.get(key))
-        for key in sorted(set(saved) | set(current))
-        if saved.get(key) != current.get(key)
-    ]
+    return [(key, saved[key], current.get(key)) for key in sorted(saved) if saved[key] != current.get(key)]
 
 
 def disallowed_changes(saved_yaml: str, current_yaml: str) -> list[str]:

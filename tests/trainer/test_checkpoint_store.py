@@ -88,3 +88,8 @@ def test_config_diff_allows_operational_changes_and_refuses_the_rest():
     assert disallowed_changes(saved, saved.replace("max_steps: 10", "max_steps: 20").replace("norm: auto", "norm: torch")) == []
     refused = disallowed_changes(saved, saved.replace("seed: 1", "seed: 2").replace("1.0e-06", "1.0e-05"))
     assert refused == ["model.norm_eps: 1e-06 -> 1e-05", "train.seed: 1 -> 2"]
+
+
+def test_keys_added_to_the_schema_after_the_checkpoint_are_not_a_change():
+    saved = "train:\n  seed: 1\n"
+    assert disallowed_changes(saved, saved + "newgroup:\n  knob: 3\n") == []
