@@ -22,7 +22,6 @@ from omegaconf import MISSING
 
 from data_pipeline.errors import UserError, exit_on_user_error
 from data_pipeline.formats.token_shards import atomic_write_json
-from data_pipeline.tokenizer.cli_config import compose_cli_config
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, file_stem, list_input_files
 from data_pipeline.tokenizer.shard_writing import (
     GROUPINGS,
@@ -125,6 +124,9 @@ def tokenize(config: TokenizeConfig) -> dict:
 
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
+    # Imported here: spawned workers re-import this module as __main__ and need no Hydra.
+    from data_pipeline.tokenizer.cli_config import compose_cli_config
+
     config = compose_cli_config(TokenizeConfig, "tokenize", sys.argv[1:] if argv is None else argv)
     summary = tokenize(config)
     print(json.dumps(summary, indent=2, ensure_ascii=False))

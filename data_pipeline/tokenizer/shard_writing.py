@@ -138,7 +138,7 @@ class FileTokenizer:
     ) -> None:
         if not docs:
             return
-        encoded = self.processor.encode([d.text for d in docs])
+        encoded = self.processor.encode([d.text for d in docs], num_threads=1)  # parallel over files instead
         by_group: dict[str, tuple[list, list, list]] = {}
         for doc, ids in zip(docs, encoded):
             if not ids:  # e.g. text of only characters the tokenizer drops: nothing to train on
