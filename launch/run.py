@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineErrorParser(prog="python -m launch.run", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--max-restarts", type=_non_negative(int), default=defaults.max_restarts,
+    add("--max-restarts", type=_non_negative(int), default=defaults.max_restarts, metavar="N",
         help="give up after this many restarts within --restart-window (default %(default)s)")
     add("--restart-window", type=_non_negative(float), default=defaults.restart_window_s, metavar="S",
         help="seconds over which restarts are counted (default %(default)s)")
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="after a forwarded SIGTERM/SIGINT, time to save and exit before SIGKILL (default %(default)s)")
     add("--poll-interval", type=_non_negative(float), default=defaults.poll_interval_s, metavar="S",
         help="how often the launcher and the heartbeats are checked (default %(default)s)")
-    add("--fatal-exit-codes", type=_exit_codes, default=defaults.fatal_exit_codes, metavar="CODES",
+    add("--fatal-exit-codes", type=_exit_codes, metavar="CODES",
+        default=",".join(str(code) for code in defaults.fatal_exit_codes),
         help="comma-separated launcher exit codes that end the run instead of restarting it: usage and "
              "config errors fail the same way every time (default %(default)s; '' to always restart)")
     add("--incidents", type=Path, default=None, metavar="PATH",

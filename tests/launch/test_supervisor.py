@@ -205,3 +205,19 @@ def test_a_config_error_exit_code_is_not_restarted(tmp_path, supervise):
     (tmp_path / "incidents.jsonl").unlink()
     assert supervise(bad_config, max_restarts=3, fatal_exit_codes=()) == 1  # retried, then given up
     assert len(read_incidents(tmp_path / "incidents.jsonl")) == 4
+
+
+def test_cli_flags_become_the_config(tmp_path, monkeypatch):
+    from launch.run import parse_args
+
+    monkeypatch.setenv("BAICHUAN_RUN_DIR", str(tmp_path))
+    config, command = parse_args(["--max-restarts", "5", "--restart-window", "60", "--heartbeat-timeout", "7",
+                                  "--startup-timeout", "9", "--backoff", "0.5", "--fatal-exit-codes", "2,3",
+                                  "--", "deepspeed", "--num_gpus", "2", "--module", "pretrain.train", "a=1"])
+    assert command == ["deepspeed", "--num_gpus", "2", "--module", "pretrain.train", "a=1"]
+    assert (config.max_restarts, config.restart_window_s, config.heartbeat_timeout_s) == (5, 60.0, 7.0)
+    assert (config.startup_timeout_s, config.backoff_s, config.fatal_exit_codes) == (9.0, 0.5, (2, 3))
+    assert config.incidents_path == tmp_path / "incidents.jsonl"
+    monkeypatch.delenv("BAICHUAN_RUN_DIR")
+    config, _ = parse_args(["--fatal-exit-codes", "", "--", "x"])
+    assert config.incidents_path.name == "incidents.jsonl" and config.fatal_exit_codes == ()
