@@ -95,6 +95,12 @@ def suggested_threshold(scores: np.ndarray, labels: np.ndarray, keep: float = 0.
     return round(float(np.percentile(good, 100 * (1 - keep))), 4)
 
 
+def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    """Held-out AUC rounded for the report; None (JSON null) when a class is missing."""
+    auc = roc_auc(labels, scores)
+    return None if np.isnan(auc) else round(auc, 4)
+
+
 def is_held_out(example_id: str, holdout: float) -> bool:
     return zlib.crc32(example_id.encode("utf-8")) % 10_000 < holdout * 10_000
 
@@ -125,10 +131,9 @@ def train_quality_model(cfg: TrainConfig) -> QualityModel:
             "train_docs": int(len(train_idx)), "heldout_docs": int(len(test_idx)),
             "heldout_positive": int(test_labels.sum()), "heldout_negative": int(len(test_idx) - test_labels.sum()),
             "suggested_threshold": suggested_threshold(sigmoid(scores), test_labels),
-            "heldout_auc": round(roc_auc(test_labels, scores), 4),
-            "heldout_auc_vs_heuristic_rejects": round(roc_auc(test_labels[vs_rejects], scores[vs_rejects]), 4),
-            "heldout_auc_vs_generated_junk": round(roc_auc(test_labels[origins != "rejected"],
-                                                           scores[origins != "rejected"]), 4),
+            "heldout_auc": _auc(test_labels, scores),
+            "heldout_auc_vs_heuristic_rejects": _auc(test_labels[vs_rejects], scores[vs_rejects]),
+            "heldout_auc_vs_generated_junk": _auc(test_labels[origins != "rejected"], scores[origins != "rejected"]),
         }
     if not model.weights:
         raise UserError("no language has both positive and negative examples",
