@@ -94,8 +94,6 @@ def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -
     from pretrain.evaluation.mc_data import load_benchmark
     from pretrain.evaluation.mc_eval import evaluate_multiple_choice
 
-    if not args.data_dir:
-        raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} holds no tokenizer.model — train with data.tokenizer set")
     benchmark = load_benchmark(args.data_dir, list(args.subjects) or None)
@@ -116,6 +114,8 @@ def evaluate(args: EvaluateArgs) -> dict:
         raise UsageError(f"task={args.task!r} is not one of {TASKS}")
     if args.dtype not in DTYPES:
         raise UsageError(f"dtype={args.dtype!r} is not one of {DTYPES}")
+    if args.task in ("mc", "all") and not args.data_dir:
+        raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
     model, tokenizer_path = load_model(args)
     out = Path(args.output)
     written = {}
