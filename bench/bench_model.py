@@ -1,7 +1,7 @@
 """Forward+backward tokens/s of BaichuanForCausalLM vs transformers.LlamaForCausalLM with the same dimensions and
 weights (both SDPA, fp32, CPU), measured alternately in one run; prints the ratio. Goal: >= 1.15x.
 
-    .venv/bin/python bench/bench_model.py [--steps 6] [--seq 512] [--batch 2]
+    .venv/bin/python bench/bench_model.py [--steps 4] [--seq 512] [--batch 1]
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ def step(model, ids, labels, is_ours: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--seq", type=int, default=512)
-    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=512, help="our loss_chunk_size (0 = naive loss)")
     args = parser.parse_args()
     logging.getLogger("transformers").setLevel(logging.ERROR)

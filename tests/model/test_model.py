@@ -71,3 +71,13 @@ def test_tiny_config_builds_for_the_demo():
     cfg = load_model_config("tiny")
     assert (cfg.vocab_size, cfg.hidden_size, cfg.max_seq_len) == (2000, 64, 256)
     assert isinstance(cfg, ModelConfig)
+
+
+def test_model_package_imports_no_deepspeed_hydra_or_flash():
+    import subprocess
+    import sys
+
+    code = ("import sys, pretrain.model, pretrain.model.flops, pretrain.model.hf_layout; "
+            "print(sorted(m for m in ('deepspeed', 'hydra', 'flash_attn', 'apex', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
