@@ -1,7 +1,8 @@
 """`make demo`: the whole path on one machine, from raw zh/en text to a resumed DeepSpeed ZeRO checkpoint.
 
     raw jsonl → data_pipeline.run → train_tokenizer → tokenize → 2-rank ZeRO-2 training (N steps)
-    → a second launch that resumes and continues to 2N steps → a sample continuation → summary + loss PNG
+    → a second launch that resumes and continues to 2N steps → a sample continuation
+    → learned (DoReMi) mixing weights and a held-out perplexity table → summary + loss PNG
 
 Every stage is the same command a user would type (printed before it runs), so the demo doubles as a
 walkthrough. Output goes to `demo_out/` (override with BAICHUAN_DEMO_DIR).
@@ -112,6 +113,7 @@ def main() -> int:
     timings["resume"] = run(train_command(out, steps, ["train.resume=auto"]), env)
     timings["generate"] = run([PY, "-m", "pretrain.generate", f"checkpoint={out / 'run' / 'checkpoints'}",
                                "prompt=在长江沿岸，", "max_new_tokens=40", "temperature=0.7", "top_p=0.9"], env)
+    timings["mixing+eval"] = run([PY, "-m", "pretrain.mixing.demo", str(out)], env)
     plot_loss(read_metrics(out / "run" / "metrics.jsonl"), steps, out / "loss_curve.png")
     print(summarize(out, steps, timings))
     return 0
