@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -128,15 +128,11 @@ class PretrainDataLoader:
     def global_batch_size(self) -> int:
         return self.micro_batch_size * self.dp_size
 
-    def _batch(self, first_global_sample: int, stream=None) -> dict[str, torch.Tensor]:
-        rows = [
-            (
-                stream.window(first_global_sample + j)
-                if stream is not None
-                else self.global_sample(first_global_sample + j)
-            )
-            for j in range(self.micro_batch_size)
-        ]
+    def _batch(
+        self, window: Callable[[int], tuple[np.ndarray, np.ndarray]], first: int
+    ) -> dict[str, torch.Tensor]:
+        """This rank's micro-batch: rows `window(first) .. window(first + mb - 1)`, split into inputs and labels."""
+        rows = [window(first + j) for j in range(self.micro_batch_size)]
         tokens = torch.from_numpy(np.stack([t for t, _ in rows]))
         doc_ids = torch.from_numpy(np.stack([d for _, d in rows]))
         return {
@@ -149,7 +145,7 @@ class PretrainDataLoader:
         """Endless: sources repeat as epochs. The state counts a micro-batch as consumed once it is yielded."""
         while True:
             first = self.consumed_samples + self.dp_rank * self.micro_batch_size
-            batch = self._batch(first)
+            batch = self._batch(self.global_sample, first)
             self.consumed_samples += self.global_batch_size
             yield batch
 
@@ -250,7 +246,6 @@ class PretrainDataLoader:
             return
         available = max(1, stream.epoch_tokens // (self.seq_len * self.global_batch_size))
         for i in range(min(max_batches, available)):
-            yield self._batch(i * self.global_batch_size + self.dp_rank * self.micro_batch_size, stream)
-
-    def state_summary(self) -> dict:
-        return {"sources": [asdict(s) for s in self.summaries()], **self.state_dict()}
+            yield self._batch(
+                stream.window, i * self.global_batch_size + self.dp_rank * self.micro_batch_size
+            )
