@@ -15,7 +15,7 @@ JSON, bad UTF-8, ...) with ``reject_reason="read:<rule>"``; the executor account
 ``read``. An unreadable file raises `data_pipeline.errors.UnreadableShardError` from ``read()``; the executor
 records it under ``stats["errors"]`` and the run continues.
 
-Output layout (the same for every executor): ``kept/<shard>.jsonl.gz``, ``rejected/<segment>-<shard>.jsonl.gz``,
+Output layout (the same for every executor): ``kept/<shard>.jsonl.gz``, ``rejected/seg<segment>-<shard>.jsonl.gz``,
 ``stats.json``: ``{"stages": {name: {"docs_in", "docs_kept", "docs_rejected", "chars_in", "chars_kept",
 "chars_rejected", "rules": {rule: {"docs", "chars"}}}}, "shards": [...], "errors": [...], "totals": {...}}``.
 """

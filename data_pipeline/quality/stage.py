@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data_pipeline.errors import UserError
-from data_pipeline.langid.script import EN, LangIdConfig, split_by_language
+from data_pipeline.langid.script import LangIdConfig, guess_language, split_by_language
 from data_pipeline.quality.config import QualityConfig
 from data_pipeline.quality.model import QualityModel
 from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
@@ -27,7 +27,7 @@ def load_model(path: str | Path) -> QualityModel:
 def score_record(model: QualityModel, record: dict, langid: LangIdConfig | None = None) -> tuple[str, float]:
     """(language, score) of a record; mixed documents: the length-weighted mean over their language parts."""
     langid = langid or LangIdConfig()
-    lang = meta_of(record).get("lang", EN)
+    lang = meta_of(record).get("lang") or guess_language(record["text"], langid).lang  # raw input: no langid yet
     parts = split_by_language(record["text"], lang, langid)
     total = sum(len(text) for text in parts.values()) or 1
     score = sum(model.score(text, part_lang) * len(text) for part_lang, text in parts.items()) / total

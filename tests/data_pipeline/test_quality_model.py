@@ -1,5 +1,7 @@
 """Quality model: features, training (held-out AUC), save/load, scoring stage and thresholds, CLI."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -77,6 +79,11 @@ def test_cli_train_and_bad_arguments(tmp_path, write_lines, clean_records, capsy
     code = quality_main(["train", "--positive", str(positives), "--out", str(tmp_path / "m.npz"),
                          "--junk-per-lang", "16", "--epochs", "5", "--bits", "12"])
     assert code == 0 and (tmp_path / "m.npz").is_file()
+    capsys.readouterr()
+    assert quality_main(["score", "--model", str(tmp_path / "m.npz"), str(positives)]) == 0
+    scored = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(scored) == len(clean_records) * 4 and all(0.0 <= s["quality_score"] <= 1.0 for s in scored)
+    assert {s["lang"] for s in scored} == {"zh", "en"}
     with pytest.raises(SystemExit) as exit_info:
         quality_main(["train", "--positive", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "x.npz")])
     assert exit_info.value.code == 2
