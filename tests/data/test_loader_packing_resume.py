@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pretrain.data import DataConfig, DataStateMismatchError, PretrainDataLoader, SourceConfig
 
@@ -151,3 +153,21 @@ def test_describe_reports_effective_share_and_epochs(two_sources):
     loader = PretrainDataLoader(make_config(two_sources), seq_len=32, micro_batch_size=2)
     text = loader.describe(total_samples=1000)
     assert "zh" in text and "60.00%" in text and "40.00%" in text and "epochs" in text
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    mb=st.integers(1, 3),
+    dp_before=st.integers(1, 4),
+    dp_after=st.integers(1, 4),
+    steps_before=st.integers(0, 5),
+)
+def test_any_interruption_on_any_dp_sizes_replays_the_same_samples(
+    two_sources, mb, dp_before, dp_after, steps_before
+):
+    config = make_config(two_sources, fractions=(0.7, 0.3))
+    first, state = global_samples(config, steps=steps_before, mb=mb, dp=dp_before, seq_len=16)
+    second, _ = global_samples(config, steps=3, mb=mb, dp=dp_after, seq_len=16, state=state)
+    total = len(first) + len(second)
+    reference, _ = global_samples(config, steps=total, mb=1, dp=1, seq_len=16)
+    assert first + second == reference

@@ -80,3 +80,14 @@ def test_language_guess_fallback():
     assert guess_language("这是一个中文句子，包含 some English.") == "zh"
     assert guess_language("Plain English text.") == "en"
     assert guess_language("12345 !!!") == "other"
+
+
+def test_too_small_vocab_is_one_actionable_line(corpus_dir, tmp_path, capsys):
+    from data_pipeline.train_tokenizer import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([f"input={corpus_dir}", f"output={tmp_path}", "vocab_size=1000"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert "vocab_size=1000 is smaller than" in err and "raise vocab_size or lower character_coverage" in err
+    assert not (tmp_path / "tokenizer.model").exists()
