@@ -50,6 +50,7 @@ def test_every_stage_trains_to_the_same_losses(stage_runs):
     assert len(reference) == STEPS and reference[-1] < reference[0]  # it learns
     for stage in (1, 2, 3):
         losses = _losses(stage_runs / f"zero{stage}")
+        assert losses[0] == reference[0]  # same seed: identical weights (also under zero.Init) and data
         assert losses == pytest.approx(reference, rel=BF16_RTOL), f"ZeRO-{stage} diverged from ZeRO-0"
 
 
