@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Dict  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
@@ -31,6 +32,9 @@ class LineSampleConfig:
     # SentencePiece skips sentences longer than max_sentence_length bytes; longer lines are cut into chunks.
     max_line_bytes: int = 4096
     min_line_chars: int = 2
+    # Read at most this many documents of each input file (0 = all). Both passes read the input, so on a
+    # multi-terabyte corpus cap this: the pipeline's shards are already mixed, their heads are a fair sample.
+    max_documents_per_file: int = 0
 
 
 def split_long_line(line: str, max_bytes: int) -> list[str]:
@@ -77,8 +81,9 @@ class BalancedLineSampler:
 
     def _lines(self) -> Iterator[tuple[str, str]]:
         """(bucket, line) for every usable line of the input, in file order."""
+        limit = self.config.max_documents_per_file or None
         for path in self.files:
-            for doc in read_documents(path, self.fields, self.rejections):
+            for doc in islice(read_documents(path, self.fields, self.rejections), limit):
                 bucket = self._bucket(doc.language)
                 if bucket is None:
                     continue

@@ -70,6 +70,17 @@ def test_sampler_balances_languages_deterministically(corpus_dir):
     assert list(BalancedLineSampler(files, config, RecordFieldsConfig(), seed=2)) != first
 
 
+def test_sampler_reads_only_the_head_of_each_file_when_capped(corpus_dir):
+    files = sorted(corpus_dir.glob("*.jsonl"))
+    full = BalancedLineSampler(files, LineSampleConfig(), RecordFieldsConfig(), seed=1)
+    capped = BalancedLineSampler(files, LineSampleConfig(max_documents_per_file=3), RecordFieldsConfig(), seed=1)
+    assert 0 < sum(capped.available.values()) < sum(full.available.values()) / 20
+    heads = [json.loads(line)["text"] for path in files for line in path.read_text().splitlines()[:3]]
+    lines = list(capped)
+    assert len(lines) == sum(capped.sampled.values()) > 0
+    assert all(any(line in text for text in heads) for line in lines)
+
+
 def test_long_lines_are_cut_at_character_boundaries():
     line = "汉字" * 1000  # 6,000 bytes
     pieces = split_long_line(line, 4096)
