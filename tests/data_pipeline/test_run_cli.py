@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,53 @@ def test_config_errors_name_the_key():
         compose_pipeline_config(["output.dir=x", "filters.zh.length.min_units=lots"])
     with pytest.raises(UserError, match="threshold_zh"):
         compose_pipeline_config(["output.dir=x", "quality.threshold_zh=2.0"])
+
+
+def test_every_bad_input_is_accounted_and_the_run_exits_0(tmp_path, write_lines, clean_records):
+    bad_lines = write_lines("bad.jsonl", [
+        clean_records[0], "{broken", b"\xff\xfe\xfd", b'{"id": "nul", "text": "x\x00y"}', {"id": "a", "title": "t"},
+        {"id": "b", "text": ["not", "a", "string"]}, {"id": "c", "text": ""}, {"id": "d", "text": "y" * 5000},
+    ])
+    full = gzip.compress("\n".join(json.dumps(r, ensure_ascii=False) for r in clean_records * 40).encode())
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(full[: len(full) // 2])
+    not_gzip = tmp_path / "liar.jsonl.gz"
+    not_gzip.write_bytes(b"not gzip at all")
+    out = tmp_path / "out"
+    assert main([f"input.paths=[{bad_lines},{truncated},{not_gzip}]", f"output.dir={out}", "input.max_chars=4000",
+                 "executor.workers=1", "executor.progress=false"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    read_rules = {rule: slot["docs"] for rule, slot in stats["stages"]["read"]["rules"].items()}
+    assert read_rules == {"invalid_json": 1, "invalid_utf8": 1, "nul_bytes": 1, "missing_text": 1,
+                          "text_not_string": 1, "empty_text": 1, "too_long": 1, "truncated_file": 1}
+    assert [e["source"] for e in stats["errors"]] == [str(not_gzip)]
+    totals = stats["totals"]
+    assert totals["docs_read"] == totals["docs_kept"] + totals["docs_rejected"]
+    rejected = [json.loads(line) for p in (out / "rejected").glob("*.gz") for line in gzip.open(p, "rt")]
+    assert len(rejected) == totals["docs_rejected"] and all(r["id"] for r in rejected)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_bytes(tmp_path, write_lines, clean_records):
+    """SIGKILL a real pipeline process mid-run, rerun it, and compare with an uninterrupted run."""
+    inputs = [str(write_lines(f"in{i}.jsonl", [{**r, "id": f"{i}-{r['id']}"} for r in clean_records] * 30))
+              for i in range(6)]
+    args = [f"input.paths=[{','.join(inputs)}]", "executor.workers=1", "executor.progress=false",
+            "report.enabled=false"]
+    assert run_cli(*args, f"output.dir={tmp_path / 'ref'}").returncode == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "data_pipeline.run", *args, f"output.dir={tmp_path / 'out'}"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first_marker = tmp_path / "out" / "_work" / "seg0" / "00000.done.json"
+    while proc.poll() is None and not first_marker.exists():
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert first_marker.exists() and not (tmp_path / "out" / "stats.json").exists()  # killed mid-run
+    assert run_cli(*args, f"output.dir={tmp_path / 'out'}").returncode == 0
+
+    def outputs(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and "_work" not in p.parts}
+
+    assert outputs(tmp_path / "out") == outputs(tmp_path / "ref")
