@@ -211,10 +211,12 @@ class Supervisor:
         if monitor.crashed_ranks:
             # A rank that has beaten and then vanished without finish() crashed; its launcher would notice
             # only after its own poll and after tearing the survivors down, so act now.
-            rank = monitor.first_exited_rank if monitor.first_exited_rank is not None else monitor.crashed_ranks[0]
+            # Several ranks found gone in one poll (the launcher already took the others down) leave the
+            # culprit unknown: say so rather than guess.
+            rank = monitor.first_exited_rank
+            gone = f"rank {rank}" if rank is not None else f"ranks {monitor.crashed_ranks}"
             return Incident(cause="exit", attempt=attempt, detected_at=time.time(), rank=rank,
-                            last_step=monitor.last_step,
-                            detail=f"rank {rank} exited without finishing while its launcher ran")
+                            last_step=monitor.last_step, detail=f"{gone} exited without finishing while the launcher ran")
         stall = monitor.stall(time.monotonic(), self.config.heartbeat_timeout_s, self.config.startup_timeout_s)
         if stall is None:
             return None

@@ -132,3 +132,18 @@ def test_monitor_prefers_a_stopped_process_as_the_culprit(tmp_path):
     finally:
         frozen.kill()
         frozen.wait()
+
+
+def test_monitor_does_not_guess_when_several_ranks_vanish_in_one_poll(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = [int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                               text=True).stdout) for _ in range(2)]
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    for rank, pid in enumerate(dead):
+        _write(tmp_path, rank, 5, pid=pid, host=socket.gethostname())
+    monitor.poll(now=1.0)
+    monitor.poll(now=2.0)
+    assert monitor.crashed_ranks == [0, 1] and monitor.first_exited_rank is None
