@@ -7,12 +7,14 @@ finished shards (see data_pipeline.executors.local).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 from data_pipeline.config import PipelineConfig, compose_pipeline_config
-from data_pipeline.errors import exit_on_user_error
+from data_pipeline.errors import UserError, exit_on_user_error
 from data_pipeline.executors import run_pipeline_for
 from data_pipeline.filters import build_document_filters, build_line_cleaner
 from data_pipeline.langid import LangIdStage
@@ -38,9 +40,38 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
+RUN_CONFIG_FILE = "pipeline_config.json"
+
+
+def result_affecting_config(cfg: PipelineConfig) -> dict:
+    """The settings that decide the output (not where it goes or how many workers make it), plus the
+    quality model's content hash: a rerun may resume only a run made with exactly these."""
+    data = dataclasses.asdict(cfg)
+    for key in ("output", "executor", "report"):
+        data.pop(key)
+    if cfg.quality.model_path:
+        data["quality"]["model_sha256"] = hashlib.sha256(Path(cfg.quality.model_path).read_bytes()).hexdigest()
+    return data
+
+
+def claim_output_dir(output_dir: Path, cfg: PipelineConfig) -> None:
+    """Record the config in output_dir, or refuse to resume a run that was made with another one (its
+    finished shards would be silently reused)."""
+    wanted = result_affecting_config(cfg)
+    path = output_dir / RUN_CONFIG_FILE
+    if path.exists():
+        if json.loads(path.read_text(encoding="utf-8")) != wanted:
+            raise UserError(f"{output_dir} holds a run made with a different configuration",
+                            "use a new output.dir, or delete this one to start over")
+        return
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(wanted, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
 def run(cfg: PipelineConfig) -> dict:
     sources = discover_sources(cfg.input)  # UserError (exit 2) for a missing path or an empty glob
     output_dir = Path(cfg.output.dir)
+    claim_output_dir(output_dir, cfg)
     run_pipeline = run_pipeline_for(cfg.executor.kind)
     kwargs = {"address": cfg.executor.address} if cfg.executor.kind == "ray" and cfg.executor.address else {}
     stats = run_pipeline(build_stages(cfg), sources, output_dir, workers=cfg.worker_count(),

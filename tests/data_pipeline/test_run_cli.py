@@ -117,3 +117,13 @@ def test_killed_run_resumes_to_the_same_bytes(tmp_path, write_lines, clean_recor
                 if p.is_file() and "_work" not in p.parts}
 
     assert outputs(tmp_path / "out") == outputs(tmp_path / "ref")
+
+
+def test_rerun_with_another_config_is_refused(tmp_path, write_lines, clean_records):
+    path = write_lines("a.jsonl", clean_records)
+    args = [f"input.paths=[{path}]", f"output.dir={tmp_path / 'out'}", "executor.workers=1",
+            "executor.progress=false", "report.enabled=false"]
+    assert main(args) == 0
+    assert main([*args, "executor.workers=2"]) == 0  # how it runs is free to change
+    result = run_cli(*args, "filters.en.length.min_units=500")
+    assert result.returncode == 2 and "different configuration" in result.stderr
