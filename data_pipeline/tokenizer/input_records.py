@@ -78,7 +78,7 @@ _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _CJK_LEAD_BYTES = bytes(range(0xE3, 0xEA))
 
 
-def guess_language(text: str, sample_chars: int = 1000) -> str:
+def guess_language(text: str, sample_chars: int = 256) -> str:
     """'zh' when CJK characters are at least 30% of the letters, 'en' when Latin letters dominate, else 'other'.
 
     Only a fallback for records the pipeline's langid has not labelled (it cannot tell English from French);
