@@ -1,5 +1,5 @@
 """Near-duplicate documents by MinHash LSH, with optional verification of every candidate pair by the true
-Jaccard similarity of the two shingle sets (kept on disk per shard, memory-mapped while fitting)."""
+Jaccard similarity of the two shingle sets (kept on disk per shard, read back pair by pair while fitting)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, shard_dir
+from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, locate, shard_dir
 from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
@@ -54,7 +54,7 @@ class MinHashDedupStage(ClusterDedupStage):
         self.cfg = cfg
         self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
         self.minhasher = MinHasher(cfg.num_perm, seed)
-        self._shingle_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._shingle_cache: dict[int, tuple] = {}  # shard -> (open shingles.bin, shingle_ends)
 
     def doc_shingles(self, record: dict) -> np.ndarray:
         text = record.get("text") if isinstance(record.get("text"), str) else ""
@@ -75,19 +75,22 @@ class MinHashDedupStage(ClusterDedupStage):
                        self._stored_shingles(b, root, offsets)) >= self.cfg.threshold
 
     def _stored_shingles(self, row: int, root: Path, offsets: np.ndarray) -> np.ndarray:
-        shard = int(np.searchsorted(offsets, row, side="right") - 1)
+        """One record's shingle hashes, read with one positioned read: a memory map would leave every page
+        it touched resident, and verification touches pages all over the corpus."""
+        shard, local = locate(offsets, row)
         if shard not in self._shingle_cache:
             directory = shard_dir(root, shard)
-            data = np.memmap(directory / "shingles.bin", dtype=np.uint64, mode="r") \
-                if (directory / "shingles.bin").stat().st_size else np.empty(0, dtype=np.uint64)
-            self._shingle_cache[shard] = (data, np.load(directory / "shingle_ends.npy"))
+            self._shingle_cache[shard] = (open(directory / "shingles.bin", "rb"),
+                                          np.load(directory / "shingle_ends.npy"))
         data, ends = self._shingle_cache[shard]
-        local = row - int(offsets[shard])
         start = int(ends[local - 1]) if local else 0
-        return np.asarray(data[start : int(ends[local])])
+        data.seek(start * 8)
+        return np.fromfile(data, dtype=np.uint64, count=int(ends[local]) - start)
 
     def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         try:
             super().fit(workdir, num_shards, find_collisions)
         finally:
-            self._shingle_cache.clear()  # release the memory maps
+            for data, _ in self._shingle_cache.values():
+                data.close()
+            self._shingle_cache.clear()
