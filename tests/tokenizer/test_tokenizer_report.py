@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from data_pipeline.tokenizer.compression import load_tokenizer_under_test, measure
+from data_pipeline.tokenizer.hf_export import load_hf_tokenizer, transformers_available
 from data_pipeline.tokenizer_report import TokenizerReportConfig, build_report, main
 
 
@@ -42,3 +43,20 @@ def test_missing_tokenizer_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([f"tokenizer={tmp_path}/nope.model", f"input={tmp_path}"])
     assert capsys.readouterr().err.startswith("error: tokenizer")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not transformers_available(), reason="transformers not installed")
+def test_hf_tokenizer_json_baseline_counts_like_sentencepiece(trained_tokenizer, tmp_path):
+    """The HF branch: a tokenizer.json saved from our export counts exactly the tokens SentencePiece does."""
+    load_hf_tokenizer(trained_tokenizer).save_pretrained(str(tmp_path / "hf"))
+    texts = [("zh", "在2023年，研究人员发现了𠀋。"), ("en", "Hello world,  indented\n\tline 42.")]
+    ours, hf = (
+        load_tokenizer_under_test(str(trained_tokenizer)),
+        load_tokenizer_under_test(str(tmp_path / "hf" / "tokenizer.json")),
+    )
+    measure([ours, hf], texts)
+    assert hf.vocab_size == ours.vocab_size
+    assert {k: v.tokens for k, v in hf.per_language.items()} == {
+        k: v.tokens for k, v in ours.per_language.items()
+    }
