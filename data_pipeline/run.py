@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from data_pipeline.config import PipelineConfig, compose_pipeline_config
+from data_pipeline.dedup import build_dedup_stages
 from data_pipeline.errors import UserError, exit_on_user_error
 from data_pipeline.executors import run_pipeline_for
 from data_pipeline.filters import build_document_filters, build_line_cleaner
@@ -25,8 +26,6 @@ from data_pipeline.stage import Stage
 
 def build_stages(cfg: PipelineConfig) -> list[Stage]:
     """The configured stage list, in pipeline order (reading is the executor's, from the sources)."""
-    from data_pipeline.dedup import build_dedup_stages
-
     stages: list[Stage] = [NormalizeStage(cfg.normalize), LangIdStage(cfg.langid)]
     if cfg.filters.enabled:
         stages += build_document_filters(cfg.filters, cfg.langid)
@@ -34,7 +33,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     if cfg.quality.model_path:
         from data_pipeline.quality.stage import QualityStage
 
-        stages.append(QualityStage.from_config(cfg.quality))
+        stages.append(QualityStage.from_config(cfg.quality, cfg.langid))
     # Dedup runs last: it keeps the highest meta.quality_score of each duplicate cluster.
     stages += build_dedup_stages(cfg.dedup)
     return stages
