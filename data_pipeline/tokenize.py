@@ -28,8 +28,9 @@ from data_pipeline.tokenizer.shard_writing import (
     FileResult,
     FileTokenizer,
     TokenizerInfo,
+    discard,
     init_worker,
-    load_finished,
+    read_marker,
     tokenize_in_worker,
     write_group_manifests,
 )
@@ -87,12 +88,16 @@ def tokenize(config: TokenizeConfig) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     results: dict[str, FileResult] = {}
     todo = []
+    emptied: set[str] = set()  # groups whose shards from a changed input file were discarded
     for f in files:
-        finished = load_finished(output, f, tokenizer)
-        if finished is None:
-            todo.append(f)
-        else:
-            results[str(f)] = finished
+        previous = read_marker(output, f, tokenizer)
+        if previous is not None and previous.input_bytes == f.stat().st_size:
+            results[str(f)] = previous  # finished by an earlier run: resume skips it
+            continue
+        if previous is not None:  # the input changed since: drop its old shards, tokenize it again
+            discard(output, previous)
+            emptied.update(previous.groups)
+        todo.append(f)
     todo.sort(key=lambda f: f.stat().st_size, reverse=True)  # big files first: better load balance
     workers = min(config.num_workers or os.cpu_count() or 1, max(len(todo), 1))
     worker_args = (tokenizer, output, config.fields, config.group_by, config.encode_batch_size)
@@ -105,7 +110,7 @@ def tokenize(config: TokenizeConfig) -> dict:
             for result in pool.imap_unordered(tokenize_in_worker, todo):
                 results[result.input] = result
     ordered = [results[str(f)] for f in files]
-    group_tokens = write_group_manifests(output, ordered, tokenizer)
+    group_tokens = write_group_manifests(output, ordered, tokenizer, emptied)
     rejections: Counter = Counter()
     for result in ordered:
         rejections.update(result.rejections)

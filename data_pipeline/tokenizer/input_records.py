@@ -1,20 +1,26 @@
 """Reading the records the tokenizer tools consume: which files, and each record's text, source and language.
 
-Input is the pipeline's ``OUT/kept`` folder (``*.jsonl.gz``), any folder/glob/file of ``.jsonl[.gz|.zst]``, read
-with the pipeline's own `read_jsonl`. Field names are configurable; when a record lacks them the source falls
-back to the input file's stem and the language to a script-based guess, so raw corpora work too.
+Input is the pipeline's ``OUT/kept`` folder (``*.jsonl.gz``), any folder/glob/file of ``.jsonl[.gz|.zst]``,
+opened with the pipeline's own decompressing reader. Unlike the strict `read_jsonl` (which raises on the first
+bad line, fine for files this project wrote), a bad line here is a counted rejection and reading goes on, so a
+hand-made corpus with one broken line does not stop a multi-hour run. Field names are configurable; when a record
+lacks them the source falls back to the input file's stem and the language to a script-based guess.
 """
 
 from __future__ import annotations
 
 import glob
+import gzip
+import io
+import json
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_pipeline.errors import UserError
-from data_pipeline.formats.jsonl import read_jsonl
+from data_pipeline.formats.jsonl import open_binary_reader
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 
@@ -92,16 +98,54 @@ def guess_language(text: str, sample_chars: int = 256) -> str:
     return "en" if latin else "other"
 
 
+def _broken_stream_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [EOFError, zlib.error, gzip.BadGzipFile]
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:  # then .zst input cannot be opened at all
+        pass
+    return tuple(errors)
+
+
+_BROKEN_STREAM = _broken_stream_errors()
+
+
+def _count(rejections: dict[str, int], reason: str) -> None:
+    rejections[reason] = rejections.get(reason, 0) + 1
+
+
+def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
+    """JSON objects of one file; undecodable or non-object lines and a truncated stream are counted, not raised."""
+    try:
+        with open_binary_reader(path) as raw_stream, io.BufferedReader(raw_stream) as stream:
+            for raw in stream:  # BufferedReader: the zstd reader alone cannot iterate lines
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except ValueError:  # invalid JSON or invalid UTF-8
+                    _count(rejections, "invalid_json")
+                    continue
+                if isinstance(record, dict):
+                    yield record
+                else:
+                    _count(rejections, "not_an_object")
+    except _BROKEN_STREAM:  # a truncated or corrupt compressed file: keep what was read before it
+        _count(rejections, "truncated_file")
+
+
 def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str, int]) -> Iterator[Document]:
     """Documents of one file; a record without usable text is counted in `rejections` (by reason), not yielded."""
     default_source = file_stem(path)
-    for record in read_jsonl(path):
-        text = _dotted_get(record, fields.text_field) if isinstance(record, dict) else None
+    for record in read_records(path, rejections):
+        text = _dotted_get(record, fields.text_field)
         if not isinstance(text, str):
-            rejections["missing_text"] = rejections.get("missing_text", 0) + 1
+            _count(rejections, "missing_text")
             continue
         if not text:
-            rejections["empty_text"] = rejections.get("empty_text", 0) + 1
+            _count(rejections, "empty_text")
             continue
         source = _dotted_get(record, fields.source_field)
         language = _dotted_get(record, fields.language_field)

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_pipeline.errors import UserError
 from data_pipeline.formats.token_shards import (
+    MANIFEST_NAME,
     ShardEntry,
     TokenShardWriter,
     atomic_write_json,
@@ -45,6 +47,7 @@ class FileResult:
     """What tokenizing one input file produced (also the content of its progress marker)."""
 
     input: str
+    input_bytes: int  # the input's size when tokenized: a changed file is tokenized again
     tokenizer_sha256: str
     groups: dict[str, ShardEntry] = field(default_factory=dict)
     rejections: dict[str, int] = field(default_factory=dict)
@@ -52,6 +55,7 @@ class FileResult:
     def to_json(self) -> dict:
         return {
             "input": self.input,
+            "input_bytes": self.input_bytes,
             "tokenizer_sha256": self.tokenizer_sha256,
             "groups": {name: entry.to_json() for name, entry in self.groups.items()},
             "rejections": self.rejections,
@@ -61,6 +65,7 @@ class FileResult:
     def from_json(cls, obj: dict) -> FileResult:
         return cls(
             input=obj["input"],
+            input_bytes=int(obj.get("input_bytes", -1)),
             tokenizer_sha256=obj["tokenizer_sha256"],
             groups={name: ShardEntry.from_json(e) for name, e in obj["groups"].items()},
             rejections=obj.get("rejections", {}),
@@ -82,8 +87,8 @@ def progress_marker(output: Path, input_file: Path) -> Path:
     return output / PROGRESS_DIR / f"{file_stem(input_file)}.json"
 
 
-def load_finished(output: Path, input_file: Path, tokenizer: TokenizerInfo) -> FileResult | None:
-    """The recorded result when `input_file` was already tokenized into `output` by the same tokenizer."""
+def read_marker(output: Path, input_file: Path, tokenizer: TokenizerInfo) -> FileResult | None:
+    """What an earlier run recorded for `input_file` in `output`, if anything (same tokenizer or UserError)."""
     marker = progress_marker(output, input_file)
     if not marker.is_file():
         return None
@@ -94,6 +99,15 @@ def load_finished(output: Path, input_file: Path, tokenizer: TokenizerInfo) -> F
             "write to a fresh output directory",
         )
     return result
+
+
+def discard(output: Path, result: FileResult) -> None:
+    """Remove what an earlier run wrote for one input file (marker last, so a crash here is retried)."""
+    name = file_stem(Path(result.input))
+    for group in result.groups:
+        for suffix in (".bin", ".idx"):
+            (output / group / f"{name}{suffix}").unlink(missing_ok=True)
+    progress_marker(output, Path(result.input)).unlink(missing_ok=True)
 
 
 class FileTokenizer:
@@ -112,7 +126,7 @@ class FileTokenizer:
         self.batch = batch
 
     def __call__(self, input_file: Path) -> FileResult:
-        result = FileResult(input=str(input_file), tokenizer_sha256=self.tokenizer.sha256)
+        result = FileResult(str(input_file), input_file.stat().st_size, self.tokenizer.sha256)
         writers: dict[str, TokenShardWriter] = {}
         shard_name = file_stem(input_file)
         try:
@@ -174,9 +188,10 @@ def tokenize_in_worker(input_file: Path) -> FileResult:
 
 
 def write_group_manifests(
-    output: Path, results: list[FileResult], tokenizer: TokenizerInfo
+    output: Path, results: list[FileResult], tokenizer: TokenizerInfo, emptied: Iterable[str] = ()
 ) -> dict[str, int]:
-    """One manifest per group from every file's result; returns tokens per group."""
+    """One manifest per group from every file's result (and none for `emptied` groups left without shards);
+    returns tokens per group."""
     entries: dict[str, list[ShardEntry]] = {}
     for result in results:
         for name, entry in result.groups.items():
@@ -191,4 +206,6 @@ def write_group_manifests(
             tokenizer_sha256=tokenizer.sha256,
         )
         tokens[name] = manifest.total_tokens
+    for name in sorted(set(emptied) - set(entries)):  # a group no input file feeds any more
+        (output / name / MANIFEST_NAME).unlink(missing_ok=True)
     return tokens

@@ -158,3 +158,33 @@ def test_loader_over_real_shards_yields_real_text(corpus_shards, trained_tokeniz
         text = processor.decode(row)
         han = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
         assert (han > len(text) * 0.2) == (ranks[0].source_of(g) == "zh"), text[:60]
+
+
+def test_changed_input_is_tokenized_again_and_its_old_group_dropped(trained_tokenizer, tmp_path):
+    inputs, out = tmp_path / "kept", tmp_path / "shards"
+    inputs.mkdir()
+    path = inputs / "part-00000.jsonl"
+    path.write_text(
+        json.dumps({"id": "1", "text": "旧的中文文档。", "source": "old"}, ensure_ascii=False) + "\n"
+    )
+    config = TokenizeConfig(input=str(inputs), tokenizer=str(trained_tokenizer), output=str(out))
+    assert tokenize(config)["tokens_per_group"].keys() == {"old"}
+    path.write_text(json.dumps({"id": "1", "text": "A new English document.", "source": "new"}) + "\n")
+    summary = tokenize(config)
+    assert summary["resumed_files"] == 0 and summary["tokens_per_group"].keys() == {"new"}
+    assert not (out / "old" / "manifest.json").exists() and not (out / "old" / "part-00000.bin").exists()
+    assert read_manifest(out / "new").total_documents == 1
+
+
+def test_bad_lines_and_truncated_files_are_counted_not_fatal(trained_tokenizer, tmp_path):
+    inputs = tmp_path / "raw"
+    inputs.mkdir()
+    good = [json.dumps({"id": str(i), "text": f"document number {i} " * 50}) for i in range(400)]
+    (inputs / "a.jsonl").write_text("\n".join([good[0], "{not json", "[1, 2]", good[1]]) + "\n")
+    blob = gzip.compress(("\n".join(good) + "\n").encode())
+    (inputs / "b.jsonl.gz").write_bytes(blob[: len(blob) // 2])  # cut in the middle of the stream
+    out = tmp_path / "shards"
+    summary = tokenize(TokenizeConfig(input=str(inputs), tokenizer=str(trained_tokenizer), output=str(out)))
+    assert summary["rejected_records"] == {"invalid_json": 1, "not_an_object": 1, "truncated_file": 1}
+    assert read_manifest(out / "a").total_documents == 2
+    assert 0 < read_manifest(out / "b").total_documents < 400  # the complete lines before the cut are kept

@@ -73,7 +73,9 @@ def test_sampler_balances_languages_deterministically(corpus_dir):
 def test_sampler_reads_only_the_head_of_each_file_when_capped(corpus_dir):
     files = sorted(corpus_dir.glob("*.jsonl"))
     full = BalancedLineSampler(files, LineSampleConfig(), RecordFieldsConfig(), seed=1)
-    capped = BalancedLineSampler(files, LineSampleConfig(max_documents_per_file=3), RecordFieldsConfig(), seed=1)
+    capped = BalancedLineSampler(
+        files, LineSampleConfig(max_documents_per_file=3), RecordFieldsConfig(), seed=1
+    )
     assert 0 < sum(capped.available.values()) < sum(full.available.values()) / 20
     heads = [json.loads(line)["text"] for path in files for line in path.read_text().splitlines()[:3]]
     lines = list(capped)
