@@ -1,5 +1,7 @@
 """64-bit shingle hashing and MinHash signatures, vectorised with numpy.
 
+All arithmetic is on uint64 arrays and wraps modulo 2**64 on purpose (numpy does not warn for arrays).
+
 Tokens are hashed all at once: numpy lays the tokens out as a (tokens x max length) matrix of code points,
 a dot product with random odd 64-bit multipliers followed by the splitmix64 finaliser gives each token a
 64-bit id (a per-token xxh3-64 call in Python cost 1.3 us/token, 5x more; it remains the path for tokens
@@ -62,8 +64,7 @@ class ShingleHasher:
         cjk = np.zeros(len(tokens), dtype=bool)
         for lo, hi in CJK_CODEPOINT_RANGES:
             cjk |= (first >= lo) & (first <= hi)
-        with np.errstate(over="ignore"):
-            ids = codes.astype(_U64) @ self._char_mult[:width]
+        ids = codes.astype(_U64) @ self._char_mult[:width]
         return mix64(ids, inplace=True), int(cjk.sum())  # a CJK char is always a token alone
 
     def ngram_hashes(self, token_ids: np.ndarray, n: int) -> np.ndarray:
@@ -72,17 +73,16 @@ class ShingleHasher:
         if n == 0:
             return np.empty(0, dtype=_U64)
         count = len(token_ids) - n + 1
-        with np.errstate(over="ignore"):
-            acc = token_ids[:count] * self._position_mult[0]
-            for j in range(1, n):
-                acc += token_ids[j : j + count] * self._position_mult[j]
+        acc = token_ids[:count] * self._position_mult[0]
+        for j in range(1, n):
+            acc += token_ids[j : j + count] * self._position_mult[j]
         return mix64(acc, inplace=True)
 
     def shingles(self, text: str, lang: str | None = None) -> np.ndarray:
         tokens = shingle_tokens(text)
         ids, cjk = self.token_hashes(tokens)
         n = self.ngram_zh if language_from_counts(lang, cjk, len(tokens)) == "zh" else self.ngram_en
-        return np.unique(self.ngram_hashes(ids, n))
+        return sorted_unique(self.ngram_hashes(ids, n))
 
 
 class MinHasher:
@@ -99,20 +99,24 @@ class MinHasher:
         """uint64[num_perm]; all-ones (the empty-set signature) when there are no shingles."""
         signature = np.full(self.num_perm, np.iinfo(np.uint64).max, dtype=_U64)
         step = max(1, _MAX_MATRIX_ELEMENTS // self.num_perm)
-        with np.errstate(over="ignore"):
-            for start in range(0, len(shingles), step):
-                h = shingles[start : start + step, None]
-                permuted = np.multiply(h, self._a)
-                np.add(permuted, self._b, out=permuted)
-                np.minimum(signature, permuted.min(axis=0), out=signature)
+        for start in range(0, len(shingles), step):
+            h = shingles[start : start + step, None]
+            permuted = np.multiply(h, self._a)
+            np.add(permuted, self._b, out=permuted)
+            np.minimum(signature, permuted.min(axis=0), out=signature)
         return signature
 
     def band_keys(self, signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
         """uint64[n_docs, bands]: one hash per band of `rows` consecutive signature values."""
         signatures = np.atleast_2d(signatures)[:, : bands * rows].reshape(-1, bands, rows)
-        with np.errstate(over="ignore"):
-            combined = (signatures * self._band_mult[:rows]).sum(axis=2, dtype=_U64)
+        combined = (signatures * self._band_mult[:rows]).sum(axis=2, dtype=_U64)
         return mix64(combined, inplace=True)
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for small uint64 arrays, without its generic-path overhead."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
