@@ -29,6 +29,7 @@ class Stall:
     rank: int | None
     last_step: int | None
     silent_s: float
+    never_beat: bool = False  # `rank` never wrote a heartbeat while its peers did
 
 
 class HeartbeatMonitor:
@@ -72,8 +73,17 @@ class HeartbeatMonitor:
         # (SIGSTOP, a debugger) on this host is the culprit for sure; otherwise the one that got least far,
         # and among equals the one silent longest (beats are rate-limited, so this is a best guess).
         frozen = [v for v in stale if v.record.host == self._host and _pid_frozen(v.record.pid)]
+        if not frozen and self.missing_ranks:
+            # Peers wait in their first collective for a rank that never got as far as its start-up beat.
+            return Stall(self.missing_ranks[0], self.last_step, now - self.started_at, never_beat=True)
         culprit = min(frozen or stale, key=lambda v: (v.record.step, v.changed_at))
         return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at)
+
+    @property
+    def missing_ranks(self) -> list[int]:
+        """Ranks below the reported world size that never wrote a heartbeat."""
+        world_size = max((v.record.world_size for v in self.ranks.values()), default=0)
+        return sorted(set(range(world_size)) - set(self.ranks))
 
     @property
     def last_step(self) -> int | None:

@@ -222,6 +222,9 @@ class Supervisor:
             return None
         if stall.rank is None:
             detail = f"no heartbeat within the start-up timeout ({self.config.startup_timeout_s:g} s)"
+        elif stall.never_beat:
+            detail = (f"rank {stall.rank} never beat and its peers are silent "
+                      f"(heartbeat timeout {self.config.heartbeat_timeout_s:g} s)")
         else:
             detail = f"rank {stall.rank} silent for {stall.silent_s:.1f} s (heartbeat timeout {self.config.heartbeat_timeout_s:g} s)"
         return Incident(cause="hang", attempt=attempt, detected_at=time.time(), rank=stall.rank,

@@ -3,10 +3,11 @@
 This module owns the format. When the environment variable `BAICHUAN_HEARTBEAT_DIR` is set, every rank
 writes `$BAICHUAN_HEARTBEAT_DIR/rank<RANK>.json`::
 
-    {"step": 42, "time": 1764370000.12, "pid": 1234, "rank": 0, "host": "node01",
+    {"step": 42, "time": 1764370000.12, "pid": 1234, "rank": 0, "world_size": 16, "host": "node01",
      "start_step": 40, "start_time": 1764369990.5, "first_step_time": 1764369991.7, "done": false}
 
 `step` is the last completed optimizer step, `time` the rank's wall clock (seconds since the epoch),
+`world_size` the number of ranks (from `WORLD_SIZE`; it lets the supervisor name a rank that never beat),
 `start_step`/`start_time` the step this process started from (the resumed step) and when it said so,
 `first_step_time` when it completed its first step past `start_step` (null until then), `done` true once
 training finished.
@@ -50,6 +51,7 @@ class HeartbeatRecord:
     host: str
     start_step: int
     start_time: float
+    world_size: int = 1
     first_step_time: float | None = None
     done: bool = False
 
@@ -65,11 +67,13 @@ class Heartbeat:
         self,
         directory: Path | None,
         rank: int = 0,
+        world_size: int = 1,
         min_interval_s: float = 0.5,
         clock=time.monotonic,
     ) -> None:
         self.directory = Path(directory) if directory is not None else None
         self.rank = rank
+        self.world_size = world_size
         self.min_interval_s = min_interval_s
         self._clock = clock
         self._last_write: float | None = None
@@ -81,7 +85,8 @@ class Heartbeat:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Heartbeat:
         directory = environ.get(HEARTBEAT_DIR_ENV) or None
-        return cls(Path(directory) if directory else None, rank=int(environ.get("RANK", "0")))
+        return cls(Path(directory) if directory else None, rank=int(environ.get("RANK", "0")),
+                   world_size=int(environ.get("WORLD_SIZE", "1")))
 
     @property
     def enabled(self) -> bool:
@@ -121,6 +126,7 @@ class Heartbeat:
             "time": time.time(),
             "pid": os.getpid(),
             "rank": self.rank,
+            "world_size": self.world_size,
             "host": self._host,
             "start_step": int(self._start_step),
             "start_time": self._start_time,
@@ -156,6 +162,7 @@ def read_heartbeats(directory: Path) -> dict[int, HeartbeatRecord]:
                 start_step=int(raw.get("start_step", raw["step"])),
                 start_time=float(raw.get("start_time", raw["time"])),
                 first_step_time=_optional_float(raw.get("first_step_time")),
+                world_size=int(raw.get("world_size", 1)),
                 done=bool(raw.get("done", False)),
             )
         except (OSError, ValueError, KeyError, TypeError):

@@ -147,3 +147,21 @@ def test_monitor_does_not_guess_when_several_ranks_vanish_in_one_poll(tmp_path):
     monitor.poll(now=1.0)
     monitor.poll(now=2.0)
     assert monitor.crashed_ranks == [0, 1] and monitor.first_exited_rank is None
+
+
+def test_monitor_names_a_rank_that_never_beat(tmp_path):
+    record = {"rank": 0, "step": 0, "time": 0.0, "pid": os.getpid(), "start_step": 0, "start_time": 0.0,
+              "first_step_time": None, "done": False, "world_size": 3}
+    heartbeat_path(tmp_path, 0).write_text(json.dumps(record))
+    heartbeat_path(tmp_path, 2).write_text(json.dumps({**record, "rank": 2}))
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    monitor.poll(now=1.0)
+    assert monitor.missing_ranks == [1]
+    assert monitor.stall(now=3.0, heartbeat_timeout_s=5.0, startup_timeout_s=60.0) is None
+    stall = monitor.stall(now=7.0, heartbeat_timeout_s=5.0, startup_timeout_s=60.0)
+    assert stall.rank == 1 and stall.never_beat
+
+
+def test_from_env_records_the_world_size(tmp_path):
+    Heartbeat.from_env({"BAICHUAN_HEARTBEAT_DIR": str(tmp_path), "RANK": "5", "WORLD_SIZE": "8"}).beat(0)
+    assert read_heartbeats(tmp_path)[5].world_size == 8
