@@ -73,3 +73,29 @@ def test_tiny_fractions_enlarge_the_block_instead_of_breaking():
     assert schedule.block_size >= 2000
     seen = Counter(schedule.locate(g)[0] for g in range(schedule.block_size * 2))
     assert seen[1] == round(0.001 * schedule.block_size * 2)
+
+
+def test_zh_en_preset_resolves_to_its_documented_fractions(shard_factory, monkeypatch):
+    """conf/data/zh_en.yaml: zh fixed at 0.45 + 0.15, the other 0.4 split by weight x tokens."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from pretrain.data import DataConfig, PretrainDataLoader
+
+    sizes = {"zh_web-a": 30, "zh_web-b": 30, "zh_books": 20, "en_web-a": 40, "en_books": 10, "code": 20}
+    for name, docs in sizes.items():
+        shard_factory.source(name, shard_factory.documents(len(name), docs, min_len=50, max_len=50), shards=1)
+    monkeypatch.setenv("BAICHUAN_SHARDS", str(shard_factory.root))
+    preset = Path(__file__).resolve().parents[2] / "conf" / "data" / "zh_en.yaml"
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(DataConfig), OmegaConf.load(preset)))
+    loader = PretrainDataLoader(config, seq_len=16, micro_batch_size=1)
+    fractions = dict(zip([s.name for s in loader.sources], loader.fractions))
+    assert len(loader.sources[0].shards.directories) == 2  # the zh_web* glob
+    mass = {
+        name: weight * loader.sources[i].train.epoch_tokens
+        for i, (name, weight) in enumerate([("en_web", 1.0), ("en_books", 3.0), ("code", 2.0)], start=2)
+    }
+    assert fractions["zh_web"] == pytest.approx(0.45) and fractions["zh_books"] == pytest.approx(0.15)
+    for name, m in mass.items():
+        assert fractions[name] == pytest.approx(0.4 * m / sum(mass.values()))
