@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from data_pipeline.dedup.config import DedupConfig
 from data_pipeline.errors import UserError
 from data_pipeline.filters.config import FiltersConfig
+from data_pipeline.hydra_errors import hydra_error_line
 from data_pipeline.langid.script import LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig
 from data_pipeline.quality.config import QualityConfig
@@ -67,14 +68,6 @@ def register_pipeline_configs() -> None:
     ConfigStore.instance().store(name="pipeline_schema", node=PipelineConfig)
 
 
-def _one_line(exc: BaseException) -> str:
-    """Hydra/OmegaConf messages span lines (`full_key: ...`, `object_type=...`): keep the sentence and key."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), "")
-    head = next((line for line in lines if not line.startswith(("full_key", "object_type", "To append"))), str(exc))
-    return f"{head} (key: {key})" if key and key not in head else head
-
-
 def validate_pipeline_config(cfg: PipelineConfig) -> None:
     if cfg.executor.kind not in EXECUTOR_KINDS:
         raise UserError(f"executor.kind={cfg.executor.kind!r} is not one of {EXECUTOR_KINDS}", "pick one of them")
@@ -99,6 +92,6 @@ def compose_pipeline_config(overrides: list[str], config_name: str = "pipeline")
             composed = compose(config_name=config_name, overrides=overrides)
         cfg = OmegaConf.to_object(composed)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise UserError(_one_line(exc), "check the key and its type in conf/pipeline.yaml") from None
+        raise UserError(hydra_error_line(exc), "check the key and its type in conf/pipeline.yaml") from None
     validate_pipeline_config(cfg)
     return cfg

@@ -38,6 +38,9 @@ class Trainer:
         self.world_size = world_size
         train = config.train
         self.config_yaml = to_yaml(config)
+        # The loader first: it is cheap, and a wrong data path should fail in a second, not after engine setup.
+        self.loader = PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
+                                         dp_rank=rank, dp_size=world_size)
         self.store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every,
                                      checksums=train.verify_checksums)
         # Decide what to resume from before building the engine: another world size needs the universal
@@ -45,8 +48,6 @@ class Trainer:
         self.resume_plan = plan_resume(self.store, config, self.config_yaml, rank, world_size)
         self.bundle = build_engine(config, world_size, load_universal=self.resume_plan.universal)
         self.engine, self.layout = self.bundle.engine, self.bundle.layout
-        self.loader = PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
-                                         dp_rank=rank, dp_size=world_size)
         self.state = TrainerState(world_size=world_size, zero_stage=config.deepspeed.zero_stage)
         self.metrics = MetricsLogger(config.logging, rank, run_config=asdict(config))
         self.guard = LossGuard(train.spike_sigma, train.spike_min_history, train.max_bad_steps)

@@ -92,10 +92,11 @@ class CheckpointStore:
             path = path / (path / LATEST).read_text().strip()
         match = STEP_DIR.match(path.name)
         if not path.is_dir() or not match:
-            raise CheckpointNotFound(f"train.resume={resume} is not a checkpoint directory (step_NNNNNNNN)")
+            raise CheckpointNotFound(f"{resume} is not a checkpoint: expected a step_NNNNNNNN directory or a "
+                                     f"checkpoint directory with a `latest` file")
         problem = verify_manifest(path, self.checksums)
         if problem:
-            raise CheckpointNotFound(f"train.resume={resume} cannot be loaded: {problem}")
+            raise CheckpointNotFound(f"checkpoint {resume} cannot be loaded: {problem}")
         return CheckpointRef(path, int(match.group(1)))
 
     # ---- saving (called on every rank) -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from data_pipeline.hydra_errors import hydra_error_line
 from pretrain.config.schema import PretrainConfig, register_configs
 from pretrain.config.validate import ConfigError, validate_config
 
@@ -39,15 +40,6 @@ def strip_launcher_args(argv: list[str]) -> list[str]:
     return kept
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    # Hydra/OmegaConf messages carry the useful sentence plus `full_key:` / `object_type=` detail lines.
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), "")
-    head = next((line for line in lines if not line.startswith(("full_key", "object_type", "To append"))), text)
-    return f"{head} (key: {key})" if key and key not in head else head
-
-
 def compose_config(overrides: list[str], config_name: str = "pretrain") -> PretrainConfig:
     """Compose conf/<config_name>.yaml with overrides into a typed, validated config."""
     register_configs()
@@ -56,7 +48,7 @@ def compose_config(overrides: list[str], config_name: str = "pretrain") -> Pretr
             cfg = compose(config_name=config_name, overrides=overrides)
         config = OmegaConf.to_object(cfg)
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(hydra_error_line(exc)) from None
     validate_config(config)
     return config
 
