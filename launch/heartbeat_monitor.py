@@ -79,6 +79,10 @@ class HeartbeatMonitor:
         culprit = min(frozen or stale, key=lambda v: (v.record.step, v.changed_at))
         return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at)
 
+    def local_pids(self) -> list[int]:
+        """Pids of the ranks that run on this host."""
+        return [v.record.pid for v in self.ranks.values() if v.record.host == self._host]
+
     @property
     def missing_ranks(self) -> list[int]:
         """Ranks below the reported world size that never wrote a heartbeat."""

@@ -1,8 +1,9 @@
 """The restart loop: run the launcher, watch it, and on a crash or a hang kill it all and resume.
 
 One attempt = one launch of the command in its own process group with a fresh heartbeat directory.
-An attempt ends in one of three ways: the launcher exits 0 (done), it fails (non-zero exit, or a rank's
-heartbeat goes stale), or the supervisor is asked to stop (SIGTERM/SIGINT, forwarded to the group).
+An attempt ends in one of three ways: the launcher exits 0 (done), it fails (non-zero exit, a rank that
+vanishes without finishing, or a heartbeat that goes stale), or the supervisor is asked to stop
+(SIGTERM/SIGINT, forwarded to the group).
 After a failure the group is torn down, the loop waits with exponential backoff and relaunches with
 `train.resume=auto`, unless `max_restarts` restarts already happened within `restart_window_s`.
 """
@@ -167,6 +168,8 @@ class Supervisor:
         try:
             group = ProcessGroup(command, env)
         except (FileNotFoundError, PermissionError) as exc:
+            if pending is not None:
+                self.incidents.append(pending)
             raise LaunchError(f"cannot start {command[0]!r}: {exc.strerror} — check the command after `--`") from exc
         self._group = group
         if self._stop_signum is not None:  # a stop raced with the spawn
@@ -174,7 +177,10 @@ class Supervisor:
         monitor = HeartbeatMonitor(heartbeat_dir, started_at=time.monotonic())
         try:
             while True:
+                group.track_descendants()
                 monitor.poll(time.monotonic())
+                for pid in monitor.local_pids():
+                    group.track(pid)
                 if pending is not None and _update_recovery(pending, monitor, spawned_at):
                     log.info("recovered: %s", _describe(pending))
                     self.incidents.append(pending)

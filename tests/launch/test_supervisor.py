@@ -221,3 +221,16 @@ def test_cli_flags_become_the_config(tmp_path, monkeypatch):
     monkeypatch.delenv("BAICHUAN_RUN_DIR")
     config, _ = parse_args(["--fatal-exit-codes", "", "--", "x"])
     assert config.incidents_path.name == "incidents.jsonl" and config.fatal_exit_codes == ()
+
+
+def test_ranks_in_their_own_session_are_killed_too(tmp_path, fake_command, supervise):
+    # Like torchrun, this launcher starts its rank with start_new_session=True: out of the group's reach.
+    launcher = [sys.executable, "-c",
+                "import subprocess, sys; sys.exit(subprocess.Popen(sys.argv[1:], start_new_session=True).wait())",
+                *fake_command("steps=9", "hang_at=2")]
+    assert supervise(launcher, heartbeat_timeout_s=2.0, max_restarts=0) == 1
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["cause"] == "hang" and incident["rank"] == 0
+    rank = read_heartbeats(tmp_path / "heartbeats" / "attempt-1")[0]
+    assert not _running(rank.pid)  # the hung rank did not survive its launcher
+    assert (tmp_path / "state.sigterm").exists()  # it got the SIGTERM, not just the final SIGKILL
