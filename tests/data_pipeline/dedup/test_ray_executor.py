@@ -61,3 +61,12 @@ def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records
     # (not 11: normalisation turns the newline into a space, so after a text with no final full stop the
     # boilerplate merges into that last sentence and is no longer the same sentence)
     assert len(kept) + sum(s["docs_rejected"] for s in stats["local"]["stages"].values()) == len(records)
+
+
+def test_ray_executor_without_ray_is_a_user_error(tmp_path, monkeypatch):
+    from data_pipeline.errors import UserError
+    from data_pipeline.executors import ray as ray_executor
+
+    monkeypatch.setattr(ray_executor, "ray_available", lambda: False)
+    with pytest.raises(UserError, match="Ray is not installed"):
+        ray_executor.run_pipeline([], [], tmp_path)
