@@ -27,6 +27,7 @@ from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
 from data_pipeline.dedup.quality_eval import evaluate_minhash
 from data_pipeline.errors import UserError, exit_on_user_error
+from data_pipeline.hydra_errors import hydra_error_line
 from data_pipeline.readers import InputConfig, discover_sources
 from data_pipeline.stage import is_rejected
 
@@ -47,8 +48,8 @@ def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = OmegaConf.to_object(compose(config_name="dedup_eval_schema", overrides=overrides))
     except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        head = str(exc).strip().splitlines()[0]
-        raise UserError(head, "check the key and its type (see data_pipeline/dedup_eval.py)") from None
+        raise UserError(hydra_error_line(exc), "check the key and its type (see data_pipeline/dedup_eval.py)") \
+            from None
     if cfg.sample < 2 or cfg.near_duplicates < 0:
         raise UserError(f"sample={cfg.sample}, near_duplicates={cfg.near_duplicates}",
                         "use sample >= 2 and near_duplicates >= 0")
