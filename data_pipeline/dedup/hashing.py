@@ -26,6 +26,7 @@ _U64 = np.uint64
 # Upper bound on the (shingles x permutations) scratch matrix, so very long documents stay in small memory.
 _MAX_MATRIX_ELEMENTS = 1 << 21
 _MAX_VECTOR_TOKEN_CHARS = 64
+_CJK_BOUNDS = np.array(sorted(b for lo, hi in CJK_CODEPOINT_RANGES for b in (lo, hi + 1)), dtype=np.uint32)
 _CJK_TOKEN = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_CODEPOINT_RANGES) + "]")
 
 
@@ -60,12 +61,11 @@ class ShingleHasher:
             ids = np.fromiter((xxhash.xxh3_64_intdigest(t.encode()) for t in tokens), dtype=_U64, count=len(tokens))
             return ids, len(_CJK_TOKEN.findall("".join(tokens)))
         codes = table.view(np.uint32).reshape(len(tokens), width)
-        first = codes[:, 0]
-        cjk = np.zeros(len(tokens), dtype=bool)
-        for lo, hi in CJK_CODEPOINT_RANGES:
-            cjk |= (first >= lo) & (first <= hi)
+        # A first code point inside a CJK range <=> an odd insertion point among the sorted range bounds
+        # (a CJK character is always a token alone).
+        cjk = int(np.count_nonzero(np.searchsorted(_CJK_BOUNDS, codes[:, 0], side="right") & 1))
         ids = codes.astype(_U64) @ self._char_mult[:width]
-        return mix64(ids, inplace=True), int(cjk.sum())  # a CJK char is always a token alone
+        return mix64(ids, inplace=True), cjk
 
     def ngram_hashes(self, token_ids: np.ndarray, n: int) -> np.ndarray:
         """All n-gram hashes of a token-hash sequence (one shingle of everything when shorter than n)."""
