@@ -225,6 +225,8 @@ class PretrainDataLoader:
                 f"  {s.name:<24} {s.fraction:7.2%} of samples | train {s.train_documents:,} docs "
                 f"{s.train_tokens:,} tokens | validation {s.validation_documents:,} docs {s.validation_tokens:,} tokens"
             )
+            # a source completes an epoch every train_tokens / (fraction * seq_len) global samples
+            line += f" | an epoch every {s.train_tokens / (s.fraction * self.seq_len):,.0f} samples"
             if total_samples:
                 tokens = s.fraction * total_samples * self.seq_len
                 line += f" | {tokens:,.0f} tokens = {tokens / s.train_tokens:.2f} epochs"
