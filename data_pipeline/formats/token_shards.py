@@ -46,6 +46,11 @@ def dtype_for_vocab(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size <= UINT16_VOCAB_LIMIT else np.dtype("<u4")
 
 
+def compact_index_dtype(largest: int) -> np.dtype:
+    """int32 when every value fits (half the memory for per-document arrays), else int64."""
+    return np.dtype(np.int32) if largest < 2**31 else np.dtype(np.int64)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary sibling and a rename (creating the parent directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,7 +336,8 @@ class TokenShardSet:
                 self._tokens.append(tokens)
         self._doc_shard = np.concatenate(shard_of_doc) if shard_of_doc else np.zeros(0, np.int32)
         self._doc_start = np.concatenate([b[:-1] for b in starts]) if starts else np.zeros(0, np.int64)
-        self.doc_lengths = np.concatenate([np.diff(b) for b in starts]) if starts else np.zeros(0, np.int64)
+        lengths = np.concatenate([np.diff(b) for b in starts]) if starts else np.zeros(0, np.int64)
+        self.doc_lengths = lengths.astype(compact_index_dtype(int(lengths.max(initial=0))))
 
     def _open_shard(self, directory: Path, entry: ShardEntry) -> tuple[np.ndarray, np.ndarray]:
         bin_path, idx_path = directory / f"{entry.name}.bin", directory / f"{entry.name}.idx"
@@ -363,7 +369,7 @@ class TokenShardSet:
 
     @property
     def num_tokens(self) -> int:
-        return int(self.doc_lengths.sum())
+        return int(self.doc_lengths.sum(dtype=np.int64))
 
     def document_tokens(self, doc: int, start: int = 0, end: int | None = None) -> np.ndarray:
         """Tokens ``[start, end)`` of document `doc` (EOS is its last token)."""

@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from data_pipeline.formats.token_shards import TokenShardSet
+from data_pipeline.formats.token_shards import TokenShardSet, compact_index_dtype
 
 _WINDOW_STREAM = 0x77696E  # "win": separates the window-order RNG stream from the epoch-order one
 
@@ -30,9 +30,11 @@ class DocumentStream:
         """`documents`: the indices (into `shards`) forming each epoch; `seed` None keeps their order and
         the window order (validation), else both are shuffled from it."""
         self.shards = shards
-        self.documents = np.asarray(documents, dtype=np.int64)
+        # int32 per-document arrays where they fit: memory is ~O(documents) per rank (docs/data_loader.md).
+        self._index_dtype = compact_index_dtype(shards.num_documents)
+        self.documents = np.asarray(documents).astype(self._index_dtype)
         self.lengths = shards.doc_lengths[self.documents]
-        self.epoch_tokens = int(self.lengths.sum())
+        self.epoch_tokens = int(self.lengths.sum(dtype=np.int64))
         self.seq_len = seq_len
         self.seed = seed
         self.shuffle_block = max(1, shuffle_block) if seed is not None else 1
@@ -44,10 +46,11 @@ class DocumentStream:
         """(document order, cumulative end offsets) of one epoch."""
         if epoch not in self._epochs:
             if self.seed is None:
-                order = np.arange(self.documents.size)
+                order = np.arange(self.documents.size, dtype=self._index_dtype)
             else:
-                order = np.random.default_rng([*self.seed, epoch]).permutation(self.documents.size)
-            self._epochs[epoch] = (order, np.cumsum(self.lengths[order]))
+                rng = np.random.default_rng([*self.seed, epoch])
+                order = rng.permutation(self.documents.size).astype(self._index_dtype)
+            self._epochs[epoch] = (order, np.cumsum(self.lengths[order], dtype=np.int64))
             while len(self._epochs) > 2:
                 self._epochs.popitem(last=False)
         self._epochs.move_to_end(epoch)
