@@ -171,3 +171,17 @@ def test_any_interruption_on_any_dp_sizes_replays_the_same_samples(
     total = len(first) + len(second)
     reference, _ = global_samples(config, steps=total, mb=1, dp=1, seq_len=16)
     assert first + second == reference
+
+
+def test_a_source_smaller_than_one_window_wraps_across_epochs(shard_factory):
+    docs = shard_factory.documents(9, 3, min_len=4, max_len=4)  # 3 docs x (4 + EOS) = 15 tokens per epoch
+    path = shard_factory.source("tiny", docs, shards=1)
+    loader = PretrainDataLoader(
+        DataConfig([SourceConfig("tiny", str(path))], validation_fraction=0.0), seq_len=64, micro_batch_size=2
+    )
+    batch = next(iter(loader))
+    assert batch["input_ids"].shape == (2, 64)
+    tokens, doc_ids = loader.global_sample(0)
+    eos_before_last = int((tokens[:-1] == shard_factory.eos).sum())
+    assert eos_before_last >= 12  # 65 tokens span at least 13 documents of 5 tokens, over several epochs
+    assert doc_ids.tolist() == sorted(doc_ids.tolist()) and doc_ids[-1] == eos_before_last
