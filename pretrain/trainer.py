@@ -103,7 +103,8 @@ class Trainer:
         train = self.config.train
         self.resume()
         if self.rank == 0:
-            log.info("data mixture:\n%s", self.loader.describe())
+            planned = train.max_steps * self.layout.global_batch_size
+            log.info("data mixture:\n%s", self.loader.describe(total_samples=planned))
         self.heartbeat.beat(self.state.step)
         for callback in self.callbacks:
             callback.on_train_start(self)
