@@ -62,7 +62,9 @@ def evaluate_sources(trainer: Trainer, max_batches: int) -> dict[str, float]:
     finally:
         trainer.engine.train(was_training)
     if dist.is_available() and dist.is_initialized():
+        per_source = per_source.to(trainer.engine.device)  # NCCL reduces device tensors only
         dist.all_reduce(per_source)
+        per_source = per_source.cpu()
     metrics: dict[str, float] = {}
     for name, (loss_sum, tokens) in zip(names, per_source.tolist()):
         if tokens > 0:  # a source without held-out documents has nothing to report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -116,6 +117,15 @@ def _time_collective(op: str, size_bytes: int, repeats: int, device: torch.devic
     return float(slowest.item())
 
 
+def _probe_device() -> torch.device:
+    """NCCL needs each rank on its own GPU; the probe runs before deepspeed.initialize has set it."""
+    if dist.get_backend() != "nccl":
+        return torch.device("cpu")
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    torch.cuda.set_device(device)
+    return device
+
+
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -135,7 +145,7 @@ def probe_collectives(
     if not dist.is_initialized():
         raise RuntimeError("the communication probe needs an initialised process group")
     if device is None:
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        device = _probe_device()
     fits = {}
     for op in ops:
         seconds = [_time_collective(op, size, repeats, device, dtype) for size in sizes_bytes]

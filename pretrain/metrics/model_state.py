@@ -62,11 +62,11 @@ def model_state_bytes(module: torch.nn.Module, optimizer: torch.optim.Optimizer)
             "total_bytes": params + master + states}
 
 
-def _max_over_ranks(values: dict[str, int]) -> dict[str, int]:
+def _max_over_ranks(values: dict[str, int], device: torch.device) -> dict[str, int]:
     if not (dist.is_available() and dist.is_initialized()):
         return values
     keys = sorted(values)
-    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)  # NCCL: device tensors
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return {k: int(v) for k, v in zip(keys, tensor.tolist())}
 
@@ -92,7 +92,8 @@ class ModelStateReport(Callback):
             return metrics
         # After the first step: FP16_Optimizer (ZeRO-0) creates the Adam moments lazily at its first step.
         self._reported = True
-        state = _max_over_ranks(model_state_bytes(trainer.engine.module, trainer.bundle.optimizer))
+        state = _max_over_ranks(model_state_bytes(trainer.engine.module, trainer.bundle.optimizer),
+                                trainer.engine.device)
         metrics.update({f"state/{k}_per_rank": v for k, v in state.items()})
         zero = trainer.bundle.ds_config["zero_optimization"]
         for key in ("reduce_bucket_size", "allgather_bucket_size", "stage3_prefetch_bucket_size"):
