@@ -80,6 +80,7 @@ class Heartbeat:
         self._start_step: int | None = None
         self._start_time: float | None = None
         self._first_step_time: float | None = None
+        self._directory_ready = False
         self._host = socket.gethostname()
 
     @classmethod
@@ -133,7 +134,9 @@ class Heartbeat:
             "first_step_time": self._first_step_time,
             "done": done,
         }
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._directory_ready:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._directory_ready = True
         final = heartbeat_path(self.directory, self.rank)
         temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         temporary.write_text(json.dumps(record))
