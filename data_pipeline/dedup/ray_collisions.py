@@ -41,7 +41,7 @@ def ray_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
              if band_file(root, shard, band).exists()]
     if not files:
         return
-    rows = ray.data.from_items(files).map_batches(_load_band_rows, batch_size=1, batch_format="numpy")
+    rows = ray.data.from_items(files).map_batches(_load_band_rows, batch_size=1, batch_format="numpy").materialize()
     counts = rows.groupby(["band", "key"]).count().map_batches(_buckets_of_two_or_more, batch_format="numpy") \
         .to_pandas()
     if counts.empty:

@@ -2,9 +2,9 @@
 
 Same entry point and output as `data_pipeline.executors.local.run_pipeline` (the same segment/shard
 functions write kept/, rejected/, done-markers and stats.json, so a run resumes under either executor).
-Per segment: observe every shard (Ray Data `map_batches`, one shard per batch), fit the CorpusStage on the
-driver — dedup stages get their LSH buckets from a Ray Data groupby shuffle (dedup.ray_collisions) — then
-run every shard. `address=None` starts a local Ray with `workers` CPUs; "auto" or "ray://..." joins an
+Per segment: fit the CorpusStage on the driver — dedup stages get their LSH buckets from a Ray Data groupby
+shuffle (dedup.ray_collisions) — then run every shard (Ray Data `map_batches`, one shard per batch); the same
+task observes the shard's output for the next CorpusStage. `address=None` starts a local Ray with `workers` CPUs; "auto" or "ray://..." joins an
 existing cluster, whose nodes must all see `output_dir` (shared storage). Ray is an optional extra
 (`pip install .[ray]`); the local executor needs none of it.
 """
@@ -61,20 +61,23 @@ def _start_ray(address: str | None, workers: int) -> bool:
     return True
 
 
-def _map_shards(task: Callable[[int], str], count: int, workers: int) -> list[str]:
-    """task(i) for i in range(count) as a Ray Data map_batches over shard indices (one shard per batch, at
-    most `workers` at a time); returns the tasks' string results in shard order."""
+def _map_shards(task: Callable[[int], str], indices: list[int], workers: int) -> list[str]:
+    """task(i) for each shard index as a Ray Data map_batches (one shard per batch, at most `workers` at a
+    time); returns the tasks' string results in the order of `indices`."""
     import numpy as np
     import ray.data
+
+    if not indices:
+        return []
 
     def on_batch(batch: dict) -> dict:
         return {"index": batch["index"], "result": np.array([task(int(i)) for i in batch["index"]], dtype=object)}
 
-    rows = ray.data.range(count).map_batches(
-        lambda b: {"index": b["id"]}, batch_size=1, batch_format="numpy"
-    ).map_batches(on_batch, batch_size=1, batch_format="numpy", num_cpus=1,
-                  compute=ray.data.TaskPoolStrategy(size=max(1, min(workers, count)))).take_all()
-    return [row["result"] for row in sorted(rows, key=lambda row: int(row["index"]))]
+    rows = ray.data.from_items([{"index": i} for i in indices]).map_batches(
+        on_batch, batch_size=1, batch_format="numpy", num_cpus=1,
+        compute=ray.data.TaskPoolStrategy(size=max(1, min(workers, len(indices))))).take_all()
+    by_index = {int(row["index"]): row["result"] for row in rows}
+    return [by_index[i] for i in indices]
 
 
 def _fit(stage, state_dir: Path, num_shards: int) -> None:
@@ -86,16 +89,26 @@ def _fit(stage, state_dir: Path, num_shards: int) -> None:
         stage.fit(state_dir, num_shards)
 
 
-def _run_segment(segment: Segment, sources: Sequence, layout: OutputLayout, workers: int) -> list[dict]:
+def _run_segment(segment: Segment, following: Segment | None, sources: Sequence, layout: OutputLayout,
+                 workers: int) -> list[dict]:
+    """Fit the segment's CorpusStage (its shards were observed by the previous segment's tasks), then run
+    every shard; each shard task also observes its fresh output for the next segment's CorpusStage, which
+    saves one pass over the data and one Ray Data job per segment."""
     corpus = segment.corpus_stage
     pending = [s for s in sources if not layout.done_marker(segment.index, s.info.name).exists()]
     if corpus is not None and pending:
-        _map_shards(lambda i: observe_shard(segment, sources[i], layout) or "", len(sources), workers)
+        unobserved = [i for i, s in enumerate(sources)
+                      if not layout.observed_marker(segment.index, corpus.name, s.info.name).exists()]
+        _map_shards(lambda i: observe_shard(segment, sources[i], layout) or "", unobserved, workers)
         _fit(corpus, layout.corpus_state_dir(segment.index, corpus.name), len(sources))
-    # The segment (with its fitted stage) is shipped to the workers after fit, inside the task closure.
-    results = _map_shards(lambda i: json.dumps(run_segment_shard(segment, sources[i], layout)), len(sources),
-                          workers)
-    return [json.loads(result) for result in results]
+
+    def task(i: int) -> str:  # shipped to the workers after fit, with the fitted stage inside
+        result = run_segment_shard(segment, sources[i], layout)
+        if following is not None and following.corpus_stage is not None:
+            observe_shard(following, sources[i], layout)
+        return json.dumps(result)
+
+    return [json.loads(result) for result in _map_shards(task, list(range(len(sources))), workers)]
 
 
 def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, workers: int | None = None,
@@ -114,8 +127,8 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
     results: dict[str, dict] = {}
     started = _start_ray(address, workers)
     try:
-        for segment in segments:
-            for result in _run_segment(segment, sources, layout, workers):
+        for segment, following in zip(segments, [*segments[1:], None]):
+            for result in _run_segment(segment, following, sources, layout, workers):
                 merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [],
                                                               "stages": {}})
                 merged["errors"].extend(result["errors"])
