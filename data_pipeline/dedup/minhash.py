@@ -54,7 +54,7 @@ class MinHashDedupStage(ClusterDedupStage):
         self.cfg = cfg
         self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
         self.minhasher = MinHasher(cfg.num_perm, seed)
-        self._shingle_cache: dict[int, tuple] = {}  # shard -> (open shingles.bin, shingle_ends)
+        self._shingle_files: dict[int, tuple] = {}  # shard -> (open shingles.bin, shingle_ends)
 
     def doc_shingles(self, record: dict) -> np.ndarray:
         text = record.get("text") if isinstance(record.get("text"), str) else ""
@@ -78,11 +78,11 @@ class MinHashDedupStage(ClusterDedupStage):
         """One record's shingle hashes, read with one positioned read: a memory map would leave every page
         it touched resident, and verification touches pages all over the corpus."""
         shard, local = locate(offsets, row)
-        if shard not in self._shingle_cache:
+        if shard not in self._shingle_files:
             directory = shard_dir(root, shard)
-            self._shingle_cache[shard] = (open(directory / "shingles.bin", "rb"),
+            self._shingle_files[shard] = (open(directory / "shingles.bin", "rb"),
                                           np.load(directory / "shingle_ends.npy"))
-        data, ends = self._shingle_cache[shard]
+        data, ends = self._shingle_files[shard]
         start = int(ends[local - 1]) if local else 0
         data.seek(start * 8)
         return np.fromfile(data, dtype=np.uint64, count=int(ends[local]) - start)
@@ -91,6 +91,6 @@ class MinHashDedupStage(ClusterDedupStage):
         try:
             super().fit(workdir, num_shards, find_collisions)
         finally:
-            for data, _ in self._shingle_cache.values():
+            for data, _ in self._shingle_files.values():
                 data.close()
-            self._shingle_cache.clear()
+            self._shingle_files.clear()
