@@ -21,7 +21,9 @@ _MATMUL_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.f
 
 
 def detect_peak_tflops(default_gpu: str = "A800", precision: str = "bf16") -> tuple[str, float]:
-    """(device label, peak dense TFLOPS per device: the bf16 table value on GPUs, measured on CPU)."""
+    """(device label, peak dense TFLOPS per device: the bf16 table value on GPUs, measured on CPU).
+
+    On CPU with a process group this is a collective (barrier + all-reduce): call it on every rank."""
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name()
         for gpu, peak in PEAK_TFLOPS.items():
