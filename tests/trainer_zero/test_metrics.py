@@ -118,3 +118,30 @@ def _real_tensorboard() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("tensorboard") is not None
+
+
+def test_model_state_report_once_per_launch_and_loss_scale_every_fp16_step():
+    from types import SimpleNamespace
+
+    from pretrain.distributed import fit_latency_bandwidth
+    from pretrain.distributed.comm_probe import CommProfile
+    from pretrain.metrics.model_state import ModelStateReport
+
+    model = torch.nn.Linear(8, 8)
+    optimizer = torch.optim.AdamW(model.parameters())
+    fit = fit_latency_bandwidth("all_gather", [1 << 20, 4 << 20], [1e-4 + s / 1e9 for s in (1 << 20, 4 << 20)])
+    trainer = SimpleNamespace(
+        config=SimpleNamespace(train=SimpleNamespace(precision="fp16")),
+        engine=SimpleNamespace(module=model, optimizer=SimpleNamespace(cur_scale=1024.0), device=torch.device("cpu")),
+        bundle=SimpleNamespace(optimizer=optimizer, comm_profile=CommProfile(2, "gloo", {"all_gather": fit}),
+                               ds_config={"zero_optimization": {"reduce_bucket_size": 7, "stage": 2}}),
+    )
+    report = ModelStateReport()
+    report.on_train_start(trainer)
+    first, second = report.on_step_end(trainer), report.on_step_end(trainer)
+    assert first["state/param_bytes_per_rank"] == 72 * 4 and first["buckets/reduce_bucket_size"] == 7
+    assert first["comm/all_gather/latency_us"] == pytest.approx(100.0)
+    assert first["comm/all_gather/bandwidth_gbps"] == pytest.approx(1.0)
+    assert second == {"loss_scale": 1024.0} and first["loss_scale"] == 1024.0
+    report.on_train_start(trainer)  # a new launch (resume) reports again
+    assert "state/total_bytes_per_rank" in report.on_step_end(trainer)
