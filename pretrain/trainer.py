@@ -71,6 +71,7 @@ class Trainer:
             if self.rank == 0:
                 log.info("starting from scratch (train.resume=%s)", self.config.train.resume)
             return
+        started = time.perf_counter()
         self._load(ref, self.resume_plan.universal)
         self.loader.load_state_dict(self.state.data)  # global sample count: exact on any dp size
         rng = read_rng_state(ref.path, self.rank)
@@ -78,8 +79,9 @@ class Trainer:
             restore_rng_state(rng)
         self.metrics.truncate_after(self.state.step)
         if self.rank == 0:
-            log.info("resumed from %s at step %d%s", ref.path, self.state.step,
-                     " (universal checkpoint, new world size)" if self.resume_plan.universal else "")
+            log.info("resumed from %s at step %d%s; checkpoint loaded in %.2f s", ref.path, self.state.step,
+                     " (universal checkpoint, new world size)" if self.resume_plan.universal else "",
+                     time.perf_counter() - started)
 
     def rollback(self) -> None:
         """Too many bad steps in a row: reload the newest checkpoint but keep the data position, so the

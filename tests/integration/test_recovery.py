@@ -66,7 +66,7 @@ def test_a_hung_rank_is_detected_and_the_run_restarted(demo_data, tmp_path, refe
     train(demo_data, run_dir, STEPS, supervisor=supervisor,
           env=fault(signal="SIGSTOP", rank=1, step=5, once_file=str(tmp_path / "fired")))
     incidents = [json.loads(line) for line in (tmp_path / "inc.jsonl").read_text().splitlines()]
-    assert incidents[0]["cause"] == "hang"
+    assert incidents[0]["cause"] == "hang" and incidents[0]["rank"] == 1  # the stopped rank is named
     assert_same_trajectory(metrics(run_dir), reference)
 
 
