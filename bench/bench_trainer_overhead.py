@@ -110,6 +110,7 @@ def trainer_loop(config, rank: int, world_size: int, warmup: int) -> list[float]
     from pretrain.trainer import Trainer
 
     stamps: dict[int, float] = {}
+    inside_engine: dict[int, float] = {}
 
     class StepClock(Callback):
         def on_step_end(self, trainer):
@@ -117,9 +118,28 @@ def trainer_loop(config, rank: int, world_size: int, warmup: int) -> list[float]
 
     trainer = Trainer(config, rank, world_size)
     trainer.callbacks.append(StepClock())
+    engine = trainer.engine
+
+    def timed(method):  # seconds spent inside DeepSpeed and the model, per step
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                step = trainer.state.step + 1
+                inside_engine[step] = inside_engine.get(step, 0.0) + time.perf_counter() - started
+        return wrapper
+
+    engine.forward, engine.backward, engine.step = (timed(m) for m in (engine.forward, engine.backward, engine.step))
     trainer.fit()
-    trainer.engine.destroy()
+    engine.destroy()
+    steps = range(warmup + 1, config.train.max_steps + 1)
+    FRAMEWORK_SECONDS.extend(
+        b - a - inside_engine[step] for step, a, b in zip(steps, [stamps[s - 1] for s in steps], [stamps[s] for s in steps]))
     return _intervals([stamps[step] for step in range(warmup, config.train.max_steps + 1)])
+
+
+FRAMEWORK_SECONDS: list[float] = []  # per trainer step: interval minus the time inside DeepSpeed and the model
 
 
 def worker(args) -> None:
@@ -139,6 +159,7 @@ def worker(args) -> None:
         summary = {side: {"step_seconds": rounds, "tokens_per_s": [tokens / statistics.median(r) for r in rounds]}
                    for side, rounds in results.items()}
         summary["tokens_per_step"] = tokens
+        summary["framework_seconds"] = FRAMEWORK_SECONDS
         Path(args.out, "result.json").write_text(json.dumps(summary))
 
 
@@ -178,6 +199,10 @@ def main() -> None:
     for side in ("bare", "trainer"):
         rates = ", ".join(f"{r:,.0f}" for r in result[side]["tokens_per_s"])
         print(f"{side:8s} tokens/s per round: {rates}")
+    framework = statistics.median(result["framework_seconds"])
+    print(f"trainer time outside DeepSpeed and the model (loader, loss all-reduce, guard, metrics, heartbeat, "
+          f"callbacks): median {framework * 1e3:.1f} ms of a {pooled['trainer'] * 1e3:.0f} ms step "
+          f"= {framework / pooled['trainer']:.1%}")
     print(f"trainer / bare DeepSpeed (median step over all rounds): {trainer:,.0f} / {bare:,.0f} tokens/s = "
           f"{trainer / bare:.3f}  (goal >= 0.97)")
 
