@@ -94,6 +94,7 @@ class Trainer:
         bad_step = self.state.step
         self._load(ref, universal=False)
         self.state.data = position
+        self.metrics.truncate_after(ref.step)  # the steps are redone: one record per step, as always
         if self.rank == 0:
             append_incident(self.incidents, "rollback", step=bad_step, to_step=ref.step,
                             skipped_samples=position["consumed_samples"] - read_trainer_state(ref.path)["data"].get(
@@ -137,7 +138,9 @@ class Trainer:
                 self.rollback()
                 continue
             stopping = self.stop.agreed(device)
-            if self.state.step % train.save_interval == 0 or self.state.step == last_step or stopping:
+            # A scheduled save waits out a streak of bad steps: a rollback must find a checkpoint from before it.
+            scheduled = self.state.step % train.save_interval == 0 and self.guard.consecutive_bad == 0
+            if scheduled or self.state.step == last_step or stopping:
                 self.save()
             if stopping:
                 break
@@ -155,6 +158,9 @@ class Trainer:
         """
         optimizer, gas = self.bundle.optimizer, self.layout.gradient_accumulation_steps
         total, verdict, self.last_data_fingerprint = 0.0, None, 0
+        # 1-based index of this global batch in the data order: the step number, unless a rollback skipped data.
+        batch_index = self.loader.state_dict()["consumed_samples"] // self.layout.global_batch_size + 1
+        poisoned = batch_index in self.config.train.inject_nan_steps
         for micro in range(gas):
             batch = next(batches)
             loss = self.engine(
@@ -162,7 +168,7 @@ class Trainer:
                 labels=batch["labels"].to(device),
                 doc_ids=batch["doc_ids"].to(device) if self.config.data.document_masking else None,
             )
-            if self.state.step + 1 in self.config.train.inject_nan_steps:
+            if poisoned:
                 loss = loss * float("nan")
             global_loss, fingerprint = dp_sum(loss.detach().float(), batch_fingerprint(batch["input_ids"]))
             global_loss /= self.world_size

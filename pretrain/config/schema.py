@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
+
 from hydra.core.config_store import ConfigStore
 
 from pretrain.data import DataConfig
@@ -50,7 +51,8 @@ class TrainConfig:
     spike_sigma: float = 6.0
     spike_min_history: int = 20
     max_bad_steps: int = 3
-    # Fault injection for tests and drills: the loss of these steps is made NaN.
+    # Fault injection for tests and drills: the loss of these global batches (1-based; equal to the step
+    # number unless a rollback skipped data) is made NaN.
     inject_nan_steps: List[int] = field(default_factory=list)  # noqa: UP006
     # Logging and evaluation cadence.
     log_interval: int = 1

@@ -88,3 +88,18 @@ def test_two_to_one_to_two_ranks_with_an_injected_nan(demo_data, tmp_path, refer
     incidents = [json.loads(line) for line in (run_dir / "incidents.jsonl").read_text().splitlines()]
     assert [(i["kind"], i["step"], i["reason"]) for i in incidents] == [("skipped_step", 3, "nonfinite_loss")]
     assert records[-1]["loss"] < records[0]["loss"]
+
+
+def test_consecutive_bad_steps_roll_back_and_skip_the_data_window(demo_data, tmp_path):
+    run_dir = tmp_path / "run"
+    train(demo_data, run_dir, ["train.max_steps=6", "train.save_interval=2", "train.max_bad_steps=3",
+                               "train.inject_nan_steps=[3,4,5]"], ranks=1)
+    incidents = [json.loads(line) for line in (run_dir / "incidents.jsonl").read_text().splitlines()]
+    assert [(i["kind"], i["step"]) for i in incidents] == [
+        ("skipped_step", 3), ("skipped_step", 4), ("skipped_step", 5), ("rollback", 5)]
+    assert incidents[-1]["to_step"] == 2 and incidents[-1]["skipped_samples"] == 3 * 8
+    records = metrics(run_dir)
+    assert [r["step"] for r in records] == list(range(1, 7))  # steps 3-5 redone, one record each
+    # After the rollback the loader went on from where it was: the poisoned batches are never replayed.
+    assert [r["consumed_samples"] for r in records] == [8, 16, 48, 56, 64, 72]
+    assert all(r["loss"] == r["loss"] and not r["skipped"] for r in records)
