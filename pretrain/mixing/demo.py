@@ -15,13 +15,18 @@ from pretrain.mixing.cli import proxy_model_config
 from pretrain.mixing.doremi import DoReMiConfig, learn_doremi_weights
 from pretrain.mixing.learned_config import write_learned_config
 
-# Tiny on purpose: the point is to show the mechanism end to end, not to learn good weights from 20 steps.
-DEMO_DOREMI = DoReMiConfig(reference_steps=20, proxy_steps=20, seq_len=64, batch_size=4, samples_per_domain=2,
+# Tiny on purpose: the point is to show the mechanism end to end, not to learn good weights from 30 steps.
+DEMO_DOREMI = DoReMiConfig(reference_steps=30, proxy_steps=30, seq_len=64, batch_size=4, samples_per_domain=2,
                            lr=3e-3, log_interval=10_000)
 
 
 def _demo_sources(demo_dir: Path) -> DataConfig:
-    """Every token-shard directory the demo wrote (one per language), at natural proportions."""
+    """The data config the demo trained with (saved in its checkpoint: zh 0.6 / en 0.4 as the initial mixture),
+    else every token-shard directory the demo wrote, at natural proportions."""
+    from pretrain.evaluation.data_spec import checkpoint_data
+
+    if (demo_dir / "run" / "checkpoints" / "latest").is_file():
+        return checkpoint_data(str(demo_dir / "run" / "checkpoints"))[0]
     shards = demo_dir / "shards"
     dirs = sorted(p.parent for p in shards.glob("*/manifest.json"))
     tokenizer = demo_dir / "tokenizer" / "tokenizer.model"
@@ -35,10 +40,10 @@ def mixing_report(demo_dir: Path) -> str:
     started = time.perf_counter()
     result = learn_doremi_weights(data, model_cfg, DEMO_DOREMI)
     output = write_learned_config(data, result, demo_dir / "conf" / "data" / "learned.yaml",
-                                  "pretrain.mixing.demo.demo_report (DoReMi, tiny model, 20+20 steps)")
+                                  "pretrain.mixing.demo.demo_report (DoReMi, tiny model, 30+30 steps)")
     lines = [f"learned mixing weights (DoReMi, tiny model, {DEMO_DOREMI.reference_steps} reference + "
              f"{DEMO_DOREMI.proxy_steps} proxy steps, {time.perf_counter() - started:.0f} s):",
-             f"  {'source':<8} {'natural':>8} {'learned':>8} {'excess':>8}"]
+             f"  {'source':<8} {'initial':>8} {'learned':>8} {'excess':>8}"]
     lines += [f"  {name:<8} {init:>8.3f} {w:>8.3f} {ex:>8.3f}"
               for name, init, w, ex in zip(result.domains, result.initial, result.weights, result.mean_excess)]
     lines.append(f"  written to {output}; train on it with\n"
