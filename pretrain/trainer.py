@@ -54,7 +54,8 @@ class Trainer:
         self.incidents = Path(config.logging.run_dir) / "incidents.jsonl"
         self.heartbeat = Heartbeat.from_env()
         self.stop = StopSignal()
-        self.throughput = ThroughputMeter(config.model, train.seq_len, world_size)
+        self.throughput = ThroughputMeter(config.model, train.seq_len, world_size, precision=train.precision,
+                                          gpu=config.cluster.gpu)
         self.callbacks = build_callbacks(config)
 
     # ---- resume ----------------------------------------------------------------------------------------
@@ -158,6 +159,7 @@ class Trainer:
         """
         optimizer, gas = self.bundle.optimizer, self.layout.gradient_accumulation_steps
         total, verdict, self.last_data_fingerprint = 0.0, None, 0
+        self.step_lr = self.engine.get_lr()[0]  # the rate this step applies (the scheduler steps inside)
         # 1-based index of this global batch in the data order: the step number, unless a rollback skipped data.
         batch_index = self.loader.state_dict()["consumed_samples"] // self.layout.global_batch_size + 1
         poisoned = batch_index in self.config.train.inject_nan_steps
@@ -188,7 +190,7 @@ class Trainer:
         grad_norm = self.engine.get_global_grad_norm()
         metrics = {
             "loss": loss,
-            "lr": self.engine.get_lr()[0],
+            "lr": self.step_lr,
             "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
             "consumed_tokens": self.state.consumed_tokens,
             "consumed_samples": self.loader.state_dict()["consumed_samples"],

@@ -26,6 +26,7 @@ ALLOWED_CHANGES = (
     "logging.",
     "evaluation.",
     "cluster.",
+    "comm.",
     "deepspeed.",
     "model.attention",
     "model.norm",

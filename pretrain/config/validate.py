@@ -46,6 +46,9 @@ def validate_config(config: PretrainConfig) -> None:
         raise ConfigError(
             f"train.seq_len={config.train.seq_len} exceeds model.max_seq_len={config.model.max_seq_len}"
         )
+    from pretrain.distributed.buckets import check_comm_config
+
+    check_comm_config(config.comm)
     if not config.data.sources:
         raise ConfigError("data.sources is empty — pick a data config (data=demo) or list token-shard sources")
 

@@ -41,10 +41,10 @@ def test_every_step_logs_loss_lr_grad_norm_throughput_and_memory(cli_run):
     steps = [r for r in records if "loss" in r]
     assert [r["step"] for r in steps] == list(range(1, STEPS + 1))
     factor = lr_lambda(config)
-    # The trainer reports engine.get_lr() after the scheduler stepped, i.e. the lr of the next update:
-    # warmup over 2 steps, then linear decay that reaches 20 % of the peak at max_steps.
-    assert [r["lr"] for r in steps] == pytest.approx([config.train.lr * factor(s) for s in range(1, STEPS + 1)])
-    assert steps[-1]["lr"] == pytest.approx(0.2 * config.train.lr)
+    # Each record carries the lr its update used (step s applies the schedule's value at s - 1):
+    # warmup over 2 steps, then linear decay that would reach 20 % of the peak after max_steps.
+    assert [r["lr"] for r in steps] == pytest.approx([config.train.lr * factor(s) for s in range(STEPS)])
+    assert config.train.lr * factor(STEPS) == pytest.approx(0.2 * config.train.lr)
     for record in steps:
         assert math.isfinite(record["loss"]) and record["grad_norm"] > 0 and not record["skipped"]
         assert record["tokens_per_s"] == pytest.approx(2 * record["tokens_per_s_per_device"])
