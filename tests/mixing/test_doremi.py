@@ -41,7 +41,6 @@ def test_rounded_fractions_sum_to_one_and_stay_positive():
     assert min(fractions) > 0
 
 
-@pytest.mark.slow
 def test_noise_is_downweighted_and_the_learnable_domain_upweighted(noise_and_pattern, small_model):
     # The reference learns the pattern; the fresh proxy lags it there (large excess) but cannot lag it on noise
     # (both sit at ~log 61 nats, excess ~0). DoReMi must move weight from noise to the pattern.
