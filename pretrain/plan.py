@@ -82,7 +82,9 @@ def activation_bytes(cfg: ModelConfig, seq_len: int, micro_batch: int) -> int:
 
 
 def memory_per_gpu(parameters: int, stage: int, num_gpus: int, activations: int) -> dict[str, float]:
-    shard = lambda nbytes, partitioned: nbytes / num_gpus if partitioned else nbytes  # noqa: E731
+    def shard(nbytes: int, partitioned: bool) -> float:
+        return nbytes / num_gpus if partitioned else nbytes
+
     parts = {
         "params": shard(2 * parameters, stage >= 3),
         "grads": shard(2 * parameters, stage >= 2),

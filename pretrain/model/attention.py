@@ -64,10 +64,16 @@ class AttentionMask:
             allowed = allowed & (docs[:, None, :, None] == docs[:, None, None, :])
         return allowed
 
+    def cached(self, key: tuple, build):
+        """`build()` once per forward: every layer asks for the same mask."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def additive_bias(self, q_len: int, k_len: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Float [B|1, H|1, Lq, Lk]: 0 / -inf visibility plus the ALiBi distance penalty."""
-        key = ("bias", q_len, k_len, device, dtype)
-        if key not in self._cache:
+
+        def build():
             allowed = self.visible(q_len, k_len, device)
             bias = torch.zeros(allowed.shape, device=device, dtype=torch.float32)
             bias = bias.masked_fill(~allowed, float("-inf"))
@@ -75,8 +81,9 @@ class AttentionMask:
                 q_pos = torch.arange(q_len, device=device) + self.q_offset
                 distance = (q_pos[:, None] - torch.arange(k_len, device=device)[None, :]).clamp(min=0)
                 bias = bias - self.alibi_slopes.to(device)[:, None, None] * distance
-            self._cache[key] = bias.to(dtype)
-        return self._cache[key]
+            return bias.to(dtype)
+
+        return self.cached(("bias", q_len, k_len, device, dtype), build)
 
     def is_plain_causal(self, q_len: int, k_len: int) -> bool:
         return self.doc_ids is None and self.alibi_slopes is None and self.q_offset == 0 and q_len == k_len
@@ -100,10 +107,8 @@ def sdpa_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
     elif q_len == 1 and mask.alibi_slopes is None and mask.doc_ids is None:
         out = F.scaled_dot_product_attention(qh, kh, vh)  # one new token sees the whole cache
     elif mask.alibi_slopes is None:
-        key = ("visible", q_len, k_len, q.device)
-        if key not in mask._cache:
-            mask._cache[key] = mask.visible(q_len, k_len, q.device)
-        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=mask._cache[key])
+        visible = mask.cached(("visible", q_len, k_len, q.device), lambda: mask.visible(q_len, k_len, q.device))
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=visible)
     else:
         bias = mask.additive_bias(q_len, k_len, q.device, q.dtype)
         out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=bias)
@@ -123,17 +128,16 @@ def flex_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
 
     q_len, k_len = q.shape[1], k.shape[1]
     offset, docs, slopes = mask.q_offset, mask.doc_ids, mask.alibi_slopes
-    key = ("block_mask", q_len, k_len, q.device)
-    if key not in mask._cache:
 
-        def mask_mod(b, h, q_idx, kv_idx):
-            causal = q_idx + offset >= kv_idx
-            if docs is None:
-                return causal
-            return causal & (docs[b, q_idx] == docs[b, kv_idx])
+    def mask_mod(b, h, q_idx, kv_idx):
+        causal = q_idx + offset >= kv_idx
+        if docs is None:
+            return causal
+        return causal & (docs[b, q_idx] == docs[b, kv_idx])
 
-        batch = None if docs is None else docs.shape[0]
-        mask._cache[key] = create_block_mask(mask_mod, batch, None, q_len, k_len, device=q.device)
+    batch = None if docs is None else docs.shape[0]
+    block_mask = mask.cached(("block_mask", q_len, k_len, q.device),
+                             lambda: create_block_mask(mask_mod, batch, None, q_len, k_len, device=q.device))
     score_mod = None
     if slopes is not None:
         slopes = slopes.to(q.device)
@@ -142,7 +146,7 @@ def flex_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
             return score - slopes[h] * (q_idx + offset - kv_idx)
 
     qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))
-    out = _compiled_flex_attention()(qh, kh, vh, score_mod=score_mod, block_mask=mask._cache[key])
+    out = _compiled_flex_attention()(qh, kh, vh, score_mod=score_mod, block_mask=block_mask)
     return out.transpose(1, 2)
 
 
@@ -163,10 +167,7 @@ def flash_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
         # causal=True aligns the mask to the bottom-right corner, which is what a KV cache needs.
         return flash_attn_func(q, k, v, causal=True, alibi_slopes=slopes)
     batch, length, heads, dim = q.shape
-    key = ("cu_seqlens", q.device)
-    if key not in mask._cache:
-        mask._cache[key] = _cu_seqlens(mask.doc_ids)
-    cu = mask._cache[key]
+    cu = mask.cached(("cu_seqlens", q.device), lambda: _cu_seqlens(mask.doc_ids))
     # max_seqlen only sizes the launch grid, so the row length is a valid bound and avoids a device sync.
     out = flash_attn_varlen_func(
         q.reshape(-1, heads, dim), k.reshape(-1, heads, dim), v.reshape(-1, heads, dim),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from .config import ModelConfig
@@ -14,7 +16,8 @@ def count_parameters(cfg: ModelConfig) -> int:
     """Exact parameter count of `BaichuanForCausalLM(cfg)`, built on the meta device (no memory allocated)."""
     from .baichuan import BaichuanForCausalLM
 
-    plain = ModelConfig(**{**cfg.__dict__, "attention": "eager", "norm": "reference", "compile": False})
+    # Kernel choices do not change the parameters; fixed ones let a planner on a laptop size a `flash` config.
+    plain = dataclasses.replace(cfg, attention="eager", norm="reference", compile=False)
     with torch.device("meta"):
         model = BaichuanForCausalLM(plain)
     return sum(p.numel() for p in model.parameters())
