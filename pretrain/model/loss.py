@@ -33,10 +33,9 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
         count = valid.sum().clamp(min=1)
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
-        grad_weight = None
-        if want_weight:  # fp32 accumulator; filled by the first chunk's matmul (bf16/fp16 weights add into zeros)
-            make = torch.empty if weight.dtype == torch.float32 else torch.zeros
-            grad_weight = make(weight.shape, dtype=torch.float32, device=weight.device)
+        # Accumulated in place in the weight's dtype: no second [V, H] buffer. Each matmul still sums in fp32
+        # inside; a bf16 weight gradient is rounded once per chunk instead of once.
+        grad_weight = torch.empty_like(weight) if want_weight else None
         for index, start in enumerate(range(0, labels.numel(), chunk_size)):
             stop = start + chunk_size
             h, keep = hidden[start:stop], valid[start:stop]
@@ -52,13 +51,10 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
             if want_hidden:
                 torch.mm(grad, weight, out=grad_hidden[start:stop])
             if want_weight:
-                if grad.dtype != torch.float32:
-                    grad_weight += (grad.t() @ h).float()
-                elif index == 0:
+                if index == 0:
                     torch.mm(grad.t(), h, out=grad_weight)
                 else:
-                    grad_weight.addmm_(grad.t(), h)  # in place: no second [V, H] buffer
-        ctx.weight_dtype = weight.dtype
+                    grad_weight.addmm_(grad.t(), h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         return total / count
 
@@ -69,7 +65,7 @@ class ChunkedLinearCrossEntropy(torch.autograd.Function):
         if grad_hidden is not None:
             grad_hidden = grad_hidden.mul_(grad_output.to(grad_hidden.dtype))
         if grad_weight is not None:
-            grad_weight = grad_weight.mul_(grad_output).to(ctx.weight_dtype)
+            grad_weight = grad_weight.mul_(grad_output.to(grad_weight.dtype))
         return grad_hidden, grad_weight, None, None
 
 

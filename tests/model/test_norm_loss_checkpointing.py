@@ -84,11 +84,16 @@ def test_chunked_loss_keeps_no_logits_for_backward_and_matches_in_bf16():
     logits_bytes = 256 * 3000 * 4
     assert saved_bytes(0) >= logits_bytes  # the naive loss keeps fp32 log-probabilities
     assert saved_bytes(64) <= (256 * 32 + 3000 * 32) * 4  # chunked: only the two gradients it already formed
-    with torch.no_grad():
-        for dtype in (torch.bfloat16, torch.float32):
-            naive = causal_lm_loss(hidden.to(dtype), weight.to(dtype), labels, 0)
-            chunked = causal_lm_loss(hidden.to(dtype), weight.to(dtype), labels, 64)
-            torch.testing.assert_close(chunked, naive, atol=1e-4, rtol=1e-4)
+    results = []
+    for chunk in (0, 64):  # bf16 training: value and both gradients agree with the naive loss
+        h16 = hidden.detach().bfloat16().requires_grad_()
+        w16 = weight.detach().bfloat16().requires_grad_()
+        loss = causal_lm_loss(h16, w16, labels, chunk)
+        loss.backward()
+        assert w16.grad.dtype == torch.bfloat16
+        results.append((loss.detach(), h16.grad.float(), w16.grad.float()))
+    for naive, chunked in zip(*results):
+        torch.testing.assert_close(chunked, naive, atol=2e-4, rtol=2e-2)
 
 
 @pytest.mark.parametrize("every", [1, 2])
