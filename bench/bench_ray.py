@@ -6,6 +6,7 @@ Input: ../shared/data/corpus plus `--variants` generated near-duplicates per doc
 jsonl shards. Each configuration gets a fresh local Ray started with exactly `workers` CPUs before the clock
 starts (Ray start-up is reported apart), then data_pipeline.executors.ray.run_pipeline runs the default
 pipeline config. The local executor is timed the same way for reference, and kept ids are checked equal.
+A control measures what a second process can gain on this machine at all (a shared box may give nothing).
 """
 
 from __future__ import annotations
@@ -54,6 +55,28 @@ def timed_run(kind: str, workers: int, cfg, sources, out: Path) -> tuple[float, 
             ray.shutdown()
 
 
+def _spin(_: int) -> int:
+    total = 0
+    for i in range(30_000_000):
+        total += i & 7
+    return total
+
+
+def machine_parallelism() -> float:
+    """Control: how much faster two processes finish two equal pure-Python loops than one process finishes
+    one — the most any executor can gain from a second worker on this machine right now."""
+    from multiprocessing import get_context
+
+    start = time.perf_counter()
+    _spin(0)
+    one = time.perf_counter() - start
+    with get_context("fork").Pool(2) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, [0, 1])
+        two = time.perf_counter() - start
+    return 2 * one / two
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", type=int, default=4)
@@ -81,6 +104,7 @@ def main() -> None:
         print(f"ray 2 workers / 1 worker speed-up: {seconds['ray', 1] / seconds['ray', 2]:.2f}x")
         print(f"local 2 workers / 1 worker speed-up: {seconds['local', 1] / seconds['local', 2]:.2f}x")
         print(f"ray 2 workers vs local 2 workers: {seconds['local', 2] / seconds['ray', 2]:.2f}x")
+        print(f"control, 2 processes / 1 process on a pure-Python loop: {machine_parallelism():.2f}x")
 
 
 if __name__ == "__main__":
