@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
+from pretrain.cli import UsageError, parse_overrides, run_cli
 from pretrain.model import ModelConfig
 from pretrain.model.hf_layout import (
     FORMATS,
@@ -32,29 +31,6 @@ from pretrain.model.hf_layout import (
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 MAX_SHARD_BYTES = 5 * 1024**3
-
-
-class UsageError(Exception):
-    """A mistake the user can fix; the CLI prints it as one line and exits 2."""
-
-
-def parse_overrides(schema: type, argv: list[str]):
-    """`key=value` arguments into the dataclass `schema` (typed; an unknown key or a bad type names the key)."""
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))
-        return OmegaConf.to_object(merged)
-    except Exception as exc:  # OmegaConf raises several types; all mean "bad argument"
-        message = str(exc).splitlines()[0]
-        raise UsageError(f"bad argument ({message}) — pass key=value pairs, keys: {list(schema.__dataclass_fields__)}") from exc
-
-
-def run_cli(main, argv: list[str] | None = None) -> None:
-    """Run `main(argv)`, turning user errors into `error: ...` on stderr and exit status 2."""
-    try:
-        main(sys.argv[1:] if argv is None else argv)
-    except (UsageError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def _write_tokenizer(output: Path, tokenizer_path: str | None, cfg: ModelConfig, fmt: str) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from pretrain.export import UsageError, load_any_checkpoint, parse_overrides, run_cli
+from pretrain.cli import UsageError, parse_overrides, run_cli
+from pretrain.export import load_any_checkpoint
 from pretrain.model import BaichuanForCausalLM, KVCache
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from pretrain.export import UsageError, parse_overrides, run_cli
+from pretrain.cli import UsageError, parse_overrides, run_cli
 from pretrain.model import ModelConfig
 from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
 

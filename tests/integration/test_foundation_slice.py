@@ -47,6 +47,10 @@ def test_train_stop_resume_continue_and_generate(demo_data, tmp_path):
     sample = run_cli(["pretrain.generate", f"checkpoint={run_dir / 'checkpoints'}", "prompt=在长江沿岸，",
                       "max_new_tokens=20", "temperature=0.8", "top_p=0.9"])
     assert sample.stdout.strip().splitlines()[-1].startswith("在长江沿岸，")
+    run_cli(["pretrain.export", f"checkpoint={run_dir / 'checkpoints'}", "format=llama", f"output={run_dir / 'hf'}"])
+    hf_config = json.loads((run_dir / "hf" / "config.json").read_text())
+    assert hf_config["architectures"] == ["LlamaForCausalLM"] and hf_config["vocab_size"] == 2000
+    assert list((run_dir / "hf").glob("*.safetensors")) and (run_dir / "hf" / "tokenizer.model").is_file()
 
 
 def test_pipeline_on_shared_real_corpus(tmp_path):

@@ -74,7 +74,7 @@ def test_generate_cli_on_an_exported_model(tmp_path, corpus_dir, capsys):
 
 
 def test_generate_cli_rejects_an_unknown_key():
-    from pretrain.export import UsageError
+    from pretrain.cli import UsageError
 
     with pytest.raises(UsageError, match="promt"):
         main(["checkpoint=x", "promt=hi"])

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pretrain.export import run_cli
+from pretrain.cli import run_cli
 from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
 from pretrain.plan import main
 
