@@ -81,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", type=int, default=4)
     parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("overrides", nargs="*", help="pipeline config overrides, e.g. filters.enabled=false")
     args = parser.parse_args()
     records = [json.loads(line) for path in sorted(CORPUS.glob("*.jsonl")) for line in path.open(encoding="utf-8")]
     records = with_near_duplicates(records, args.variants, seed=0)
@@ -89,7 +90,8 @@ def main() -> None:
         for shard in range(args.shards):
             with open(root / f"in{shard:03d}.jsonl", "w", encoding="utf-8") as out:
                 out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records[shard::args.shards])
-        cfg = compose_pipeline_config([f"input.paths=[{root}/in*.jsonl]", f"output.dir={root}/unused"])
+        cfg = compose_pipeline_config([f"input.paths=[{root}/in*.jsonl]", f"output.dir={root}/unused",
+                                       *args.overrides])
         sources = discover_sources(cfg.input)
         print(f"{len(records)} docs in {args.shards} shards, {len(build_stages(cfg))} stages")
         seconds, ids = {}, {}
