@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.distributed as dist
 
 from pretrain.callbacks.base import Callback
+from pretrain.callbacks.validation import device_all_reduce
 from pretrain.evaluation.config import EvaluationConfig
 from pretrain.evaluation.mc_eval import evaluate_multiple_choice
 from pretrain.evaluation.mc_scoring import METHODS
@@ -25,12 +25,6 @@ from pretrain.evaluation.perplexity import held_out_losses, per_language
 
 if TYPE_CHECKING:
     from pretrain.trainer import Trainer
-
-
-def _all_reduce(totals: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(totals)
-    return totals
 
 
 class BenchmarkEvalCallback(Callback):
@@ -71,7 +65,7 @@ class BenchmarkEvalCallback(Callback):
             return module(batch["input_ids"].to(device), labels=batch["labels"].to(device), doc_ids=doc_ids)
 
         metrics: dict[str, float] = {}
-        per_source = held_out_losses(loss, trainer.loader, self.config.ppl_batches, _all_reduce)
+        per_source = held_out_losses(loss, trainer.loader, self.config.ppl_batches, device_all_reduce(device))
         for r in per_source:
             metrics[f"eval/loss/{r.name}"] = r.loss
             metrics[f"eval/ppl/{r.name}"] = r.perplexity

@@ -13,17 +13,17 @@ a training forward does, which is why every rank must take part.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from pretrain.callbacks.base import Callback
+from pretrain.evaluation.perplexity import held_out_losses
 
 if TYPE_CHECKING:
     from pretrain.trainer import Trainer
-
-IGNORE_INDEX = -100
 
 
 class ValidationCallback(Callback):
@@ -37,41 +37,41 @@ class ValidationCallback(Callback):
         return evaluate_sources(trainer, self.max_batches)
 
 
-@torch.no_grad()
-def _loss_sum_and_tokens(trainer: Trainer, source: str, max_batches: int) -> torch.Tensor:
-    """[Σ loss·tokens, Σ tokens] over this rank's share of the source's validation batches (fp64)."""
-    engine, device = trainer.engine, trainer.engine.device
-    masking = trainer.config.data.document_masking
-    totals = torch.zeros(2, dtype=torch.float64)
-    for batch in trainer.loader.validation_batches(source, max_batches):
-        labels = batch["labels"].to(device)
-        loss = engine(batch["input_ids"].to(device), labels=labels,
-                      doc_ids=batch["doc_ids"].to(device) if masking else None)
-        tokens = int((labels != IGNORE_INDEX).sum())
-        totals += torch.tensor([float(loss) * tokens, tokens], dtype=torch.float64)
-    return totals
+def device_all_reduce(device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Sum a small CPU tensor over ranks (NCCL reduces device tensors only, so it travels via `device`)."""
+
+    def reduce(totals: torch.Tensor) -> torch.Tensor:
+        if not (dist.is_available() and dist.is_initialized()):
+            return totals
+        totals = totals.to(device)
+        dist.all_reduce(totals)
+        return totals.cpu()
+
+    return reduce
 
 
 def evaluate_sources(trainer: Trainer, max_batches: int) -> dict[str, float]:
     """Validation metrics for every source; a collective, call it on every rank."""
-    names = [source.name for source in trainer.loader.sources]
-    was_training = trainer.engine.training
-    trainer.engine.eval()
+    engine, device = trainer.engine, trainer.engine.device
+    masking = trainer.config.data.document_masking
+
+    def loss_fn(batch: dict) -> torch.Tensor:
+        return engine(batch["input_ids"].to(device), labels=batch["labels"].to(device),
+                      doc_ids=batch["doc_ids"].to(device) if masking else None)
+
+    was_training = engine.training
+    engine.eval()
     try:
-        per_source = torch.stack([_loss_sum_and_tokens(trainer, name, max_batches) for name in names])
+        with torch.no_grad():
+            results = held_out_losses(loss_fn, trainer.loader, max_batches, device_all_reduce(device))
     finally:
-        trainer.engine.train(was_training)
-    if dist.is_available() and dist.is_initialized():
-        per_source = per_source.to(trainer.engine.device)  # NCCL reduces device tensors only
-        dist.all_reduce(per_source)
-        per_source = per_source.cpu()
+        engine.train(was_training)
     metrics: dict[str, float] = {}
-    for name, (loss_sum, tokens) in zip(names, per_source.tolist()):
-        if tokens > 0:  # a source without held-out documents has nothing to report
-            metrics.update(_loss_and_ppl(f"val/{name}", loss_sum / tokens))
-    loss_sum, tokens = per_source.sum(dim=0).tolist()
-    if tokens > 0:
-        metrics.update(_loss_and_ppl("val", loss_sum / tokens))
+    for result in results:  # a source without held-out documents has nothing to report
+        metrics.update(_loss_and_ppl(f"val/{result.name}", result.loss))
+    tokens = sum(r.tokens for r in results)
+    if tokens:
+        metrics.update(_loss_and_ppl("val", sum(r.loss * r.tokens for r in results) / tokens))
     return metrics
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from pretrain.config import ConfigError, compose_config
 from pretrain.distributed import CommProfile, choose_bucket_sizes, fit_latency_bandwidth, rule_bucket_sizes
-from pretrain.distributed.buckets import ALIGN, MAX_BUCKET, check_comm_config, latency_bound_elements
+from pretrain.distributed.buckets import ALIGN, MAX_BUCKET, latency_bound_elements
 
 SOURCES = "data.sources=[{name: zh, path: /tmp/none}]"
 
@@ -85,7 +85,7 @@ def test_rule_grows_with_world_and_hidden_size_and_stays_in_range():
     ("comm.probe_repeats=0", "comm.probe_repeats=0 must be >= 1"),
 ])
 def test_bad_comm_settings_are_one_line_config_errors(override, fragment):
-    config = compose_config(["model=tiny", SOURCES, override])
+    # validate_config runs check_comm_config: the bad value fails at composition, before any rank starts.
     with pytest.raises(ConfigError) as err:
-        check_comm_config(config.comm)
+        compose_config(["model=tiny", SOURCES, override])
     assert fragment in str(err.value) and "\n" not in str(err.value)
