@@ -144,3 +144,13 @@ def with_removals(root: Path, shard: int, shard_name: str, records: Iterator[dic
             raise RuntimeError(f"{stage}: shard {shard_name} row {row} is {record.get('id')!r} in run() but "
                                f"{hit[0]!r} in observe(); the executor must replay the same records in order")
         yield record, None if hit is None else hit[1]
+
+
+def write_summary(root: Path, summary: dict) -> None:
+    (root / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def read_summary(root: Path) -> dict:
+    """What fit decided for the whole corpus, {} before the first fit."""
+    path = root / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else {}

@@ -11,7 +11,6 @@ Per shard, under `workdir/<stage name>/shard-NNNNN/`:
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,10 +23,12 @@ from data_pipeline.dedup.bucket_store import (
     load_ids,
     local_collisions,
     locate,
+    read_summary,
     shard_dir,
     with_removals,
     write_band_files,
     write_removals,
+    write_summary,
 )
 from data_pipeline.dedup.clusters import UnionFind, keep_order
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
@@ -112,7 +113,11 @@ class ClusterDedupStage(CorpusStage):
                     leaders.append(row)
         removed = self._write_removals(root, docs, offsets, clusters.roots())
         self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": merged_pairs, "removed": removed}
-        (root / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        write_summary(root, self.summary)
+
+    def fit_summary(self, workdir: Path) -> dict:
+        """The corpus-level counts of the last fit under `workdir` (also after a resumed run skipped fit)."""
+        return read_summary(workdir / self.name)
 
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:

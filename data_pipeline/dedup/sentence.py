@@ -27,10 +27,12 @@ from data_pipeline.dedup.bucket_store import (
     load_ids,
     local_collisions,
     locate,
+    read_summary,
     shard_dir,
     with_removals,
     write_band_files,
     write_removals,
+    write_summary,
 )
 from data_pipeline.dedup.clusters import UnionFind
 from data_pipeline.dedup.config import SentenceDedupConfig
@@ -107,7 +109,7 @@ class SentenceDedupStage(CorpusStage):
             "removed_chars": int(all_sentences["chars"][removed].sum()),
             "candidate_sentences": int(len(all_sentences)),
         }
-        (root / "summary.json").write_text(json.dumps(self.summary, indent=2))
+        write_summary(root, self.summary)
 
     def _write_removals(self, root: Path, removed: np.ndarray, sentences: np.ndarray, shard_of: np.ndarray,
                         doc_offsets: np.ndarray) -> None:
@@ -119,6 +121,10 @@ class SentenceDedupStage(CorpusStage):
             shard, local = locate(doc_offsets, row)
             removals[shard].setdefault(str(local), [ids[row], []])[1].append(index)
         write_removals(root, len(doc_offsets) - 1, removals)
+
+    def fit_summary(self, workdir: Path) -> dict:
+        """The corpus-level counts of the last fit under `workdir` (also after a resumed run skipped fit)."""
+        return read_summary(workdir / self.name)
 
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:

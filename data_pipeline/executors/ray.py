@@ -30,7 +30,7 @@ from data_pipeline.executors.local import (
     split_segments,
 )
 from data_pipeline.executors.progress import StageProgress
-from data_pipeline.stage import CorpusStage, Stage
+from data_pipeline.stage import Stage
 
 
 def ray_available() -> bool:
@@ -139,9 +139,12 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
         if started:
             ray.shutdown()
     stats = build_stats(results, stage_order, [s.info.name for s in sources])
-    # What each corpus stage decided as a whole (e.g. sentence_dedup's removed sentences and chars).
-    stats["corpus_fit"] = {stage.name: stage.summary for stage in stages
-                           if isinstance(stage, CorpusStage) and getattr(stage, "summary", None)}
+    # What each corpus stage decided as a whole (e.g. sentence_dedup's removed sentences and chars), read
+    # from its state dir so a resumed run that skipped fit reports it too.
+    stats["corpus_fit"] = {
+        segment.corpus_stage.name: segment.corpus_stage.fit_summary(
+            layout.corpus_state_dir(segment.index, segment.corpus_stage.name))
+        for segment in segments if hasattr(segment.corpus_stage, "fit_summary")}
     write_json_atomic(layout.stats_path, stats)
     for segment in segments[:-1]:
         shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)

@@ -61,6 +61,7 @@ def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records
     # (not 11: normalisation turns the newline into a space, so after a text with no final full stop the
     # boilerplate merges into that last sentence and is no longer the same sentence)
     assert len(kept) + sum(s["docs_rejected"] for s in stats["local"]["stages"].values()) == len(records)
+    assert stats["ray"]["corpus_fit"]["sentence_dedup"]["removed_sentences"] >= 8
 
 
 def test_ray_executor_without_ray_is_a_user_error(tmp_path, monkeypatch):
