@@ -27,7 +27,7 @@ from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
 from data_pipeline.dedup.quality_eval import evaluate_minhash
 from data_pipeline.errors import UserError, exit_on_user_error
-from data_pipeline.hydra_errors import hydra_error_line
+from data_pipeline.hydra_cli import hydra_error_line
 from data_pipeline.readers import InputConfig, discover_sources
 from data_pipeline.stage import is_rejected
 
