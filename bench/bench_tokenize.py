@@ -27,8 +27,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenize import TokenizeConfig, tokenize
-from data_pipeline.tokenizer.cli_config import compose_cli_config
 from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "corpus"

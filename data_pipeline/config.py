@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from data_pipeline.dedup.config import DedupConfig
 from data_pipeline.errors import UserError
 from data_pipeline.filters.config import FiltersConfig
-from data_pipeline.hydra_errors import hydra_error_line
+from data_pipeline.hydra_cli import hydra_error_line
 from data_pipeline.langid.script import LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig
 from data_pipeline.quality.config import QualityConfig

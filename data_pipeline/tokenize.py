@@ -130,7 +130,7 @@ def tokenize(config: TokenizeConfig) -> dict:
 @exit_on_user_error
 def main(argv: list[str] | None = None) -> None:
     # Imported here: spawned workers re-import this module as __main__ and need no Hydra.
-    from data_pipeline.tokenizer.cli_config import compose_cli_config
+    from data_pipeline.hydra_cli import compose_cli_config
 
     config = compose_cli_config(TokenizeConfig, "tokenize", sys.argv[1:] if argv is None else argv)
     summary = tokenize(config)

@@ -18,7 +18,7 @@ from omegaconf import MISSING
 
 from data_pipeline.errors import exit_on_user_error
 from data_pipeline.formats.token_shards import atomic_write_bytes
-from data_pipeline.tokenizer.cli_config import compose_cli_config
+from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenizer.compression import load_tokenizer_under_test, markdown_table, measure
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, list_input_files, read_documents
 

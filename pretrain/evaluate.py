@@ -132,7 +132,7 @@ def evaluate(args: EvaluateArgs) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     from data_pipeline.errors import UserError
-    from data_pipeline.tokenizer.cli_config import compose_cli_config
+    from data_pipeline.hydra_cli import compose_cli_config
     from pretrain.checkpoint import CheckpointNotFound
     from pretrain.data import DataConfigError
 

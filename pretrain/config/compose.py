@@ -16,7 +16,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from data_pipeline.hydra_errors import hydra_error_line
+from data_pipeline.hydra_cli import hydra_error_line
 from pretrain.config.schema import PretrainConfig, register_configs
 from pretrain.config.validate import ConfigError, validate_config
 

@@ -80,7 +80,7 @@ def run(config: MixConfig, command: str) -> dict:
 def main(argv: list[str]) -> int:
     from data_pipeline.errors import UserError
     from data_pipeline.formats.token_shards import TokenShardError
-    from data_pipeline.tokenizer.cli_config import compose_cli_config
+    from data_pipeline.hydra_cli import compose_cli_config
     from pretrain.checkpoint import CheckpointNotFound
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",

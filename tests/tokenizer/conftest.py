@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenize import TokenizeConfig, tokenize
-from data_pipeline.tokenizer.cli_config import compose_cli_config
 from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "corpus"
