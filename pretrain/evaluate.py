@@ -19,6 +19,8 @@ from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.
 
 from omegaconf import MISSING
 
+from pretrain.cli import UsageError
+
 TASKS = ("ppl", "mc", "all")
 DTYPES = ("fp32", "bf16")
 
@@ -41,10 +43,6 @@ class EvaluateArgs:
     split: str = "auto"
     max_items: int = 0  # per subject; 0 = all
     subjects: List[str] = field(default_factory=list)  # noqa: UP006
-
-
-class UsageError(Exception):
-    pass
 
 
 def load_model(args: EvaluateArgs):
