@@ -14,6 +14,7 @@ sentence), band files, ids.jsonl; fit adds removals.json {"<row>": [id, [sentenc
 from __future__ import annotations
 
 import json
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,7 +69,8 @@ class SentenceDedupStage(CorpusStage):
     def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
         root = shard_dir(workdir / self.name, shard.index)
         root.mkdir(parents=True, exist_ok=True)
-        entries, keys = [], []
+        entries = array("I")  # (row, sentence, chars) triplets, 12 bytes per sentence
+        keys: list[np.ndarray] = []  # one (sentences, bands) block per document
         num_docs = 0
         with IdWriter(root) as ids:
             for row, record in enumerate(records):
@@ -76,15 +78,18 @@ class SentenceDedupStage(CorpusStage):
                 num_docs += 1
                 text = record.get("text") if isinstance(record.get("text"), str) else ""
                 lang = meta_of(record).get("lang")
+                doc_keys = []
                 for index, (start, end) in enumerate(sentence_spans(text)):
                     normalized = normalize_for_hash(text[start:end])
                     if len(normalized) >= self.cfg.min_sentence_chars:
-                        entries.append((row, index, end - start))
-                        keys.append(self.sentence_keys(normalized, lang))
-        np.save(root / "sentences.npy", np.array(entries, dtype=SENTENCE))
+                        entries.extend((row, index, end - start))
+                        doc_keys.append(self.sentence_keys(normalized, lang))
+                if doc_keys:
+                    keys.append(np.stack(doc_keys))
+        np.save(root / "sentences.npy", np.frombuffer(entries, dtype=np.uint32).view(SENTENCE))
         (root / "num_docs.json").write_text(json.dumps(num_docs))
-        band_keys = np.stack(keys) if keys else np.empty((0, self.bands), dtype=np.uint64)
-        write_band_files(workdir / self.name, shard.index, np.arange(len(entries), dtype=np.uint32), band_keys)
+        band_keys = np.concatenate(keys) if keys else np.empty((0, self.bands), dtype=np.uint64)
+        write_band_files(workdir / self.name, shard.index, np.arange(len(band_keys), dtype=np.uint32), band_keys)
 
     def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         root = workdir / self.name
