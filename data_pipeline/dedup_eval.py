@@ -16,18 +16,11 @@ import random
 import sys
 from dataclasses import dataclass, field
 
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from data_pipeline.config import CONF_DIR
 from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate_dedup_config
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
 from data_pipeline.dedup.quality_eval import evaluate_minhash
 from data_pipeline.errors import UserError, exit_on_user_error
-from data_pipeline.hydra_cli import hydra_error_line
+from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.readers import InputConfig, discover_sources
 from data_pipeline.stage import is_rejected
 
@@ -43,13 +36,7 @@ class DedupEvalConfig:
 
 
 def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
-    ConfigStore.instance().store(name="dedup_eval_schema", node=DedupEvalConfig)
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = OmegaConf.to_object(compose(config_name="dedup_eval_schema", overrides=overrides))
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise UserError(hydra_error_line(exc), "check the key and its type (see data_pipeline/dedup_eval.py)") \
-            from None
+    cfg = compose_cli_config(DedupEvalConfig, "dedup_eval_schema", overrides)
     if cfg.sample < 2 or cfg.near_duplicates < 0:
         raise UserError(f"sample={cfg.sample}, near_duplicates={cfg.near_duplicates}",
                         "use sample >= 2 and near_duplicates >= 0")
