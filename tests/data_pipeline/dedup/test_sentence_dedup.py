@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from data_pipeline.dedup import SentenceDedupConfig, SentenceDedupStage
 from data_pipeline.dedup.text import sentence_spans
 
@@ -67,3 +70,11 @@ def test_exact_mode_keeps_sentences_below_max_docs(tmp_path, drive):
                 tmp_path / "again")
     assert [repeated in r["text"] for r in out[0]] == [True, False, False]
     assert not any("reject_reason" in r for r in out[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab 。！？；.?!\n\"”中文")), max_size=60))
+def test_sentence_spans_always_tile_any_text(text):
+    spans = sentence_spans(text)
+    assert "".join(text[s:e] for s, e in spans) == text
+    assert all(e > s for s, e in spans)
