@@ -116,7 +116,12 @@ class MinHasher:
 def sorted_unique(values: np.ndarray) -> np.ndarray:
     """np.unique for small uint64 arrays, without its generic-path overhead."""
     values = np.sort(values)
-    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
