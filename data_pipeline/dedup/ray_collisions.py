@@ -5,6 +5,10 @@ bucket across the cluster, only keys seen twice or more come back to the driver,
 those rows, and the driver sorts them by (band, key, item) — exactly the sequence the local merge yields,
 so fit() makes the same unions in the same order and both executors keep the same records.
 Band files must be on storage every Ray node can read (local disk for a local Ray; shared FS on a cluster).
+
+A small index is merged on the driver instead (the same bounded key-range merge as the local executor, same
+output): below SHUFFLE_MIN_ENTRIES (key, row) entries the three Ray Data jobs of the shuffle cost more (~3 s
+each on a local Ray) than merging the files.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import band_file
+from data_pipeline.dedup.bucket_store import KEY_ITEM, band_file, local_collisions
+
+SHUFFLE_MIN_ENTRIES = 20_000_000  # ~240 MB of band files; the driver merges 10 M entries in about a second
 
 
 def _load_band_rows(batch: dict) -> dict:
@@ -40,6 +46,9 @@ def ray_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
              for band in range(num_bands) for shard in range(len(item_offsets) - 1)
              if band_file(root, shard, band).exists()]
     if not files:
+        return
+    if sum(Path(f["path"]).stat().st_size for f in files) // KEY_ITEM.itemsize < SHUFFLE_MIN_ENTRIES:
+        yield from local_collisions(root, item_offsets, num_bands, memory_bytes)
         return
     rows = ray.data.from_items(files).map_batches(_load_band_rows, batch_size=1, batch_format="numpy").materialize()
     counts = rows.groupby(["band", "key"]).count().map_batches(_buckets_of_two_or_more, batch_format="numpy") \
