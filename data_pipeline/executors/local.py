@@ -173,10 +173,20 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
     finally:
         bars.close()
     stats = build_stats(results, stage_order, [s.info.name for s in sources])
+    stats["corpus_fit"] = corpus_fit_summaries(segments, layout)
     write_json_atomic(layout.stats_path, stats)
     for segment in segments[:-1]:  # intermediate records are re-derivable; the markers stay for reruns
         shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)
     return stats
+
+
+def corpus_fit_summaries(segments, layout) -> dict:
+    """What each corpus stage decided as a whole (e.g. sentence_dedup's removed sentences and chars), read
+    from its state dir so a resumed run that skipped fit reports it too."""
+    return {
+        segment.corpus_stage.name: segment.corpus_stage.fit_summary(
+            layout.corpus_state_dir(segment.index, segment.corpus_stage.name))
+        for segment in segments if hasattr(segment.corpus_stage, "fit_summary")}
 
 
 def build_stats(results: dict[str, dict], stage_order: list[str], shard_order: list[str]) -> dict:

@@ -25,6 +25,7 @@ from data_pipeline.executors.local import (
     READ_STAGE,
     Segment,
     build_stats,
+    corpus_fit_summaries,
     observe_shard,
     run_segment_shard,
     split_segments,
@@ -139,12 +140,7 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
         if started:
             ray.shutdown()
     stats = build_stats(results, stage_order, [s.info.name for s in sources])
-    # What each corpus stage decided as a whole (e.g. sentence_dedup's removed sentences and chars), read
-    # from its state dir so a resumed run that skipped fit reports it too.
-    stats["corpus_fit"] = {
-        segment.corpus_stage.name: segment.corpus_stage.fit_summary(
-            layout.corpus_state_dir(segment.index, segment.corpus_stage.name))
-        for segment in segments if hasattr(segment.corpus_stage, "fit_summary")}
+    stats["corpus_fit"] = corpus_fit_summaries(segments, layout)
     write_json_atomic(layout.stats_path, stats)
     for segment in segments[:-1]:
         shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)

@@ -30,6 +30,10 @@ def test_pipeline_accounts_for_every_record(demo_data):
     reasons = {r["reject_reason"].split(":")[0] for r in rejected}
     assert {"read", "exact_dedup"} <= reasons  # the torn JSON line and the exact copies the corpus contains
     assert {r["source"] for r in kept} == {"zh_web", "en_web"}  # input fields survive
+    # The corpus-wide stages report what they decided as a whole, consistent with the per-record reasons.
+    fit = stats["corpus_fit"]
+    assert fit["exact_dedup"]["removed"] == sum(r["reject_reason"].startswith("exact_dedup:") for r in rejected)
+    assert fit["sentence_dedup"]["removed_sentences"] > 0
 
 
 def test_train_stop_resume_continue_and_generate(demo_data, tmp_path):
