@@ -94,12 +94,11 @@ class Trainer:
         position = self.loader.state_dict()
         bad_step = self.state.step
         self._load(ref, universal=False)
+        skipped = position["consumed_samples"] - self.state.data.get("consumed_samples", 0)
         self.state.data = position
         self.metrics.truncate_after(ref.step)  # the steps are redone: one record per step, as always
         if self.rank == 0:
-            append_incident(self.incidents, "rollback", step=bad_step, to_step=ref.step,
-                            skipped_samples=position["consumed_samples"] - read_trainer_state(ref.path)["data"].get(
-                                "consumed_samples", 0))
+            append_incident(self.incidents, "rollback", step=bad_step, to_step=ref.step, skipped_samples=skipped)
             log.warning("rolled back from step %d to checkpoint step %d; skipping that data window", bad_step, ref.step)
 
     # ---- the loop --------------------------------------------------------------------------------------
