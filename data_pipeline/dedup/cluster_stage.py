@@ -37,12 +37,19 @@ DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
 DUPLICATE_RULE = "duplicate"
 
 
+# observe() hands records to the keyer in batches of this many (or fewer, once their texts reach
+# OBSERVE_BATCH_CHARS): per-document numpy overhead is paid per batch, and the batch bounds the scratch memory.
+OBSERVE_BATCH_DOCS = 512
+OBSERVE_BATCH_CHARS = 1 << 20
+
+
 class ShardKeyer:
     """Band keys of the records of one shard, in order. One per observe() call, so shards can be observed
     concurrently by one stage object."""
 
-    def keys(self, record: dict) -> np.ndarray | None:
-        """uint64[num_bands], or None when the record has nothing to compare (e.g. no tokens)."""
+    def keys(self, records: list[dict]) -> list[np.ndarray | None]:
+        """Per record, in order: uint64[num_bands], or None when it has nothing to compare (e.g. no
+        tokens). Called with consecutive batches of the shard's records."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -78,15 +85,15 @@ class ClusterDedupStage(CorpusStage):
         stats, rows, keys = [], [], []
         keyer = self.shard_keyer(shard_root)
         with IdWriter(shard_root) as ids:
-            for row, record in enumerate(records):
-                ids.write(record)
-                quality = meta_of(record).get("quality_score")
-                text = record.get("text") if isinstance(record.get("text"), str) else ""
-                stats.append((np.nan if quality is None else float(quality), len(text)))
-                doc_keys = keyer.keys(record)
-                if doc_keys is not None:
-                    rows.append(row)
-                    keys.append(doc_keys)
+            for first_row, batch in _batches(records):
+                for record in batch:
+                    ids.write(record)
+                    quality = meta_of(record).get("quality_score")
+                    stats.append((np.nan if quality is None else float(quality), len(text_of(record))))
+                for row, doc_keys in enumerate(keyer.keys(batch), start=first_row):
+                    if doc_keys is not None:
+                        rows.append(row)
+                        keys.append(doc_keys)
         keyer.close()
         np.save(shard_root / "docs.npy", np.array(stats, dtype=DOC_STATS))
         band_keys = np.stack(keys) if keys else np.empty((0, self.num_bands), dtype=np.uint64)
@@ -165,3 +172,23 @@ class ClusterDedupStage(CorpusStage):
                 else:
                     left.append(row)
             ranked = left
+
+
+def text_of(record: dict) -> str:
+    text = record.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _batches(records: Iterator[dict]) -> Iterator[tuple[int, list[dict]]]:
+    """(row of the first record, consecutive records) in batches of OBSERVE_BATCH_DOCS / _CHARS."""
+    batch: list[dict] = []
+    chars = first_row = 0
+    for record in records:
+        batch.append(record)
+        chars += len(text_of(record))
+        if len(batch) >= OBSERVE_BATCH_DOCS or chars >= OBSERVE_BATCH_CHARS:
+            yield first_row, batch
+            first_row += len(batch)
+            batch, chars = [], 0
+    if batch:
+        yield first_row, batch

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
+from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer, text_of
 from data_pipeline.dedup.text import normalize_for_hash
 
 
@@ -15,10 +15,10 @@ class _TextHashKeyer(ShardKeyer):
     def __init__(self, seed: int):
         self.seed = seed
 
-    def keys(self, record: dict) -> np.ndarray:
-        text = record.get("text") if isinstance(record.get("text"), str) else ""
-        digest = xxhash.xxh3_64_intdigest(normalize_for_hash(text).encode("utf-8"), seed=self.seed)
-        return np.array([digest], dtype=np.uint64)
+    def keys(self, records: list[dict]) -> list[np.ndarray]:
+        digests = np.array([xxhash.xxh3_64_intdigest(normalize_for_hash(text_of(r)).encode("utf-8"), seed=self.seed)
+                            for r in records], dtype=np.uint64)
+        return list(digests.reshape(-1, 1))
 
 
 class ExactDedupStage(ClusterDedupStage):

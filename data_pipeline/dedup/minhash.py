@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, locate, shard_dir
-from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
+from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer, text_of
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
 from data_pipeline.dedup.lsh_params import optimal_bands_rows
@@ -32,13 +32,13 @@ class _MinHashKeyer(ShardKeyer):
         self.total = 0
         self.file = open(shard_root / "shingles.bin", "wb") if self.verify else None
 
-    def keys(self, record: dict) -> np.ndarray | None:
-        shingles = self.stage.doc_shingles(record)
+    def keys(self, records: list[dict]) -> list[np.ndarray | None]:
+        shingles, ends = self.stage.batch_shingles(records)
         if self.file is not None:
             self.file.write(shingles.tobytes())
+            self.ends.extend((ends + self.total).tolist())
             self.total += len(shingles)
-            self.ends.append(self.total)
-        return self.stage.doc_band_keys(shingles)
+        return self.stage.batch_band_keys(shingles, ends)
 
     def close(self) -> None:
         if self.file is not None:
@@ -57,13 +57,23 @@ class MinHashDedupStage(ClusterDedupStage):
         self._shingle_files: dict[int, tuple] = {}  # shard -> (open shingles.bin, shingle_ends)
 
     def doc_shingles(self, record: dict) -> np.ndarray:
-        text = record.get("text") if isinstance(record.get("text"), str) else ""
-        return self.shingler.shingles(text, meta_of(record).get("lang"))
+        return self.shingler.shingles(text_of(record), meta_of(record).get("lang"))
 
     def doc_band_keys(self, shingles: np.ndarray) -> np.ndarray | None:
         if len(shingles) == 0:
             return None
         return self.minhasher.band_keys(self.minhasher.signature(shingles), self.bands, self.rows)[0]
+
+    def batch_shingles(self, records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """doc_shingles of many records: (hashes concatenated, int64 end of each record's run)."""
+        return self.shingler.shingles_batch([text_of(r) for r in records],
+                                            [meta_of(r).get("lang") for r in records])
+
+    def batch_band_keys(self, shingles: np.ndarray, ends: np.ndarray) -> list[np.ndarray | None]:
+        """doc_band_keys of each run of `shingles` (None for a record without shingles)."""
+        keys = self.minhasher.band_keys(self.minhasher.signatures(shingles, ends), self.bands, self.rows)
+        counts = np.diff(ends, prepend=0)
+        return [key if count else None for key, count in zip(keys, counts.tolist())]
 
     def shard_keyer(self, shard_root: Path) -> ShardKeyer:
         return _MinHashKeyer(self, shard_root)
