@@ -3,6 +3,7 @@ Jaccard similarity of the two shingle sets (kept on disk per shard, read back pa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -94,8 +95,7 @@ class MinHashDedupStage(ClusterDedupStage):
                                           np.load(directory / "shingle_ends.npy"))
         data, ends = self._shingle_files[shard]
         start = int(ends[local - 1]) if local else 0
-        data.seek(start * 8)
-        return np.fromfile(data, dtype=np.uint64, count=int(ends[local]) - start)
+        return np.frombuffer(os.pread(data.fileno(), (int(ends[local]) - start) * 8, start * 8), dtype=np.uint64)
 
     def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         try:
