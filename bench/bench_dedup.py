@@ -1,11 +1,11 @@
 """Document MinHash dedup throughput (docs/s on one core) and recall: ours vs datatrove, datasketch, rensa.
 
-    .venv-bench/bin/python bench/bench_dedup.py [--variants 2] [--bands 16 --rows 8]
+    .venv-bench/bin/python bench/bench_dedup.py [--variants 2] [--bands 16 --rows 8] [--repeat 3]
 
 Same corpus for every tool: ../shared/data/corpus (real zh + en) plus `--variants` generated near-duplicates
 per document (data_pipeline.dedup.near_duplicates). Same permutation count and bands x rows everywhere;
 threshold 0.8. Each tool runs its full dedup (signatures -> LSH buckets -> clusters -> removals) in this
-process, one at a time. Speed is docs per CPU-second of this process (= per core for these single-threaded
+process, one at a time (`--repeat` times each; the median run is reported). Speed is docs per CPU-second of this process (= per core for these single-threaded
 tools, and robust to other load on a shared machine); wall-clock docs/s is printed beside it. Truth: pairs with exact Jaccard >= 0.8 on our shingles (char 5-grams zh, word
 5-grams en); recall = share of true pairs of which the tool removed at least one side; precision = share of
 removed documents that have a true partner. datasketch and rensa get our shingle strings (so they are timed on
@@ -183,6 +183,13 @@ def measure_memory(total_docs: int, shard_docs: int, words: int) -> None:
           f"fit {fitted - observed:.0f} s, run {time.perf_counter() - fitted:.0f} s")
 
 
+def timed(fn) -> tuple[float, float, set[int]]:
+    """(CPU seconds, wall seconds, result) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.process_time() - cpu, time.perf_counter() - wall, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--memory-docs", type=int, default=0,
@@ -193,6 +200,7 @@ def main() -> None:
     parser.add_argument("--bands", type=int, default=16)
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--skip", nargs="*", default=[], help="tools to leave out")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the median CPU time is reported")
     args = parser.parse_args()
     if args.memory_docs:
         measure_memory(args.memory_docs, args.shard_docs, args.words)
@@ -217,12 +225,11 @@ def main() -> None:
         if name in args.skip:
             continue
         try:
-            wall, cpu = time.perf_counter(), time.process_time()
-            removed = fn()
-            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            runs = [timed(fn) for _ in range(max(1, args.repeat))]
         except ImportError as err:
             print(f"{name:<20} not installed ({err})")
             continue
+        cpu, wall, removed = sorted(runs, key=lambda run: run[0])[len(runs) // 2]
         results[name] = {"docs_per_cpu_s": len(records) / cpu, "docs_per_wall_s": len(records) / wall,
                          **score(records, removed, truth, has_partner)}
         r = results[name]
