@@ -38,9 +38,10 @@ DUPLICATE_RULE = "duplicate"
 
 
 # observe() hands records to the keyer in batches of this many (or fewer, once their texts reach
-# OBSERVE_BATCH_CHARS): per-document numpy overhead is paid per batch, and the batch bounds the scratch memory.
+# OBSERVE_BATCH_CHARS): per-document numpy overhead is paid per batch, and the batch bounds the scratch memory
+# (MinHash: ~60-75 bytes per character of the batch, measured, so ~20 MiB; a longer document is one batch).
 OBSERVE_BATCH_DOCS = 512
-OBSERVE_BATCH_CHARS = 1 << 20
+OBSERVE_BATCH_CHARS = 1 << 18
 
 
 class ShardKeyer:
