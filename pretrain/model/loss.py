@@ -6,6 +6,12 @@ chunk, the logits, the loss and right away the gradient of the loss with respect
 (softmax - one-hot), which it folds into the gradients of the hidden states and of the head weight. Only one
 chunk's logits ever exist; the backward just scales the two stored gradients. Same FLOPs as the naive loss
 (three matmuls with the head), no recomputation.
+
+Per chunk, everything over [chunk, vocab] happens in one fp32 buffer, reused by every chunk: the logits are
+written into it, turned into probabilities in place, and scaled into the logits' gradient in place. Besides
+the two matmuls that read it, that is four passes over the buffer (row max, softmax, max probability, scale),
+against the naive loss's log-softmax, its backward and the zero fill of the one-hot gradient, each into a
+fresh [tokens, vocab] tensor.
 """
 
 from __future__ import annotations
@@ -23,31 +29,62 @@ def naive_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, labels: torc
     return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
 
+def _chunk_loss_and_logit_grad(
+    probs: torch.Tensor, target: torch.Tensor, row_scale: torch.Tensor, grad_out: torch.Tensor | None
+) -> torch.Tensor:
+    """Turn the fp32 logits in `probs` [n, V] into the gradient of the loss w.r.t. them, in place.
+
+    Returns the per-row cross-entropy [n] (fp32). With `grad_out` None only the loss is computed; otherwise
+    `grad_out` (= `probs`, or a buffer in the matmul dtype) receives `row_scale * (softmax - one-hot)`.
+    """
+    target_logit = probs.gather(1, target)
+    row_max = probs.amax(dim=1, keepdim=True)
+    torch.softmax(probs, dim=1, out=probs)  # in place: the kernel reads each element before writing it
+    # The largest probability is exp(row_max - logsumexp): this recovers logsumexp without a second
+    # exp pass over the chunk (a log-softmax followed by exp_ would need one).
+    row_loss = (row_max - probs.amax(dim=1, keepdim=True).log() - target_logit).squeeze(1)
+    if grad_out is not None:
+        probs.scatter_add_(1, target, torch.full(target.shape, -1.0, device=probs.device))  # minus the one-hot
+        # 1/num_valid, the ignore mask and (for bf16/fp16 weights) the cast in one pass.
+        torch.mul(probs, row_scale[:, None], out=grad_out)
+    return row_loss
+
+
 class ChunkedLinearCrossEntropy(torch.autograd.Function):
     """`naive_cross_entropy` computed `chunk_size` tokens at a time, gradients formed in the forward."""
 
     @staticmethod
     def forward(ctx, hidden, weight, labels, chunk_size: int):
         want_hidden, want_weight = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        want_grad = want_hidden or want_weight
+        num_tokens, vocab = labels.numel(), weight.shape[0]
         valid = labels != IGNORE_INDEX
         count = valid.sum().clamp(min=1)
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        row_scale = valid / count  # d(mean loss) / d(row loss): 0 on ignored rows; no host sync
         grad_hidden = torch.empty_like(hidden) if want_hidden else None
         # Accumulated in place in the weight's dtype: no second [V, H] buffer. Each matmul still sums in fp32
         # inside; a bf16 weight gradient is rounded once per chunk instead of once.
         grad_weight = torch.empty_like(weight) if want_weight else None
-        for index, start in enumerate(range(0, labels.numel(), chunk_size)):
-            stop = start + chunk_size
-            h, keep = hidden[start:stop], valid[start:stop]
-            target = labels[start:stop].clamp(min=0)[:, None]  # ignored rows get a dummy target, masked below
-            log_probs = F.linear(h, weight).float().log_softmax(dim=-1)
-            total -= (log_probs.gather(1, target).squeeze(1) * keep).sum()
-            if not (want_hidden or want_weight):
-                continue
-            grad = log_probs.exp_()  # softmax, in place
-            grad.scatter_add_(1, target, -keep[:, None].float())  # minus the one-hot of the target
-            grad.mul_((keep.float() / count)[:, None])  # mean over valid tokens; ignored rows contribute 0
-            grad = grad.to(hidden.dtype)
+        rows = min(chunk_size, num_tokens)
+        probs_buffer = torch.empty(rows, vocab, dtype=torch.float32, device=hidden.device)
+        # bf16/fp16: the matmuls run in the weight's dtype (as in the naive loss), the softmax in fp32.
+        low_buffer = None if weight.dtype == torch.float32 else torch.empty(rows, vocab, dtype=weight.dtype,
+                                                                             device=hidden.device)
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for index, start in enumerate(range(0, num_tokens, chunk_size)):
+            stop = min(start + chunk_size, num_tokens)
+            h = hidden[start:stop]
+            probs = probs_buffer[: stop - start]
+            if low_buffer is None:
+                torch.mm(h, weight.t(), out=probs)
+                grad = probs
+            else:
+                grad = torch.mm(h, weight.t(), out=low_buffer[: stop - start])
+                probs.copy_(grad)
+            target = labels[start:stop].clamp(min=0)[:, None]  # ignored rows: dummy target, row_scale 0
+            row_loss = _chunk_loss_and_logit_grad(probs, target, row_scale[start:stop],
+                                                  grad if want_grad else None)
+            total += (row_loss * valid[start:stop]).sum()
             if want_hidden:
                 torch.mm(grad, weight, out=grad_hidden[start:stop])
             if want_weight:
