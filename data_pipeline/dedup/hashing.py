@@ -96,7 +96,7 @@ class ShingleHasher:
         counts = tokens.token_counts()
         ngram = np.array([self.ngram_zh if language_from_counts(lang, cjk, count) == "zh" else self.ngram_en
                           for lang, cjk, count in zip(langs, tokens.cjk_tokens.tolist(), counts.tolist())],
-                         dtype=np.int64).reshape(-1)
+                         dtype=np.int64)
         ngram = np.minimum(ngram, counts)  # a text shorter than n tokens is one shingle of all of them
         windows = np.where(counts > 0, counts - ngram + 1, 0)
         first_tokens = segment_positions(tokens.doc_token_ends - counts, windows)
