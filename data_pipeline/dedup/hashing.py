@@ -11,6 +11,12 @@ hash h to (a_k * h + b_k) mod 2**64 — odd a_k makes it a bijection, and h is a
 the order it induces is as good as random for min-wise hashing (tested: unbiased Jaccard estimate) — and the
 signature is the minimum over shingles, computed for all permutations at once as an (n_shingles, num_perm)
 matrix.
+
+Two paths compute the same bits. Per document (`ShingleHasher.shingles`, `MinHasher.signature`): simple, used
+for sentences, evaluation and as the reference in tests. Per batch of documents (`shingles_batch`,
+`signatures`, used by document dedup): the same arithmetic over the batch's concatenated tokens and shingles,
+with segmented sums and minima (`np.add.reduceat`, `np.minimum.reduceat`) where the per-document path reduces
+a whole array, so the numpy call count per batch does not grow with its documents.
 """
 
 from __future__ import annotations
