@@ -1,14 +1,16 @@
 """Tokenize-to-shards throughput vs raw SentencePiece batch encode of the same text with the same parallelism.
 
-`data_pipeline.tokenize` (read jsonl → encode → write .bin/.idx/manifest, P worker processes) against two
-references in the same run, alternating so machine-load drift hits all equally:
-  * spm-threads: ``SentencePieceProcessor.encode(all_texts, num_threads=P)`` on texts already in memory — the
-    tokenizer alone, its own batch API;
-  * spm-procs:   P spawned processes, each reading its files and calling ``encode(texts)`` (no writing) —
-    the same work as ours minus the shard writing.
-Prints content tokens per wall second and per CPU second (this process, its threads and its reaped children — a
-measure that holds on a machine shared with other jobs) of each, and ours / best reference for both.
-Goal: >= 0.9 (the tokenizer itself is the limit).
+`data_pipeline.tokenize` (read jsonl → decode JSON → encode → write .bin/.idx/manifest, P worker processes)
+against three references in the same run, alternating so machine-load drift hits all equally:
+  * spm-threads:      ``SentencePieceProcessor.encode(all_texts, num_threads=P, return_type=R)`` on texts decoded
+    before the clock starts — the tokenizer alone, its own batch API, no file reading or JSON in the clock;
+  * spm-threads-list: the same with sentencepiece's default output, a list of Python ints per document;
+  * spm-procs:        P spawned processes, each reading its files, decoding each line with ``json.loads`` and
+    calling ``encode(texts, return_type=R)`` (no writing) — ours minus the shard writing, JSON inside the clock.
+R is the output ``data_pipeline.tokenize`` uses: numpy arrays when this sentencepiece offers them (the faster way
+to take ids out of it), else lists. Prints content tokens per wall second and per CPU second (this process, its
+threads and its reaped children — a measure that holds on a machine shared with other jobs) of each, and
+ours / best reference for both. Goal: >= 0.9 (the tokenizer itself is the limit).
 
     .venv/bin/python bench/bench_tokenize.py [--copies 24] [--workers 2] [--repeats 3] [--vocab 32000]
 """
@@ -29,15 +31,19 @@ import sentencepiece as spm
 
 from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenize import TokenizeConfig, tokenize
+from data_pipeline.tokenizer.shard_writing import numpy_encoding_supported
 from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "corpus"
 _PROCESSOR: spm.SentencePieceProcessor | None = None
+_OUTPUT: dict = {}  # encode(..., **_OUTPUT): the id output type data_pipeline.tokenize uses
 
 
 def _load(model: str) -> None:
     global _PROCESSOR
     _PROCESSOR = spm.SentencePieceProcessor(model_file=model)
+    if numpy_encoding_supported(_PROCESSOR):
+        _OUTPUT["return_type"] = "numpy"
 
 
 def _read_texts(path: Path) -> list[str]:
@@ -45,9 +51,7 @@ def _read_texts(path: Path) -> list[str]:
 
 
 def _encode_file(path: Path) -> int:
-    return sum(
-        len(ids) for ids in _PROCESSOR.encode(_read_texts(path), num_threads=1)
-    )  # one core per process
+    return sum(len(ids) for ids in _PROCESSOR.encode(_read_texts(path), num_threads=1, **_OUTPUT))
 
 
 class Stopwatch:
@@ -99,7 +103,13 @@ def main() -> None:
         model = str(tok_dir / "tokenizer.model")
         texts = [t for f in files for t in _read_texts(f)]
         _load(model)
-        wall: dict[str, list[float]] = {"ours": [], "spm-threads": [], "spm-procs": []}
+        print(f"sentencepiece {spm.__version__}, ids returned as {_OUTPUT.get('return_type', 'lists')}")
+        wall: dict[str, list[float]] = {
+            "ours": [],
+            "spm-threads": [],
+            "spm-threads-list": [],
+            "spm-procs": [],
+        }
         cpu: dict[str, list[float]] = {name: [] for name in wall}
         tokens: dict[str, int] = {}
         for repeat in range(args.repeats):
@@ -115,12 +125,13 @@ def main() -> None:
                 sum(summary["tokens_per_group"].values()) - summary["documents"]
             )  # minus one EOS per doc
 
-            with Stopwatch() as watch:
-                tokens["spm-threads"] = sum(
-                    len(ids) for ids in _PROCESSOR.encode(texts, num_threads=args.workers)
-                )
-            wall["spm-threads"].append(watch.wall)
-            cpu["spm-threads"].append(watch.cpu)
+            for name, output in (("spm-threads", _OUTPUT), ("spm-threads-list", {})):
+                with Stopwatch() as watch:
+                    encoded = _PROCESSOR.encode(texts, num_threads=args.workers, **output)
+                wall[name].append(watch.wall)
+                cpu[name].append(watch.cpu)
+                tokens[name] = sum(len(ids) for ids in encoded)  # counted after the clock stops
+                del encoded
 
             with Stopwatch() as watch:
                 with get_context("spawn").Pool(args.workers, initializer=_load, initargs=(model,)) as pool:
@@ -140,7 +151,7 @@ def main() -> None:
         for label, table in (("wall", wall), ("CPU", cpu)):
             rate = {name: n / statistics.median(s) for name, s in table.items()}
             print(f"tokens per {label} second: " + ", ".join(f"{name} {r:,.0f}" for name, r in rate.items()))
-            ratios[label] = rate["ours"] / max(rate["spm-threads"], rate["spm-procs"])
+            ratios[label] = rate["ours"] / max(rate[name] for name in rate if name != "ours")
         print(
             f"ratio ours / best reference: wall {ratios['wall']:.2f}, CPU {ratios['CPU']:.2f}  (goal >= 0.9)"
         )

@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +169,15 @@ class TokenShardManifest:
         )
 
 
+def _count_by_key(counts: dict[str, Counts], keys: Sequence[str], lengths: Sequence[int]) -> None:
+    """Add one document of `lengths[i]` tokens to ``counts[keys[i]]`` for every i (one add when all keys agree)."""
+    if keys and keys.count(keys[0]) == len(keys):  # the usual batch: one source, one language
+        counts.setdefault(keys[0], Counts()).add(len(keys), sum(lengths))
+        return
+    for key, length in zip(keys, lengths):
+        counts.setdefault(key, Counts()).add(1, length)
+
+
 class TokenShardWriter:
     """Write one shard (``NAME.bin`` + ``NAME.idx``) document by document; files appear only on `close`.
 
@@ -199,23 +208,30 @@ class TokenShardWriter:
     def add_documents(
         self, documents: Sequence[Sequence[int]], *, sources: Sequence[str], languages: Sequence[str]
     ) -> None:
-        """Append several documents (each followed by EOS) with one conversion and one write."""
+        """Append several documents (each followed by EOS) with one conversion and one write.
+
+        Documents that are all numpy arrays (what `SentencePieceProcessor.encode(..., return_type="numpy")`
+        returns) are joined by one `np.concatenate`; lists of ints go through one `np.fromiter`.
+        """
         if not documents:
             return
         lengths = [len(doc) + 1 for doc in documents]
-        eos = (int(self.eos[0]),)
-        flat = np.fromiter(
-            chain.from_iterable(chain(doc, eos) for doc in documents), dtype=np.int64, count=sum(lengths)
-        )
+        if all(isinstance(doc, np.ndarray) for doc in documents):
+            flat = np.concatenate([part for doc in documents for part in (doc, self.eos)])  # promotes dtypes
+        else:
+            eos = (int(self.eos[0]),)
+            flat = np.fromiter(
+                chain.from_iterable(chain(doc, eos) for doc in documents), dtype=np.int64, count=sum(lengths)
+            )
+        if flat.dtype.kind not in "iu":
+            raise ValueError(f"token ids must be integers, got {flat.dtype} in shard {self.name}")
         if flat.min() < 0 or flat.max() >= self.vocab_size:
             raise ValueError(f"token id out of range [0, {self.vocab_size}) in shard {self.name}")
-        self._bin.write(flat.astype(self.dtype).tobytes())
-        end = self._boundaries[-1]
-        for length, source, language in zip(lengths, sources, languages):
-            end += length
-            self._boundaries.append(end)
-            self._sources.setdefault(source, Counts()).add(1, length)
-            self._languages.setdefault(language, Counts()).add(1, length)
+        self._bin.write(flat.astype(self.dtype, copy=False).data)
+        ends = list(accumulate(lengths, initial=self._boundaries[-1]))
+        self._boundaries.extend(ends[1:])  # python ints: the manifest's token count comes from here
+        _count_by_key(self._sources, sources, lengths)
+        _count_by_key(self._languages, languages, lengths)
 
     def close(self) -> ShardEntry:
         """Flush both files, rename them into place and return the shard's manifest entry."""
