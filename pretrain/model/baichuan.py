@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from .attention import AttentionMask, attend, resolve_attention_backend
 from .config import ModelConfig
 from .kv_cache import KVCache
-from .loss import causal_lm_loss
+from .loss import LossWorkspace, causal_lm_loss
 from .norm import RMSNorm, resolve_norm_backend
 from .positions import alibi_slopes, apply_rope, document_positions, rope_cos_sin
 
@@ -40,10 +40,14 @@ class LMHead(Linear):
     """The output projection; with labels it returns the loss instead of logits. The loss runs inside this
     module's forward so that hooks on the head (e.g. ZeRO-3 gathering its weight) wrap the fused loss too."""
 
+    def __init__(self, in_features: int, out_features: int, std: float):
+        super().__init__(in_features, out_features, std)
+        self.loss_workspace = LossWorkspace()  # plain attribute: not a parameter, buffer or state_dict entry
+
     def forward(self, hidden, labels=None, chunk_size: int = 0):
         if labels is None:
             return super().forward(hidden)
-        return causal_lm_loss(hidden, self.weight, labels, chunk_size)
+        return causal_lm_loss(hidden, self.weight, labels, chunk_size, self.loss_workspace)
 
 
 class Embedding(nn.Embedding):

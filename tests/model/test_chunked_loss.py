@@ -84,3 +84,25 @@ def test_all_labels_ignored_gives_zero_loss_and_zero_gradients():
         lambda h, w, y: causal_lm_loss(h, w, y, 16), hidden, weight, torch.full_like(labels, -100))
     assert loss.item() == 0.0
     assert not grad_hidden.any() and not grad_weight.any()
+
+
+def test_workspace_is_reused_between_calls_and_never_copied():
+    import copy
+    import pickle
+
+    from pretrain.model.loss import LossWorkspace
+
+    hidden, weight, labels = inputs(torch.float32)
+    workspace = LossWorkspace()
+    expected = loss_and_grads(reference, hidden, weight, labels)
+    chunked = lambda h, w, y: causal_lm_loss(h, w, y, 16, workspace)  # noqa: E731
+    first = loss_and_grads(chunked, hidden, weight, labels)
+    buffer = workspace.get(16, weight.shape[0], torch.float32, hidden.device)
+    second = loss_and_grads(chunked, hidden, weight, labels)  # the buffer now holds the last chunk's gradient
+    assert workspace.get(16, weight.shape[0], torch.float32, hidden.device).data_ptr() == buffer.data_ptr()
+    for a, b, c in zip(first, second, expected):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, atol=1e-6, rtol=1e-5)
+    assert copy.deepcopy(workspace)._buffers == {} and pickle.loads(pickle.dumps(workspace))._buffers == {}
+    bigger = workspace.get(40, weight.shape[0], torch.float32, hidden.device)  # grows when a call needs more
+    assert bigger.shape == (40, weight.shape[0])
