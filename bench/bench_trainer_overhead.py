@@ -144,16 +144,16 @@ FRAMEWORK_SECONDS: list[float] = []  # per trainer step: interval minus the time
 
 def worker(args) -> None:
     from pretrain.config import compose_config, resolve_batch_layout
-    from pretrain.engine import init_distributed, render_deepspeed_config
+    from pretrain.engine import distributed_session, render_deepspeed_config
 
-    rank, world_size = init_distributed()
-    results = {"bare": [], "trainer": []}
-    for round_index in range(args.rounds):
-        run_dir = Path(args.out) / f"trainer{round_index}"
-        config = compose_config(overrides(args, Path(args.shards), run_dir))
-        ds_config = render_deepspeed_config(config, resolve_batch_layout(config.train, world_size), world_size)
-        results["bare"].append(bare_loop(config, world_size, ds_config, args.warmup, args.steps))
-        results["trainer"].append(trainer_loop(config, rank, world_size, args.warmup))
+    with distributed_session() as (rank, world_size):
+        results = {"bare": [], "trainer": []}
+        for round_index in range(args.rounds):
+            run_dir = Path(args.out) / f"trainer{round_index}"
+            config = compose_config(overrides(args, Path(args.shards), run_dir))
+            ds_config = render_deepspeed_config(config, resolve_batch_layout(config.train, world_size), world_size)
+            results["bare"].append(bare_loop(config, world_size, ds_config, args.warmup, args.steps))
+            results["trainer"].append(trainer_loop(config, rank, world_size, args.warmup))
     if rank == 0:
         tokens = config.train.micro_batch_size * world_size * config.train.seq_len
         summary = {side: {"step_seconds": rounds, "tokens_per_s": [tokens / statistics.median(r) for r in rounds]}

@@ -10,7 +10,8 @@ import logging
 import math
 import os
 import socket
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -32,6 +33,24 @@ def init_distributed() -> tuple[int, int]:
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
     deepspeed.init_distributed(verbose=False)
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+
+
+@contextmanager
+def distributed_session() -> Iterator[tuple[int, int]]:
+    """`init_distributed()`, and destroy the process group on the way out (also after an error).
+
+    Left to interpreter shutdown, the group's C++ threads (gloo's transport loop, c10d's work threads) are torn
+    down in whatever order module teardown reaches them; torch asks callers to destroy the group explicitly. A
+    2-rank CPU run in CI once died at that point with SIGABRT ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    rank, world_size = init_distributed()
+    try:
+        yield rank, world_size
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 def _free_port() -> int:

@@ -28,15 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     # DeepSpeed and the trainer are imported after the config is known to be good: a typo answers at once.
     from pretrain.checkpoint import CheckpointNotFound
     from pretrain.data.errors import DataConfigError, DataStateMismatchError
-    from pretrain.engine import init_distributed
+    from pretrain.engine import distributed_session
     from pretrain.trainer import Trainer
 
-    rank, world_size = init_distributed()
-    try:
-        Trainer(config, rank, world_size).fit()
-    except (ConfigError, CheckpointNotFound, DataConfigError, DataStateMismatchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    with distributed_session() as (rank, world_size):
+        try:
+            Trainer(config, rank, world_size).fit()
+        except (ConfigError, CheckpointNotFound, DataConfigError, DataStateMismatchError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

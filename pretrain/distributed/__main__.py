@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from pretrain.engine import init_distributed
+    from pretrain.engine import distributed_session
 
-    rank, world_size = init_distributed()
-    profile = run_comm_probe(config.comm, config.train.precision)
+    with distributed_session() as (rank, world_size):
+        profile = run_comm_probe(config.comm, config.train.precision)
     if rank != 0:
         return 0
     if profile is None:

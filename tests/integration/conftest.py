@@ -40,7 +40,8 @@ def demo_data(tmp_path_factory) -> Path:
 
 def train(demo: Path, run_dir: Path, overrides: list[str], ranks: int = 2, env: dict | None = None,
           check: bool = True, supervisor: list[str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Launch `pretrain.train` on `ranks` CPU ranks with DeepSpeed's launcher (1 rank: plain python)."""
+    """Launch `pretrain.train` on `ranks` CPU ranks with DeepSpeed's launcher (1 rank: plain python); faulthandler
+    on, so a rank killed by a signal prints every thread's stack."""
     command = ([DEEPSPEED, "--no_local_rank", "--num_gpus", str(ranks), "--master_port", str(_free_port()),
                 "--module", "pretrain.train"] if ranks > 1 else [sys.executable, "-m", "pretrain.train"])
     command += ["model=tiny", "data=demo", f"logging.run_dir={run_dir}", "train.micro_batch_size=4",
@@ -48,7 +49,7 @@ def train(demo: Path, run_dir: Path, overrides: list[str], ranks: int = 2, env: 
     if supervisor is not None:
         command = [sys.executable, "-m", "launch.run", *supervisor, "--", *command]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                            env={**os.environ, "BAICHUAN_DEMO_DIR": str(demo), **(env or {})})
+                            env={**os.environ, "BAICHUAN_DEMO_DIR": str(demo), "PYTHONFAULTHANDLER": "1", **(env or {})})
     if check:
         assert result.returncode == 0, f"training failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result

@@ -29,7 +29,7 @@ def cli_run(corpus_dir, tmp_path_factory):
         "train.seq_len=64", "train.eval_interval=3", "train.eval_batches=2", "logging.wandb=true",
         f"logging.run_dir={run_dir}", "train.resume=none",
     ]
-    result = launch_two_ranks(["--module", "pretrain.train", *overrides], cwd=REPO, timeout=300,
+    result = launch_two_ranks(["--module", "pretrain.train", *overrides], cwd=REPO, timeout=300, scratch=run_dir,
                               env={"WANDB_MODE": "offline", "WANDB_API_KEY": ""})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

@@ -32,7 +32,7 @@ def stage_runs(corpus_dir, tmp_path_factory) -> Path:
         "train.eval_batches=2", "train.save_interval=1000", "train.precision=bf16",
     ]
     worker = Path(__file__).with_name("zero_stages_worker.py")
-    result = launch_two_ranks([str(worker), str(out), *overrides], cwd=REPO, timeout=400)
+    result = launch_two_ranks([str(worker), str(out), *overrides], cwd=REPO, timeout=400, scratch=out)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
 

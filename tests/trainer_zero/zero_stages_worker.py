@@ -18,7 +18,7 @@ import torch
 
 from pretrain.callbacks.validation import evaluate_sources
 from pretrain.config import compose_config
-from pretrain.engine import init_distributed
+from pretrain.engine import distributed_session
 from pretrain.trainer import Trainer
 
 STAGE_OVERRIDES = {
@@ -31,20 +31,20 @@ STAGE_OVERRIDES = {
 
 def main() -> None:
     out, overrides = Path(sys.argv[1]), sys.argv[2:]
-    rank, world_size = init_distributed()
-    for stage, stage_overrides in STAGE_OVERRIDES.items():
-        run_dir = out / f"zero{stage}"
-        config = compose_config([*overrides, *stage_overrides, f"logging.run_dir={run_dir}", "train.resume=none",
-                                 f"train.checkpoint_dir={run_dir}/checkpoints"])
-        trainer = Trainer(config, rank, world_size)
-        trainer.fit()
-        batch = next(iter(trainer.loader))
-        with torch.no_grad():
-            loss = trainer.engine(batch["input_ids"], labels=batch["labels"])
-        view = {"val": evaluate_sources(trainer, config.train.eval_batches), "loss_dtype": str(loss.dtype),
-                "model_dtype": str(next(trainer.engine.module.parameters()).dtype)}
-        (run_dir / f"rank{rank}.json").write_text(json.dumps(view))
-        trainer.engine.destroy()
+    with distributed_session() as (rank, world_size):
+        for stage, stage_overrides in STAGE_OVERRIDES.items():
+            run_dir = out / f"zero{stage}"
+            config = compose_config([*overrides, *stage_overrides, f"logging.run_dir={run_dir}", "train.resume=none",
+                                     f"train.checkpoint_dir={run_dir}/checkpoints"])
+            trainer = Trainer(config, rank, world_size)
+            trainer.fit()
+            batch = next(iter(trainer.loader))
+            with torch.no_grad():
+                loss = trainer.engine(batch["input_ids"], labels=batch["labels"])
+            view = {"val": evaluate_sources(trainer, config.train.eval_batches), "loss_dtype": str(loss.dtype),
+                    "model_dtype": str(next(trainer.engine.module.parameters()).dtype)}
+            (run_dir / f"rank{rank}.json").write_text(json.dumps(view))
+            trainer.engine.destroy()
 
 
 if __name__ == "__main__":
