@@ -196,30 +196,41 @@ class FileTokenizer:
             encoded = self.processor.encode(texts, **self.encode_options)
         except TypeError:  # SentencePiece refuses a batch holding a text with a lone surrogate: find it
             encoded = [self._encode_one(text) for text in texts]
+        labels = [(doc.source, doc.language) for doc in docs]
+        if labels.count(labels[0]) == len(labels) and all(ids is not None and len(ids) for ids in encoded):
+            # the usual batch: one source and language (so one group), every document has tokens
+            source, language = labels[0]
+            writer = self._writer(self._group_of(source, language), shard_name, writers)
+            writer.add_documents(encoded, sources=[source] * len(docs), languages=[language] * len(docs))
+            return
         by_group: dict[str, tuple[list, list, list]] = {}
-        for doc, ids in zip(docs, encoded):
+        for (source, language), ids in zip(labels, encoded):
             if ids is None:
                 rejections["invalid_text"] = rejections.get("invalid_text", 0) + 1
                 continue
             if not len(ids):  # e.g. text of only characters the tokenizer drops: nothing to train on
                 rejections["no_tokens"] = rejections.get("no_tokens", 0) + 1
                 continue
-            group = by_group.get(name := self._group_of(doc.source, doc.language))
+            group = by_group.get(name := self._group_of(source, language))
             if group is None:
                 group = by_group[name] = ([], [], [])
             group[0].append(ids)
-            group[1].append(doc.source)
-            group[2].append(doc.language)
+            group[1].append(source)
+            group[2].append(language)
         for name, (ids, sources, languages) in by_group.items():
-            writer = writers.get(name)
-            if writer is None:
-                writer = writers[name] = TokenShardWriter(
-                    self.output / name,
-                    shard_name,
-                    vocab_size=self.tokenizer.vocab_size,
-                    eos_id=self.tokenizer.eos_id,
-                )
-            writer.add_documents(ids, sources=sources, languages=languages)
+            self._writer(name, shard_name, writers).add_documents(ids, sources=sources, languages=languages)
+
+    def _writer(self, group: str, shard_name: str, writers: dict[str, TokenShardWriter]) -> TokenShardWriter:
+        """The open writer of `group`'s shard for this input file (created on the group's first document)."""
+        writer = writers.get(group)
+        if writer is None:
+            writer = writers[group] = TokenShardWriter(
+                self.output / group,
+                shard_name,
+                vocab_size=self.tokenizer.vocab_size,
+                eos_id=self.tokenizer.eos_id,
+            )
+        return writer
 
 
 _WORKER: FileTokenizer | None = None  # the SentencePiece model of a pool worker process
