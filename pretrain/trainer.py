@@ -154,16 +154,19 @@ class Trainer:
         """One optimizer step over `gradient_accumulation_steps` micro batches.
 
         Returns the data-parallel mean loss and, when the step was not applied, why. Every rank reaches the
-        same verdict because it is taken on all-reduced values.
+        same verdict because it is taken on all-reduced values. The micro batches' losses stay on the device
+        until the last backward is queued: one all-reduce and one host sync per step, not per micro batch, so
+        a GPU never idles waiting for the host to judge a loss.
         """
         optimizer, gas = self.bundle.optimizer, self.layout.gradient_accumulation_steps
-        total, verdict, self.last_data_fingerprint = 0.0, None, 0
         self.step_lr = self.engine.get_lr()[0]  # the rate this step applies (the scheduler steps inside)
         # 1-based index of this global batch in the data order: the step number, unless a rollback skipped data.
         batch_index = self.loader.state_dict()["consumed_samples"] // self.layout.global_batch_size + 1
         poisoned = batch_index in self.config.train.inject_nan_steps
+        losses, fingerprint, verdict = [], 0, None
         for micro in range(gas):
             batch = next(batches)
+            fingerprint += batch_fingerprint(batch["input_ids"])  # on the host copy, before the transfer
             loss = self.engine(
                 batch["input_ids"].to(device),
                 labels=batch["labels"].to(device),
@@ -171,19 +174,19 @@ class Trainer:
             )
             if poisoned:
                 loss = loss * float("nan")
-            global_loss, fingerprint = dp_sum(loss.detach().float(), batch_fingerprint(batch["input_ids"]))
-            global_loss /= self.world_size
-            self.last_data_fingerprint += int(fingerprint)
-            total += global_loss / gas
-            verdict = verdict or self.guard.judge(global_loss, self.state.loss_window)
+            losses.append(loss.detach().float())
             self.engine.backward(loss)
-            if micro == gas - 1:
+            if micro == gas - 1:  # the optimizer applies the update in this step(): judge before it
+                micro_losses, self.last_data_fingerprint = dp_mean_losses(torch.stack(losses), fingerprint,
+                                                                          self.world_size)
+                for micro_loss in micro_losses:
+                    verdict = verdict or self.guard.judge(micro_loss, self.state.loss_window)
                 optimizer.skip_requested = verdict is not None
             self.engine.step()
         optimizer.skip_requested = False
         if verdict is None and not self.engine.was_step_applied():
             verdict = "nonfinite_grad"  # DeepSpeed's overflow check discarded the update
-        return total, verdict
+        return sum(micro_losses) / gas, verdict
 
     def _step_metrics(self, loss: float, tokens: int, seconds: float) -> dict:
         grad_norm = self.engine.get_global_grad_norm()
@@ -217,8 +220,11 @@ def batch_fingerprint(input_ids: torch.Tensor) -> int:
     return int((ids * weights).sum() % 1_000_000_007)
 
 
-def dp_sum(loss: torch.Tensor, fingerprint: int) -> tuple[float, float]:
-    """One all-reduce for both numbers; fp64 keeps the integer checksum exact."""
-    packed = torch.tensor([float(loss), float(fingerprint)], dtype=torch.float64, device=loss.device)
+def dp_mean_losses(losses: torch.Tensor, fingerprint: int, world_size: int) -> tuple[list[float], int]:
+    """Each micro batch's loss averaged over data-parallel ranks, and the fingerprints summed over ranks: one
+    all-reduce (fp64 keeps the integer checksum exact) and one host sync."""
+    packed = torch.cat([losses.to(torch.float64), torch.tensor([float(fingerprint)], dtype=torch.float64,
+                                                                 device=losses.device)])
     dist.all_reduce(packed)
-    return packed[0].item(), packed[1].item()
+    values = packed.tolist()
+    return [value / world_size for value in values[:-1]], int(values[-1])
