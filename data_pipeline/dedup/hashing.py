@@ -110,16 +110,22 @@ class ShingleHasher:
 
     def _batch_token_ids(self, tokens: TokenBatch) -> np.ndarray:
         """token_hashes for every token of the batch: each token's code points dotted with the character
-        multipliers (one segmented sum), then mixed; xxh3 per token for documents with a token too long
-        for the multipliers, as token_hashes does."""
+        multipliers, then mixed; xxh3 per token for documents with a token too long for the multipliers, as
+        token_hashes does. The dot products go by character position over the tokens sorted longest first,
+        so position p touches only the prefix of tokens longer than p: ~4 numpy passes per character instead
+        of the ~11 of a segmented sum."""
         lengths = tokens.token_lengths
         if len(lengths) == 0:
             return np.empty(0, dtype=_U64)
-        offsets = np.cumsum(lengths) - lengths
-        within = np.arange(int(offsets[-1] + lengths[-1])) - np.repeat(offsets, lengths)
-        chars = tokens.codes[np.repeat(tokens.token_starts, lengths) + within].astype(_U64)
-        np.multiply(chars, self._char_mult[np.minimum(within, _MAX_VECTOR_TOKEN_CHARS - 1)], out=chars)
-        ids = mix64(np.add.reduceat(chars, offsets), inplace=True)
+        longest_first = np.argsort(np.minimum(lengths, 255).astype(np.uint8), kind="stable")[::-1]  # radix sort
+        starts, sorted_lengths = tokens.token_starts[longest_first], lengths[longest_first]
+        dots = tokens.codes[starts].astype(_U64) * self._char_mult[0]
+        positions = np.arange(1, min(int(sorted_lengths[0]), _MAX_VECTOR_TOKEN_CHARS))
+        for position, longer in zip(positions.tolist(), np.searchsorted(-sorted_lengths, -positions).tolist()):
+            dots[:longer] += tokens.codes[starts[:longer] + position].astype(_U64) * self._char_mult[position]
+        ids = np.empty_like(dots)
+        ids[longest_first] = dots
+        mix64(ids, inplace=True)
         doc_token_starts = tokens.doc_token_ends - tokens.token_counts()
         long_docs = np.unique(np.searchsorted(tokens.doc_token_ends, np.flatnonzero(lengths > _MAX_VECTOR_TOKEN_CHARS),
                                               side="right"))

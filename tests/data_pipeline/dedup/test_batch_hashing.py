@@ -7,6 +7,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_pipeline.dedup import MinHashDedupConfig, hashing
 from data_pipeline.dedup import cluster_stage as cluster_stage_module
@@ -62,6 +64,25 @@ def test_batch_shingles_equal_per_document_shingles(corpus_records, ngram_zh, ng
     for doc, piece in enumerate(np.split(hashes, ends[:-1])):
         assert np.array_equal(piece, hasher.shingles(texts[doc], langs[doc])), texts[doc][:40]
     assert (np.diff(ends, prepend=0) == 0).sum() >= 3  # the empty texts really were empty
+
+
+# Letters, digits, underscore, separators, CJK + fullwidth forms, combining marks, case-folding specials,
+# kana/Hangul, a lone surrogate, astral letters and emoji, Arabic-Indic digits.
+_ALPHABET = list("abcXYZ019_ ,.!?\n\t-中文字符测试ｆｕｌｌ，。éü\u0301\u0308ßİǅﬁひらカタ한국\ud800𝒜😀٠١")
+_TEXTS = st.lists(st.one_of(st.text(alphabet=_ALPHABET, max_size=120),
+                            st.builds(lambda a, b: a + "q" * b, st.text(alphabet=_ALPHABET, max_size=20),
+                                      st.integers(60, 70))),
+                  min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=_TEXTS, langs=st.lists(st.sampled_from([None, "zh", "en", "mixed"]), min_size=8, max_size=8))
+def test_batch_path_equals_per_document_path_on_generated_text(texts, langs):
+    hasher, minhasher = ShingleHasher(5, 3, seed=2), MinHasher(32, seed=2)
+    hashes, ends = hasher.shingles_batch(texts, langs[: len(texts)])
+    expected = [hasher.shingles(text, lang) for text, lang in zip(texts, langs)]
+    assert all(np.array_equal(a, b) for a, b in zip(np.split(hashes, ends[:-1]), expected))
+    assert np.array_equal(minhasher.signatures(hashes, ends), np.stack([minhasher.signature(e) for e in expected]))
 
 
 @pytest.mark.parametrize("block_elements", [1 << 20, 64 * 100, 64])  # default; docs across blocks; 1 per block
