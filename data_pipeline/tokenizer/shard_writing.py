@@ -31,6 +31,9 @@ from data_pipeline.formats.token_shards import (
 from data_pipeline.tokenizer.input_records import Document, RecordFieldsConfig, file_stem, read_documents
 
 PROGRESS_DIR = "_progress"
+# A batch of documents ends at this many characters too: bounds a worker's memory when documents are books.
+# Long SentencePiece calls are cheaper per token (fewer cache refills between Python work), so batches are big.
+MAX_BATCH_CHARS = 1 << 22
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -148,12 +151,13 @@ class FileTokenizer:
         writers: dict[str, TokenShardWriter] = {}
         shard_name = file_stem(input_file)
         try:
-            pending = []
+            pending, pending_chars = [], 0
             for doc in read_documents(input_file, self.fields, result.rejections):
                 pending.append(doc)
-                if len(pending) >= self.batch:
+                pending_chars += len(doc.text)
+                if len(pending) >= self.batch or pending_chars >= MAX_BATCH_CHARS:
                     self._write(pending, shard_name, writers, result.rejections)
-                    pending = []
+                    pending, pending_chars = [], 0
             self._write(pending, shard_name, writers, result.rejections)
             for name, writer in writers.items():
                 result.groups[name] = writer.close()

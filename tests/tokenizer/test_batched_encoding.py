@@ -38,12 +38,16 @@ def test_shards_equal_one_encode_call_per_document(corpus_shards, corpus_dir, tr
         assert (entry.documents, entry.tokens) == (len(texts), len(expected_bin) // 2)
 
 
-def test_list_fallback_writes_byte_identical_shards(
+def test_list_fallback_and_small_batches_write_byte_identical_shards(
     corpus_shards, corpus_dir, trained_tokenizer, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(shard_writing, "numpy_encoding_supported", lambda processor: False)
-    config = TokenizeConfig(
-        input=str(corpus_dir), tokenizer=str(trained_tokenizer), output=str(tmp_path), num_workers=1
+    config = TokenizeConfig(  # lists, and batches of 7 documents: neither may change a byte
+        input=str(corpus_dir),
+        tokenizer=str(trained_tokenizer),
+        output=str(tmp_path),
+        num_workers=1,
+        encode_batch_size=7,
     )
     tokenize(config)
     files = _shard_files(corpus_shards)
