@@ -14,6 +14,7 @@ import glob
 import gzip
 import io
 import json
+import json.scanner
 import operator
 import os
 import zlib
@@ -128,6 +129,22 @@ def _count(rejections: dict[str, int], reason: str) -> None:
     rejections[reason] = rejections.get(reason, 0) + 1
 
 
+_scan_json = json.scanner.make_scanner(json.JSONDecoder())  # the C scanner json.loads ends up in
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def parse_json_line(line: str) -> object:
+    """``json.loads(line)`` — same result, same ValueError — calling json's scanner directly on the usual line
+    (a value from its first character, then only a newline), which skips about 0.8 µs of wrappers per line."""
+    try:
+        value, end = _scan_json(line, 0)
+    except StopIteration:  # leading whitespace or not JSON: let json.loads decide, or raise its error
+        return json.loads(line)
+    if end != len(line) and line[end:].strip(_JSON_WHITESPACE):
+        return json.loads(line)  # raises "Extra data"
+    return value
+
+
 def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
     """JSON objects of one file; undecodable or non-object lines and a truncated stream are counted, not raised."""
     try:
@@ -137,8 +154,8 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
                     continue
                 if raw.startswith(codecs.BOM_UTF8):  # what json.loads(bytes) would accept too
                     raw = raw[len(codecs.BOM_UTF8) :]
-                try:  # decoding first skips json's encoding sniffing, a third of its time on short lines
-                    record = json.loads(raw.decode("utf-8"))
+                try:
+                    record = parse_json_line(raw.decode("utf-8"))
                 except ValueError:  # invalid JSON or invalid UTF-8
                     _count(rejections, "invalid_json")
                     continue

@@ -13,6 +13,7 @@ import sentencepiece as spm
 from data_pipeline.formats.token_shards import TokenShardWriter, read_manifest
 from data_pipeline.tokenize import TokenizeConfig, tokenize
 from data_pipeline.tokenizer import shard_writing
+from data_pipeline.tokenizer.input_records import parse_json_line
 
 
 def _shard_files(root):
@@ -105,3 +106,27 @@ def test_lone_surrogate_is_a_counted_rejection_and_bom_line_is_read(trained_toke
     )
     assert summary["documents"] == 2
     assert summary["rejected_records"] == {"invalid_text": 1}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"text": "a"}\n',
+        ' {"text": "a"}\n',
+        '{"text": "a"}\r\n',
+        '{"text": "a"} x\n',
+        '{"text": "a"}\u3000\n',  # not JSON whitespace: json.loads refuses it, so must we
+        '{"a": 1}{"b": 2}\n',
+        '{"text":\n',
+        "[1, 2]\n",
+        "nul\n",
+    ],
+)
+def test_json_line_parser_agrees_with_json_loads(line):
+    try:
+        expected = json.loads(line)
+    except ValueError:
+        with pytest.raises(ValueError):
+            parse_json_line(line)
+    else:
+        assert parse_json_line(line) == expected
