@@ -101,9 +101,8 @@ def guess_language(text: str, sample_chars: int = 256) -> str:
     Only a fallback for records the pipeline's langid has not labelled (it cannot tell English from French);
     counted on UTF-8 bytes so it costs a few percent of tokenizing the text.
     """
-    sample = text[:sample_chars].encode(
-        "utf-8", "surrogatepass"
-    )  # a lone surrogate is rejected later, not here
+    # surrogatepass: a text with a lone surrogate (from a JSON "\\ud800" escape) is rejected later, not here.
+    sample = text[:sample_chars].encode("utf-8", "surrogatepass")
     cjk = len(sample) - len(sample.translate(None, _CJK_LEAD_BYTES))
     latin = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
     if cjk and cjk >= 0.3 * (cjk + latin):
