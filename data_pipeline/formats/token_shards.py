@@ -22,7 +22,7 @@ import glob
 import json
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import accumulate, chain
 from pathlib import Path
 
@@ -79,6 +79,9 @@ class Counts:
         self.documents += documents
         self.tokens += tokens
 
+    def to_json(self) -> dict:
+        return {"documents": self.documents, "tokens": self.tokens}
+
 
 @dataclass
 class ShardEntry:
@@ -93,7 +96,17 @@ class ShardEntry:
     languages: dict[str, Counts] = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # Spelled out rather than dataclasses.asdict (a recursive deep copy): written once per input file and
+        # once per shard into every manifest.
+        return {
+            "name": self.name,
+            "tokens": self.tokens,
+            "documents": self.documents,
+            "source": self.source,
+            "language": self.language,
+            "sources": {k: c.to_json() for k, c in self.sources.items()},
+            "languages": {k: c.to_json() for k, c in self.languages.items()},
+        }
 
     @classmethod
     def from_json(cls, obj: dict) -> ShardEntry:
@@ -146,8 +159,8 @@ class TokenShardManifest:
             "totals": {
                 "tokens": self.total_tokens,
                 "documents": self.total_documents,
-                "by_source": {k: asdict(v) for k, v in self.totals_by("sources").items()},
-                "by_language": {k: asdict(v) for k, v in self.totals_by("languages").items()},
+                "by_source": {k: v.to_json() for k, v in self.totals_by("sources").items()},
+                "by_language": {k: v.to_json() for k, v in self.totals_by("languages").items()},
             },
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import filecmp
 import json
 
@@ -79,6 +80,7 @@ def test_writer_gives_the_same_bytes_for_arrays_and_lists(tmp_path):
             "b": (1, 1),
         }
     assert written["lists"] == written["arrays"] == written["mixed"]
+    assert writer.entry.to_json() == dataclasses.asdict(writer.entry)  # the spelled-out form loses nothing
     assert np.frombuffer(written["arrays"][0], "<u2").tolist() == [7, 300, 12, 2, 2, 65_000, 3, 2]
     assert np.frombuffer(written["arrays"][1], "<i8").tolist() == [0, 4, 5, 8]
 
