@@ -17,6 +17,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .attention import AttentionMask, attend, resolve_attention_backend
 from .config import ModelConfig
+from .embedding import Embedding
 from .kv_cache import KVCache
 from .loss import LossWorkspace, causal_lm_loss
 from .norm import RMSNorm, resolve_norm_backend
@@ -48,15 +49,6 @@ class LMHead(Linear):
         if labels is None:
             return super().forward(hidden)
         return causal_lm_loss(hidden, self.weight, labels, chunk_size, self.loss_workspace)
-
-
-class Embedding(nn.Embedding):
-    def __init__(self, num_embeddings: int, embedding_dim: int, std: float):
-        self.std = std
-        super().__init__(num_embeddings, embedding_dim)
-
-    def reset_parameters(self) -> None:
-        nn.init.normal_(self.weight, mean=0.0, std=self.std)
 
 
 class BaichuanAttention(nn.Module):
