@@ -177,6 +177,10 @@ def main() -> None:
                 f"  {label} ratio ours / best reference: {rate['ours'] / max(rate[r] for r in REFERENCES):.2f} "
                 f"(goal >= 0.9); ours / spm-encode-only: {rate['ours'] / rate['spm-encode-only']:.2f}"
             )
+        # CPU seconds per wall second: below the worker count, a contender waited (I/O, fsync) or the machine
+        # was busy with other jobs; compare contenders of one run, not runs.
+        cores = {name: statistics.median(cpu[name]) / statistics.median(wall[name]) for name in wall}
+        print("cores busy on average: " + ", ".join(f"{name} {c:.2f}" for name, c in cores.items()))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
