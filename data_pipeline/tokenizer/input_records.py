@@ -101,8 +101,7 @@ def guess_language(text: str, sample_chars: int = 256) -> str:
     Only a fallback for records the pipeline's langid has not labelled (it cannot tell English from French);
     counted on UTF-8 bytes so it costs a few percent of tokenizing the text.
     """
-    # surrogatepass: a text with a lone surrogate (from a JSON "\\ud800" escape) is rejected later, not here.
-    sample = text[:sample_chars].encode("utf-8", "surrogatepass")
+    sample = text[:sample_chars].encode("utf-8")
     cjk = len(sample) - len(sample.translate(None, _CJK_LEAD_BYTES))
     latin = len(sample) - len(sample.translate(None, _ASCII_LETTERS))
     if cjk and cjk >= 0.3 * (cjk + latin):
@@ -144,8 +143,10 @@ def parse_json_line(line: str) -> object:
     return value
 
 
-def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
-    """JSON objects of one file; undecodable or non-object lines and a truncated stream are counted, not raised."""
+def read_records(path: Path, rejections: dict[str, int]) -> Iterator[tuple[dict, bool]]:
+    """JSON objects of one file, each with whether its line holds a ``\\ud800``-style escape (the only way a
+    lone surrogate gets into a str); undecodable or non-object lines and a truncated stream are counted, not
+    raised."""
     try:
         with open_binary_reader(path) as raw_stream, io.BufferedReader(raw_stream) as stream:
             for raw in stream:  # BufferedReader: the zstd reader alone cannot iterate lines
@@ -159,11 +160,20 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
                     _count(rejections, "invalid_json")
                     continue
                 if isinstance(record, dict):
-                    yield record
+                    yield record, b"\\ud" in raw or b"\\uD" in raw
                 else:
                     _count(rejections, "not_an_object")
     except _BROKEN_STREAM:  # a truncated or corrupt compressed file: keep what was read before it
         _count(rejections, "truncated_file")
+
+
+def is_valid_unicode(text: str) -> bool:
+    """False when `text` holds a lone surrogate: no UTF-8 form, so SentencePiece (and its trainer) cannot take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str, int]) -> Iterator[Document]:
@@ -172,13 +182,16 @@ def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str,
     get_text = field_getter(fields.text_field)
     get_source = field_getter(fields.source_field)
     get_language = field_getter(fields.language_field)
-    for record in read_records(path, rejections):
+    for record, may_hold_surrogates in read_records(path, rejections):
         text = get_text(record)
         if not isinstance(text, str):
             _count(rejections, "missing_text")
             continue
         if not text:
             _count(rejections, "empty_text")
+            continue
+        if may_hold_surrogates and not is_valid_unicode(text):  # checked only where an escape could make one
+            _count(rejections, "invalid_text")
             continue
         source = get_source(record)
         language = get_language(record)

@@ -176,15 +176,6 @@ class FileTokenizer:
             name = self._group_names[key] = group_name(self.group_by, source, language)
         return name
 
-    def _encode_one(self, text: str):
-        """One document's ids, or None when it is not valid Unicode (JSON's "\\ud800" escape decodes to a lone
-        surrogate, which has no UTF-8 form)."""
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
-        return self.processor.encode([text], **self.encode_options)[0]
-
     def _write(
         self,
         docs: list[Document],
@@ -195,13 +186,9 @@ class FileTokenizer:
         """Encode a batch of documents with one SentencePiece call and hand each group its documents at once."""
         if not docs:
             return
-        texts = [d.text for d in docs]
-        try:
-            encoded = self.processor.encode(texts, **self.encode_options)
-        except TypeError:  # SentencePiece refuses a batch holding a text with a lone surrogate: find it
-            encoded = [self._encode_one(text) for text in texts]
+        encoded = self.processor.encode([d.text for d in docs], **self.encode_options)
         labels = [(doc.source, doc.language) for doc in docs]
-        if labels.count(labels[0]) == len(labels) and all(ids is not None and len(ids) for ids in encoded):
+        if labels.count(labels[0]) == len(labels) and all(len(ids) for ids in encoded):
             # the usual batch: one source and language (so one group), every document has tokens
             source, language = labels[0]
             writer = self._writer(self._group_of(source, language), shard_name, writers)
@@ -209,9 +196,6 @@ class FileTokenizer:
             return
         by_group: dict[str, tuple[list, list, list]] = {}
         for (source, language), ids in zip(labels, encoded):
-            if ids is None:
-                rejections["invalid_text"] = rejections.get("invalid_text", 0) + 1
-                continue
             if not len(ids):  # e.g. text of only characters the tokenizer drops: nothing to train on
                 rejections["no_tokens"] = rejections.get("no_tokens", 0) + 1
                 continue

@@ -14,7 +14,7 @@ import sentencepiece as spm
 from data_pipeline.formats.token_shards import TokenShardWriter, read_manifest
 from data_pipeline.tokenize import TokenizeConfig, tokenize
 from data_pipeline.tokenizer import shard_writing
-from data_pipeline.tokenizer.input_records import parse_json_line
+from data_pipeline.tokenizer.input_records import RecordFieldsConfig, parse_json_line, read_documents
 
 
 def _shard_files(root):
@@ -132,3 +132,13 @@ def test_json_line_parser_agrees_with_json_loads(line):
             parse_json_line(line)
     else:
         assert parse_json_line(line) == expected
+
+
+def test_reader_rejects_lone_surrogates_and_keeps_escaped_pairs(tmp_path):
+    path = tmp_path / "escaped.jsonl"
+    texts = ["lone \ud800 surrogate", "emoji \U0001f600 as a pair", "a backslash \\ud800 in plain text"]
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))  # ensure_ascii: \u escapes
+    rejections: dict[str, int] = {}
+    kept = [doc.text for doc in read_documents(path, RecordFieldsConfig(), rejections)]
+    assert kept == texts[1:]
+    assert rejections == {"invalid_text": 1}
