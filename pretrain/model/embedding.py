@@ -2,7 +2,7 @@
 
 The dense gradient of a [vocab, hidden] table is zero except for the rows of the batch's token ids (at most
 tokens-per-step of 64,000). torch's CPU backward allocates it with `zeros` — a fresh 131 MB block at
-64,000 x 512 fp32, faulted in and memset page by page (~45 ms a step in `bench/bench_model.py`) — and then
+64,000 x 512 fp32, faulted in and memset page by page (~40 ms a step in `bench/bench_model.py`) — and then
 adds the used rows. Memory from `calloc` (numpy's `zeros`) is zero already: the kernel maps zero pages on first
 touch, so only the pages of used rows are ever written. On accelerators the memset is negligible and torch's
 kernel is deterministic (sort-based) where `index_add_` is not, and for bf16/fp16 weights torch sums repeated
