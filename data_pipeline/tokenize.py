@@ -31,10 +31,15 @@ from data_pipeline.tokenizer.shard_writing import (
     discard,
     init_worker,
     read_marker,
-    tokenize_in_worker,
+    tokenize_files_in_worker,
     write_group_manifests,
 )
 from data_pipeline.tokenizer.training import file_sha256
+
+# A pool task is a chunk of input files: inside it each file's commit (fsync, rename, progress marker) runs on a
+# background thread while the next file is encoded. Bigger chunks overlap more; smaller ones balance better.
+FILES_PER_TASK = 8
+TASKS_PER_WORKER = 4
 
 
 @dataclass
@@ -73,6 +78,13 @@ def load_tokenizer_info(spec: str) -> TokenizerInfo:
     return TokenizerInfo(str(path), file_sha256(path), processor.get_piece_size(), processor.eos_id())
 
 
+def file_chunks(files: list[Path], workers: int) -> list[list[Path]]:
+    """Pool tasks: runs of consecutive files (biggest first, as `files` comes), at most FILES_PER_TASK each and
+    small enough that every worker still gets about TASKS_PER_WORKER of them (load balance at the end)."""
+    size = max(1, min(FILES_PER_TASK, len(files) // (workers * TASKS_PER_WORKER)))
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
 def tokenize(config: TokenizeConfig) -> dict:
     """Run the command; returns the summary it also writes to ``OUT/summary.json``."""
     if config.group_by not in GROUPINGS:
@@ -104,12 +116,12 @@ def tokenize(config: TokenizeConfig) -> dict:
     worker_args = (tokenizer, output, config.fields, config.group_by, config.encode_batch_size)
     if workers <= 1:
         worker = FileTokenizer(*worker_args)
-        results.update((str(f), worker(f)) for f in todo)
+        results.update((r.input, r) for r in worker.tokenize_files(todo))
     else:
         # spawn, not fork: safe with threads, and workers import only the light shard_writing module
         with get_context("spawn").Pool(workers, initializer=init_worker, initargs=worker_args) as pool:
-            for result in pool.imap_unordered(tokenize_in_worker, todo):
-                results[result.input] = result
+            for chunk_results in pool.imap_unordered(tokenize_files_in_worker, file_chunks(todo, workers)):
+                results.update((r.input, r) for r in chunk_results)
     ordered = [results[str(f)] for f in files]
     group_tokens = write_group_manifests(output, ordered, tokenizer, emptied)
     rejections: Counter = Counter()

@@ -1,0 +1,103 @@
+"""Commits overlapped with encoding (FileTokenizer.tokenize_files): a failure leaves exactly the unfinished files
+without a progress marker, and the rerun completes them with the same bytes as an uninterrupted run."""
+
+from __future__ import annotations
+
+import filecmp
+from pathlib import Path
+
+import pytest
+
+from data_pipeline.formats.token_shards import TokenShardWriter
+from data_pipeline.tokenize import FILES_PER_TASK, TokenizeConfig, file_chunks, tokenize
+from data_pipeline.tokenizer import shard_writing
+from data_pipeline.tokenizer.shard_writing import FileTokenizer
+
+# Tokenized in this order (biggest first), all in one worker's chunk when num_workers=1.
+INPUTS = ("en_web_ewt", "en_novel_botchan", "zh_wiki_gsdsimp")
+FAILING = "en_novel_botchan"
+
+
+def test_file_chunks_cover_every_file_in_order_and_keep_workers_busy():
+    files = [Path(f"f{i}.jsonl") for i in range(193)]
+    chunks = file_chunks(files, workers=2)
+    assert [f for chunk in chunks for f in chunk] == files
+    assert max(map(len, chunks)) == FILES_PER_TASK and len(chunks) == 25
+    few = file_chunks(files[:10], workers=2)
+    assert [len(c) for c in few] == [1] * 10  # too few files to chunk: one file per task
+    assert file_chunks([], workers=2) == []
+
+
+def _fail_writer_close(monkeypatch):
+    close = TokenShardWriter.close
+
+    def failing_close(self):
+        if self.name == FAILING:
+            raise OSError(28, "No space left on device (injected)")
+        return close(self)
+
+    monkeypatch.setattr(TokenShardWriter, "close", failing_close)
+
+
+def _fail_marker_write(monkeypatch):
+    """The shards are durable and renamed into place, then writing the marker fails."""
+    write = shard_writing.atomic_write_json
+
+    def failing_write(path, obj):
+        if path.name == f"{FAILING}.json":
+            raise OSError(28, "No space left on device (injected)")
+        return write(path, obj)
+
+    monkeypatch.setattr(shard_writing, "atomic_write_json", failing_write)
+
+
+def _fail_encoding_after_it(monkeypatch):
+    """Encoding the next file fails while FAILING's commit is in flight: that commit still completes."""
+    encode_file = FileTokenizer.encode_file
+
+    def failing_encode(self, input_file):
+        if input_file.name == f"{INPUTS[2]}.jsonl":
+            raise OSError(5, "Input/output error (injected)")
+        return encode_file(self, input_file)
+
+    monkeypatch.setattr(FileTokenizer, "encode_file", failing_encode)
+
+
+@pytest.mark.parametrize(
+    ("inject", "finished"),
+    [
+        (_fail_writer_close, {"en_web_ewt"}),
+        (_fail_marker_write, {"en_web_ewt"}),
+        (_fail_encoding_after_it, {"en_web_ewt", "en_novel_botchan"}),
+    ],
+)
+def test_failure_in_a_chunk_leaves_unfinished_files_unmarked_and_rerun_completes_them(
+    inject, finished, corpus_dir, trained_tokenizer, tmp_path, monkeypatch
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for stem in INPUTS:
+        (inputs / f"{stem}.jsonl").write_bytes((corpus_dir / f"{stem}.jsonl").read_bytes())
+
+    def config(out):
+        return TokenizeConfig(
+            input=str(inputs), tokenizer=str(trained_tokenizer), output=str(out), num_workers=1
+        )
+
+    clean, out = tmp_path / "clean", tmp_path / "out"
+    tokenize(config(clean))
+    with monkeypatch.context() as patch:
+        inject(patch)
+        with pytest.raises(OSError, match="injected"):
+            tokenize(config(out))
+    assert {p.stem for p in (out / "_progress").glob("*.json")} == finished
+    assert not list(out.rglob(".*tmp*"))  # aborted writers removed their temporary files
+
+    summary = tokenize(config(out))
+    assert summary["resumed_files"] == len(finished) and summary["input_files"] == len(INPUTS)
+    files = sorted(str(p.relative_to(clean)) for p in clean.rglob("*") if p.is_file())
+    assert files == sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    _, mismatch, errors = filecmp.cmpfiles(
+        clean, out, [f for f in files if f != "summary.json"], shallow=False
+    )
+    assert mismatch == [] and errors == []
