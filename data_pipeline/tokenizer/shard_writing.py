@@ -1,4 +1,4 @@
-"""Tokenize input files into token-shard directories: one task per input file, resumable, deterministic.
+"""Tokenize input files into token-shard directories: one shard per input file and group, resumable, deterministic.
 
 Layout of ``OUT`` (see docs/tokenizer.md):
 
