@@ -169,8 +169,9 @@ class FileTokenizer:
     def tokenize_files(self, input_files: Sequence[Path]) -> list[FileResult]:
         """Tokenize several files, committing each on a background thread while the next one is encoded.
 
-        A commit is mostly waiting on fsync (of the ``.bin``, the ``.idx`` and the marker; it releases the GIL),
-        which on small files was ~10 % of a worker's wall time. At most one commit is in flight and commits run in
+        A commit is mostly waiting on fsync (of the ``.bin``, the ``.idx`` and the marker; it releases the GIL):
+        on small files ~10 % of a worker's wall time while other jobs write, ~3 % on a quiet disk (docs/benchmarks.md).
+        At most one commit is in flight and commits run in
         file order; a file's result is returned only after its marker is written. If a commit fails, the error
         propagates and no later file of `input_files` is committed (its writers are aborted), so every file
         without a marker is redone by a rerun, as when a single file fails.
