@@ -28,39 +28,35 @@ def test_file_chunks_cover_every_file_in_order_and_keep_workers_busy():
     assert file_chunks([], workers=2) == []
 
 
-def _fail_writer_close(monkeypatch):
-    close = TokenShardWriter.close
+def _inject_failure(patch, owner, name: str, fails, error: OSError) -> None:
+    """Replace owner.name with a wrapper that raises `error` when `fails(*args)` holds."""
+    original = getattr(owner, name)
 
-    def failing_close(self):
-        if self.name == FAILING:
-            raise OSError(28, "No space left on device (injected)")
-        return close(self)
+    def failing(*args):
+        if fails(*args):
+            raise error
+        return original(*args)
 
-    monkeypatch.setattr(TokenShardWriter, "close", failing_close)
+    patch.setattr(owner, name, failing)
 
 
-def _fail_marker_write(monkeypatch):
+NO_SPACE = OSError(28, "No space left on device (injected)")
+
+
+def _fail_writer_close(patch):
+    _inject_failure(patch, TokenShardWriter, "close", lambda writer: writer.name == FAILING, NO_SPACE)
+
+
+def _fail_marker_write(patch):
     """The shards are durable and renamed into place, then writing the marker fails."""
-    write = shard_writing.atomic_write_json
-
-    def failing_write(path, obj):
-        if path.name == f"{FAILING}.json":
-            raise OSError(28, "No space left on device (injected)")
-        return write(path, obj)
-
-    monkeypatch.setattr(shard_writing, "atomic_write_json", failing_write)
+    _inject_failure(patch, shard_writing, "atomic_write_json", lambda path, obj: path.name == f"{FAILING}.json",
+                    NO_SPACE)
 
 
-def _fail_encoding_after_it(monkeypatch):
+def _fail_encoding_after_it(patch):
     """Encoding the next file fails while FAILING's commit is in flight: that commit still completes."""
-    encode_file = FileTokenizer.encode_file
-
-    def failing_encode(self, input_file):
-        if input_file.name == f"{INPUTS[2]}.jsonl":
-            raise OSError(5, "Input/output error (injected)")
-        return encode_file(self, input_file)
-
-    monkeypatch.setattr(FileTokenizer, "encode_file", failing_encode)
+    _inject_failure(patch, FileTokenizer, "encode_file", lambda tokenizer, path: path.name == f"{INPUTS[2]}.jsonl",
+                    OSError(5, "Input/output error (injected)"))
 
 
 @pytest.mark.parametrize(
