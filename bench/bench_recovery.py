@@ -30,7 +30,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import psutil
 
 from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from launch.incidents import read_incidents
+from pretrain.engine import free_port
 from pretrain.heartbeat import read_heartbeats
 
 BIN = Path(sys.executable).parent
@@ -68,13 +68,6 @@ def write_random_shards(root: Path, vocab_size: int = 2000, eos_id: int = 2, doc
                 length = int(rng.integers(50, 400))
                 writer.add_document(rng.integers(3, vocab_size, size=length), source=language, language=language)
         write_manifest(directory, [writer.entry], vocab_size=vocab_size, eos_id=eos_id, tokenizer_sha256="random")
-
-
-def free_port() -> int:
-    """A port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,12 +38,6 @@ import numpy as np
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_shards(root: Path) -> Path:
@@ -165,6 +158,8 @@ def worker(args) -> None:
 
 # ---- the driver ------------------------------------------------------------------------------------------
 def main() -> None:
+    from pretrain.engine import free_port
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
@@ -184,7 +179,7 @@ def main() -> None:
         shards = write_shards(Path(tmp))
         forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                      if k not in ("worker", "out", "shards")]
-        command = [str(BIN / "deepspeed"), "--no_local_rank", "--num_gpus", "2", "--master_port", str(_free_port()),
+        command = [str(BIN / "deepspeed"), "--no_local_rank", "--num_gpus", "2", "--master_port", str(free_port()),
                    str(Path(__file__).resolve()), "--worker", f"--out={tmp}", f"--shards={shards}", *forwarded]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)

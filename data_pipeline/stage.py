@@ -59,6 +59,12 @@ def is_rejected(record: dict) -> bool:
     return REJECT_REASON in record
 
 
+def text_of(record: dict) -> str:
+    """The record's text, or "" when it has none (a record without a string text is still counted)."""
+    text = record.get("text")
+    return text if isinstance(text, str) else ""
+
+
 def meta_of(record: dict) -> dict:
     """The record's signal dict, created on first use."""
     meta = record.get("meta")

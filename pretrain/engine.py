@@ -31,7 +31,7 @@ def init_distributed() -> tuple[int, int]:
 
     if "RANK" not in os.environ:  # single process without a launcher
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        os.environ.setdefault("MASTER_PORT", str(free_port()))
     deepspeed.init_distributed(verbose=False)
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 
@@ -56,7 +56,8 @@ def distributed_session() -> Iterator[tuple[int, int]]:
         remove_own_shm_buffer()  # DeepSpeed's CPU all-reduce buffer: 66 MiB of RAM nobody else frees
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A local port nobody listens on right now (for a rendezvous that is not given one)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -31,7 +31,7 @@ from data_pipeline.dedup.bucket_store import (
     write_summary,
 )
 from data_pipeline.dedup.clusters import UnionFind, keep_order
-from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
+from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
 DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
 DUPLICATE_RULE = "duplicate"
@@ -173,11 +173,6 @@ class ClusterDedupStage(CorpusStage):
                 else:
                     left.append(row)
             ranked = left
-
-
-def text_of(record: dict) -> str:
-    text = record.get("text")
-    return text if isinstance(text, str) else ""
 
 
 def _batches(records: Iterator[dict]) -> Iterator[tuple[int, list[dict]]]:

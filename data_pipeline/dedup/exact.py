@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer, text_of
+from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
 from data_pipeline.dedup.text import normalize_for_hash
+from data_pipeline.stage import text_of
 
 
 class _TextHashKeyer(ShardKeyer):

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, locate, shard_dir
-from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer, text_of
+from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
 from data_pipeline.dedup.lsh_params import optimal_bands_rows
-from data_pipeline.stage import meta_of
+from data_pipeline.stage import meta_of, text_of
 
 
 def bands_rows(cfg: MinHashDedupConfig) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from data_pipeline.dedup.config import SentenceDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher
 from data_pipeline.dedup.lsh_params import optimal_bands_rows
 from data_pipeline.dedup.text import normalize_for_hash, sentence_spans
-from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject
+from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
 SENTENCE = np.dtype([("row", np.uint32), ("sentence", np.uint32), ("chars", np.uint32)])
 # Sentences are hashed in batches of about this many (whole documents): one batched shingling + MinHash call
@@ -82,7 +82,7 @@ class SentenceDedupStage(CorpusStage):
             for row, record in enumerate(records):
                 ids.write(record)
                 num_docs += 1
-                text = record.get("text") if isinstance(record.get("text"), str) else ""
+                text = text_of(record)
                 lang = meta_of(record).get("lang")
                 for index, (start, end) in enumerate(sentence_spans(text)):
                     normalized = normalize_for_hash(text[start:end])

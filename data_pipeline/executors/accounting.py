@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from data_pipeline.stage import REJECT_REASON
+from data_pipeline.stage import REJECT_REASON, text_of
 
 
 def text_chars(record: dict) -> int:
-    text = record.get("text")
-    return len(text) if isinstance(text, str) else 0
+    return len(text_of(record))
 
 
 @dataclass

@@ -7,20 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from pretrain.data import DataConfig, PretrainDataLoader, SourceConfig
 from pretrain.evaluation import held_out_losses, per_language, perplexity_table
 from pretrain.evaluation.perplexity import perplexity_json, source_language
+from tests.token_sources import write_token_source
 
 
 def _source(directory, language, seed):
     rng = np.random.default_rng(seed)
-    with TokenShardWriter(directory, "part-00000", vocab_size=100, eos_id=2) as writer:
-        for _ in range(50):
-            writer.add_document(rng.integers(3, 100, size=int(rng.integers(20, 80))), source=directory.name,
-                                language=language)
-    write_manifest(directory, [writer.entry], vocab_size=100, eos_id=2, tokenizer_sha256="b" * 64)
-    return str(directory)
+    documents = [rng.integers(3, 100, size=int(rng.integers(20, 80))) for _ in range(50)]
+    return str(write_token_source(directory, documents, language, vocab_size=100))
 
 
 @pytest.fixture

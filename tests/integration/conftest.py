@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from launch.demo_corpus import generate_demo_corpus
+from pretrain.engine import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
@@ -42,7 +43,7 @@ def train(demo: Path, run_dir: Path, overrides: list[str], ranks: int = 2, env: 
           check: bool = True, supervisor: list[str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Launch `pretrain.train` on `ranks` CPU ranks with DeepSpeed's launcher (1 rank: plain python); faulthandler
     on, so a rank killed by a signal prints every thread's stack."""
-    command = ([DEEPSPEED, "--no_local_rank", "--num_gpus", str(ranks), "--master_port", str(_free_port()),
+    command = ([DEEPSPEED, "--no_local_rank", "--num_gpus", str(ranks), "--master_port", str(free_port()),
                 "--module", "pretrain.train"] if ranks > 1 else [sys.executable, "-m", "pretrain.train"])
     command += ["model=tiny", "data=demo", f"logging.run_dir={run_dir}", "train.micro_batch_size=4",
                 "train.global_batch_size=8", "train.seq_len=64", *overrides]
@@ -57,11 +58,3 @@ def train(demo: Path, run_dir: Path, overrides: list[str], ranks: int = 2, env: 
 
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -7,20 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from pretrain.data import DataConfig, SourceConfig
 from pretrain.model import ModelConfig
+from tests.token_sources import write_token_source
 
 VOCAB = 64
-EOS = 2
-
-
-def write_source(directory: Path, documents: list[np.ndarray], language: str) -> Path:
-    with TokenShardWriter(directory, "part-00000", vocab_size=VOCAB, eos_id=EOS) as writer:
-        for doc in documents:
-            writer.add_document(doc, source=directory.name, language=language)
-    write_manifest(directory, [writer.entry], vocab_size=VOCAB, eos_id=EOS, tokenizer_sha256="a" * 64)
-    return directory
 
 
 @pytest.fixture
@@ -33,8 +24,8 @@ def noise_and_pattern(tmp_path: Path) -> DataConfig:
     pattern = [np.tile(phrase, 17) for _ in range(40)]
     return DataConfig(
         sources=[
-            SourceConfig(name="noise", path=str(write_source(tmp_path / "noise", noise, "xx")), target_fraction=0.5),
-            SourceConfig(name="pattern", path=str(write_source(tmp_path / "pattern", pattern, "yy")),
+            SourceConfig(name="noise", path=str(write_token_source(tmp_path / "noise", noise, "xx", VOCAB)), target_fraction=0.5),
+            SourceConfig(name="pattern", path=str(write_token_source(tmp_path / "pattern", pattern, "yy", VOCAB)),
                          target_fraction=0.5),
         ],
         validation_fraction=0.1,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pretrain.distributed import shm_buffers
-from tests.trainer_zero.conftest import _free_port
+from pretrain.engine import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ SCRIPT = textwrap.dedent("""
 
 @pytest.mark.skipif(not shm_buffers.SHM_DIR.is_dir(), reason="no /dev/shm on this system")
 def test_process_group_and_shm_buffer_are_released_on_exit_and_on_error():
-    port = str(_free_port())
+    port = str(free_port())
     stale = shm_buffers.shm_buffer_path(0, "127.0.0.1", port)
     stale.write_bytes(b"left by a dead run")  # must be replaced, not reused
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}

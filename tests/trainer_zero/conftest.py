@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import warnings
@@ -14,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
+from pretrain.engine import free_port
+from tests.token_sources import write_token_source
 
 REPO = Path(__file__).resolve().parents[2]
 VOCAB = 2000  # model=tiny's vocabulary
-EOS = 2
 
 
 def _phrase_documents(seed: int, count: int) -> list[np.ndarray]:
@@ -30,19 +29,11 @@ def _phrase_documents(seed: int, count: int) -> list[np.ndarray]:
             for _ in range(count)]
 
 
-def write_source(directory: Path, documents: list[np.ndarray], language: str) -> Path:
-    with TokenShardWriter(directory, "part-00000", vocab_size=VOCAB, eos_id=EOS) as writer:
-        for doc in documents:
-            writer.add_document(doc, source=directory.name, language=language)
-    write_manifest(directory, [writer.entry], vocab_size=VOCAB, eos_id=EOS, tokenizer_sha256="0" * 64)
-    return directory
-
-
 @pytest.fixture(scope="session")
 def corpus_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("trainer_zero_corpus")
-    write_source(root / "zh", _phrase_documents(1, 300), "zh")
-    write_source(root / "en", _phrase_documents(2, 200), "en")
+    write_token_source(root / "zh", _phrase_documents(1, 300), "zh", VOCAB)
+    write_token_source(root / "en", _phrase_documents(2, 200), "en", VOCAB)
     return root
 
 
@@ -53,12 +44,6 @@ def data_overrides(corpus: Path) -> list[str]:
         "data.tokenizer=",
         "data.validation_fraction=0.1",
     ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # DeepSpeed's launcher reports a rank that died of a signal as "exits with return code = -<signal>".
@@ -79,7 +64,7 @@ def launch_two_ranks(args: list[str], cwd: Path, timeout: int = 240, env: dict |
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1", **(env or {})}
 
     def launch() -> subprocess.CompletedProcess:
-        port = ["--master_port", str(_free_port())]  # other test sessions may hold DeepSpeed's default port
+        port = ["--master_port", str(free_port())]  # other test sessions may hold DeepSpeed's default port
         return subprocess.run([str(deepspeed), "--no_local_rank", "--num_gpus", "2", *port, *args], cwd=cwd,
                               env=full_env, capture_output=True, text=True, timeout=timeout)
 
