@@ -70,16 +70,7 @@ def test_chunked_loss_keeps_no_logits_for_backward_and_matches_in_bf16():
     labels = torch.randint(0, 3000, (1, 256), generator=gen)
 
     def saved_bytes(chunk):
-        total = 0
-
-        def pack(tensor):
-            nonlocal total
-            total += tensor.numel() * tensor.element_size()
-            return tensor
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            causal_lm_loss(hidden, weight, labels, chunk)
-        return total
+        return saved_tensor_bytes(lambda: causal_lm_loss(hidden, weight, labels, chunk))
 
     logits_bytes = 256 * 3000 * 4
     assert saved_bytes(0) >= logits_bytes  # the naive loss keeps fp32 log-probabilities
@@ -113,16 +104,7 @@ def test_activation_checkpointing_saves_fewer_tensors_for_backward():
 
     def saved_bytes(every):
         model = build(small_config(num_layers=4, activation_checkpointing=every)).train()
-        total = 0
-
-        def pack(tensor):
-            nonlocal total
-            total += tensor.numel() * tensor.element_size()
-            return tensor
-
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(torch.randint(0, 97, (2, 32)), labels=torch.randint(0, 97, (2, 32)))
-        return total
+        return saved_tensor_bytes(lambda: model(torch.randint(0, 97, (2, 32)), labels=torch.randint(0, 97, (2, 32))))
 
     assert saved_bytes(1) < 0.6 * saved_bytes(0)
 
@@ -134,3 +116,17 @@ def test_compile_switch_keeps_parameter_names_and_outputs():
     assert list(compiled.state_dict()) == list(plain.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(compiled(ids), plain(ids), atol=1e-5, rtol=1e-5)
+
+
+def saved_tensor_bytes(forward) -> int:
+    """Bytes of the tensors autograd saves for the backward while `forward()` runs."""
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        forward()
+    return total
