@@ -13,7 +13,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from data_pipeline.formats.token_shards import TokenShardSet, compact_index_dtype
+from data_pipeline.formats.token_shard_set import TokenShardSet
+from data_pipeline.formats.token_shards import compact_index_dtype
 
 _WINDOW_STREAM = 0x77696E  # "win": separates the window-order RNG stream from the epoch-order one
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from data_pipeline.formats.token_shards import TokenShardError, TokenShardSet
+from data_pipeline.formats.token_shard_set import TokenShardSet
+from data_pipeline.formats.token_shards import TokenShardError
 from pretrain.data.config import DataConfig
 from pretrain.data.document_stream import DocumentStream
 from pretrain.data.errors import DataConfigError, DataStateMismatchError

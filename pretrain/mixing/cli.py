@@ -55,7 +55,7 @@ def resolve_sources(spec: Any, tokenizer: str) -> DataConfig:
 
 def proxy_model_config(preset: str, data: DataConfig, seq_len: int) -> ModelConfig:
     """The preset, with the vocabulary the shards were tokenized with."""
-    from data_pipeline.formats.token_shards import TokenShardSet
+    from data_pipeline.formats.token_shard_set import TokenShardSet
 
     path = CONF_MODEL_DIR / f"{preset}.yaml"
     if not path.is_file():

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from data_pipeline.formats.token_shard_set import TokenShardSet
 from data_pipeline.formats.token_shards import (
     TokenShardError,
-    TokenShardSet,
     TokenShardWriter,
     dtype_for_vocab,
     read_manifest,

@@ -11,7 +11,8 @@ import sentencepiece as spm
 import torch
 
 from data_pipeline.errors import UserError
-from data_pipeline.formats.token_shards import TokenShardSet, read_manifest
+from data_pipeline.formats.token_shard_set import TokenShardSet
+from data_pipeline.formats.token_shards import read_manifest
 from data_pipeline.tokenize import TokenizeConfig, main, tokenize
 
 
