@@ -1,57 +1,44 @@
-"""Read the records of an offline wandb run file (`run-<id>.wandb`) without network or the wandb service.
+"""Read an offline wandb run through wandb's own reader, `wandb leet inspect --json`.
 
-The file is wandb's LevelDB-style log: a 7-byte header (":W&B", magic, version), then 32 KiB blocks of
-chunks, each `crc32 (4) | length (2) | type (1) | data`, type 1 = a whole record, 2/3/4 = first/middle/last
-piece of one; each record is a serialized `wandb_internal_pb2.Record`.
+Not through the run file's bytes: the `.wandb` transaction log is wandb's private format and is filled by
+wandb's separate writer process (wandb-core), so a hand-written parser breaks with a new wandb release and a
+read right after the run closes can race the writer. `leet inspect` is wandb's documented command for reading
+such a log, one JSON object per record; a run is complete once its `exit` record is there, so we wait for that
+record — a condition, not a sleep — with a bound that only a real defect can reach.
 """
 
 from __future__ import annotations
 
-import struct
+import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-BLOCK = 32 * 1024
-HEADER = 7
-FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
+WANDB = Path(sys.executable).with_name("wandb")  # the CLI of the wandb the tests import
 
 
-def _payloads(data: bytes):
-    if data[:4] != b":W&B":
-        raise ValueError("not a wandb run file")
-    pos, pending = HEADER, b""
-    while pos + 7 <= len(data):
-        if BLOCK - pos % BLOCK < 7:  # block trailer too small for a chunk header: skip to the next block
-            pos += BLOCK - pos % BLOCK
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        pos += 7
-        chunk, pos = data[pos : pos + length], pos + length
-        if kind == FULL:
-            yield chunk
-        elif kind == FIRST:
-            pending = chunk
-        elif kind == MIDDLE:
-            pending += chunk
-        elif kind == LAST:
-            yield pending + chunk
+def inspect_records(run: Path) -> list[dict]:
+    """Every record of the run's log as wandb's CLI prints it (`{"num", "type", <type>: {...}}`)."""
+    result = subprocess.run([str(WANDB), "leet", "inspect", "--json", str(run)], capture_output=True, text=True,
+                            timeout=120, check=True)
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def read_run(path: Path) -> tuple[list[dict], dict]:
-    """(history rows as {key: value}, run config as {key: json text}) of one offline run file."""
-    import json
-
-    from wandb.proto import wandb_internal_pb2
-
+def read_run(run: Path, wait_s: float = 60.0) -> tuple[list[dict], dict]:
+    """(history rows as {key: value}, run config as {key: value}) of a finished offline run."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        records = inspect_records(run)
+        if any(record["type"] == "exit" for record in records) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert any(record["type"] == "exit" for record in records), f"{run}: no exit record after {wait_s:.0f} s"
     history, config = [], {}
-    for payload in _payloads(path.read_bytes()):
-        record = wandb_internal_pb2.Record()
-        record.ParseFromString(payload)
-        kind = record.WhichOneof("record_type")
-        if kind == "history":
-            history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                            for item in record.history.item})
-        elif kind == "run":
-            config.update({item.key: item.value_json for item in record.run.config.update})
-        elif kind == "config":
-            config.update({item.key: item.value_json for item in record.config.update})
+    for record in records:
+        if record["type"] == "history":
+            history.append(record["history"]["item"])
+        elif record["type"] in ("run", "config"):
+            body = record[record["type"]]
+            config.update((body.get("config") or body).get("update", {}))
     return history, config
