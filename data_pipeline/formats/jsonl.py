@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -39,6 +40,22 @@ def open_binary_reader(path: str | os.PathLike) -> IO[bytes]:
 
         return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
     return open(path, "rb")
+
+
+def _broken_stream_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [EOFError, OSError, zlib.error]  # gzip.BadGzipFile is an OSError
+    try:
+        import zstandard
+
+        errors.append(zstandard.ZstdError)
+    except ImportError:  # then .zst input cannot be opened at all
+        pass
+    return tuple(errors)
+
+
+# What reading a truncated or corrupt compressed stream raises. Built once at import: building it inside an
+# `except` clause imported zstandard while a generator was being closed at interpreter exit, which fails.
+BROKEN_STREAM_ERRORS = _broken_stream_errors()
 
 
 def _open_binary_writer(raw: IO[bytes], path: str | os.PathLike) -> IO[bytes]:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import json
-import zlib
 from collections.abc import Iterator
 
 from data_pipeline.errors import UnreadableShardError
-from data_pipeline.formats.jsonl import open_binary_reader
+from data_pipeline.formats.jsonl import BROKEN_STREAM_ERRORS, open_binary_reader
 from data_pipeline.readers.validate import ReaderOptions, rejected_raw, to_record
-
-
-def _decode_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [EOFError, OSError, zlib.error]
-    try:
-        import zstandard
-
-        errors.append(zstandard.ZstdError)
-    except ImportError:  # zstd input is then unreadable anyway
-        pass
-    return tuple(errors)
+from data_pipeline.text_validity import line_may_hold_lone_surrogate
 
 
 def read_jsonl_records(path: str, options: ReaderOptions) -> Iterator[dict]:
@@ -35,7 +25,7 @@ def read_jsonl_records(path: str, options: ReaderOptions) -> Iterator[dict]:
                 record = _parse_line(raw, f"{path}:{line_no}", options)
                 if record is not None:
                     yield record
-        except _decode_errors() as err:
+        except BROKEN_STREAM_ERRORS as err:
             if line_no == 0 and not isinstance(err, EOFError):
                 raise UnreadableShardError(f"{path}: {err}") from None
             # A truncated or corrupt compressed stream: the complete lines before it were kept above;
@@ -47,6 +37,8 @@ def _parse_line(raw: bytes, fallback_id: str, options: ReaderOptions) -> dict | 
     """The record on one line, a rejected record for a bad line, or None for a blank line."""
     if b"\x00" in raw:
         return rejected_raw(fallback_id, "nul_bytes", raw.replace(b"\x00", b"").decode("utf-8", "replace"))
+    if raw.startswith(codecs.BOM_UTF8):  # a file saved "UTF-8 with BOM": the mark is not part of the JSON
+        raw = raw[len(codecs.BOM_UTF8):]
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -55,6 +47,8 @@ def _parse_line(raw: bytes, fallback_id: str, options: ReaderOptions) -> dict | 
         return None  # a blank line holds no document: nothing to keep or reject
     try:
         row = json.loads(line)
-    except json.JSONDecodeError:
+    # ValueError beyond JSONDecodeError: an integer over Python's 4300-digit limit; RecursionError: nesting
+    # deeper than the interpreter's stack allows. Both are a bad line, not a reason to stop the shard.
+    except (ValueError, RecursionError):
         return rejected_raw(fallback_id, "invalid_json", line)
-    return to_record(row, fallback_id, options)
+    return to_record(row, fallback_id, options, line_may_hold_lone_surrogate(raw))

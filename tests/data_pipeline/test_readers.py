@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_pipeline.errors import UnreadableShardError, UserError
+from data_pipeline.formats.jsonl import write_jsonl
 from data_pipeline.readers import InputConfig, ReaderOptions, discover_sources
 from data_pipeline.readers.jsonl import read_jsonl_records
 from data_pipeline.readers.text import read_text_records
@@ -39,6 +40,37 @@ def test_each_bad_line_is_rejected_with_its_reason(write_lines):
     assert records[0] == {"id": "ok", "text": "fine"}
     assert records[1]["id"] == f"{path}:2" and records[1]["raw"] == "{this is not json\n"
     assert records[-1]["id"] == f"{path}:11"  # generated id: source file + line, blank line 10 skipped
+
+
+
+def test_lone_surrogates_anywhere_are_invalid_text_and_the_audit_copy_is_writable(write_lines, tmp_path):
+    path = write_lines("surrogates.jsonl", [
+        r'{"id": "in-text", "text": "hello \ud800 world"}',
+        r'{"id": "in-id-\udfff", "text": "fine"}',
+        r'{"id": "in-meta", "text": "fine", "meta": {"\ud83d": ["\ude00"]}}',
+        r'{"id": "pair", "text": "\ud83d\ude00 is one emoji"}',  # an escaped surrogate pair is valid
+        r'{"id": "escaped-backslash", "text": "\\ud800 is just text"}',
+    ])
+    records = list(read_jsonl_records(str(path), ReaderOptions()))
+    assert reasons(records) == ["read:invalid_text"] * 3 + [None, None]
+    assert records[0]["text"] == "hello \ufffd world"  # kept for the audit, lone surrogate replaced
+    assert records[1]["id"] == "in-id-\ufffd"
+    assert records[2]["meta"] == {"\ufffd": ["\ufffd"]}
+    assert records[3]["text"] == "\U0001F600 is one emoji"
+    assert records[4]["text"] == "\\ud800 is just text"
+    assert write_jsonl(tmp_path / "rejected.jsonl.gz", records) == 5  # every one can be written
+
+
+def test_bom_crlf_huge_integers_and_deep_nesting_do_not_stop_the_shard(write_lines):
+    path = write_lines("odd.jsonl", [
+        b'\xef\xbb\xbf{"id": "bom", "text": "first line of a file saved with a BOM"}\r',
+        '{"id": "big", "text": "x", "n": ' + "9" * 5000 + "}",
+        "[" * 100_000 + "]" * 100_000,
+        {"id": "last", "text": "still read"},
+    ])
+    records = list(read_jsonl_records(str(path), ReaderOptions()))
+    assert [(r["id"], r.get("reject_reason")) for r in records] == [
+        ("bom", None), (f"{path}:2", "read:invalid_json"), (f"{path}:3", "read:invalid_json"), ("last", None)]
 
 
 def test_truncated_gzip_keeps_complete_lines_and_records_the_break(tmp_path):

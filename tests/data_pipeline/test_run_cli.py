@@ -127,3 +127,21 @@ def test_rerun_with_another_config_is_refused(tmp_path, write_lines, clean_recor
     assert main([*args, "executor.workers=2"]) == 0  # how it runs is free to change
     result = run_cli(*args, "filters.en.length.min_units=500")
     assert result.returncode == 2 and "different configuration" in result.stderr
+
+
+def test_a_lone_surrogate_is_rejected_and_the_good_record_kept(tmp_path):
+    """Issue 12 A: this input crashed the writer (UnicodeEncodeError), lost `b` and left no stats.json."""
+    source = tmp_path / "s.jsonl"
+    source.write_text(
+        '{"id":"a","text":"hello \\ud800 world, this is a long enough english sentence to pass the filters maybe."}\n'
+        '{"id":"b","text":"这是一个正常的中文句子，用来测试管道是否能够处理坏的输入而不会崩溃。"}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(f"input.paths=[{source}]", f"output.dir={out}", "executor.progress=false")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    kept = [json.loads(line) for line in gzip.open(out / "kept" / "00000.jsonl.gz", "rt", encoding="utf-8")]
+    rejected = [json.loads(line) for path in (out / "rejected").glob("*.jsonl.gz")
+                for line in gzip.open(path, "rt", encoding="utf-8")]
+    assert [r["id"] for r in kept] == ["b"]
+    assert [(r["id"], r["reject_reason"]) for r in rejected] == [("a", "read:invalid_text")]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stages"]["read"]["rules"]["invalid_text"]["docs"] == 1
