@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import codecs
 import glob
-import gzip
 import io
 import json
 import json.scanner
 import operator
 import os
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from data_pipeline.errors import UserError
-from data_pipeline.formats.jsonl import open_binary_reader
+from data_pipeline.formats.jsonl import BROKEN_STREAM_ERRORS, open_binary_reader
+from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate, line_may_hold_lone_surrogate
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 
@@ -109,20 +108,6 @@ def guess_language(text: str, sample_chars: int = 256) -> str:
     return "en" if latin else "other"
 
 
-def _broken_stream_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [EOFError, zlib.error, gzip.BadGzipFile]
-    try:
-        import zstandard
-
-        errors.append(zstandard.ZstdError)
-    except ImportError:  # then .zst input cannot be opened at all
-        pass
-    return tuple(errors)
-
-
-_BROKEN_STREAM = _broken_stream_errors()
-
-
 def _count(rejections: dict[str, int], reason: str) -> None:
     rejections[reason] = rejections.get(reason, 0) + 1
 
@@ -143,10 +128,9 @@ def parse_json_line(line: str) -> object:
     return value
 
 
-def read_records(path: Path, rejections: dict[str, int]) -> Iterator[tuple[dict, bool]]:
-    """JSON objects of one file, each with whether its line holds a ``\\ud800``-style escape (the only way a
-    lone surrogate gets into a str); undecodable or non-object lines and a truncated stream are counted, not
-    raised."""
+def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
+    """JSON objects of one file; undecodable or non-object lines, records holding a lone surrogate anywhere
+    (`invalid_text`, see data_pipeline.text_validity) and a truncated stream are counted, not raised."""
     try:
         with open_binary_reader(path) as raw_stream, io.BufferedReader(raw_stream) as stream:
             for raw in stream:  # BufferedReader: the zstd reader alone cannot iterate lines
@@ -156,24 +140,20 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[tuple[dict,
                     raw = raw[len(codecs.BOM_UTF8) :]
                 try:
                     record = parse_json_line(raw.decode("utf-8"))
-                except ValueError:  # invalid JSON or invalid UTF-8
+                # ValueError: invalid JSON or UTF-8, or an integer over Python's digit limit; RecursionError:
+                # nesting deeper than the stack allows.
+                except (ValueError, RecursionError):
                     _count(rejections, "invalid_json")
                     continue
-                if isinstance(record, dict):
-                    yield record, b"\\ud" in raw or b"\\uD" in raw
-                else:
+                if not isinstance(record, dict):
                     _count(rejections, "not_an_object")
-    except _BROKEN_STREAM:  # a truncated or corrupt compressed file: keep what was read before it
+                elif line_may_hold_lone_surrogate(raw) and holds_lone_surrogate(record):
+                    # any field, not just the text: the source and language end up in the shard manifest
+                    _count(rejections, INVALID_TEXT)
+                else:
+                    yield record
+    except BROKEN_STREAM_ERRORS:  # a truncated or corrupt compressed file: keep what was read before it
         _count(rejections, "truncated_file")
-
-
-def is_valid_unicode(text: str) -> bool:
-    """False when `text` holds a lone surrogate: no UTF-8 form, so SentencePiece (and its trainer) cannot take it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str, int]) -> Iterator[Document]:
@@ -182,16 +162,13 @@ def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str,
     get_text = field_getter(fields.text_field)
     get_source = field_getter(fields.source_field)
     get_language = field_getter(fields.language_field)
-    for record, may_hold_surrogates in read_records(path, rejections):
+    for record in read_records(path, rejections):
         text = get_text(record)
         if not isinstance(text, str):
             _count(rejections, "missing_text")
             continue
         if not text:
             _count(rejections, "empty_text")
-            continue
-        if may_hold_surrogates and not is_valid_unicode(text):  # checked only where an escape could make one
-            _count(rejections, "invalid_text")
             continue
         source = get_source(record)
         language = get_language(record)

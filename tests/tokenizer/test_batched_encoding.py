@@ -137,8 +137,10 @@ def test_json_line_parser_agrees_with_json_loads(line):
 def test_reader_rejects_lone_surrogates_and_keeps_escaped_pairs(tmp_path):
     path = tmp_path / "escaped.jsonl"
     texts = ["lone \ud800 surrogate", "emoji \U0001f600 as a pair", "a backslash \\ud800 in plain text"]
-    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))  # ensure_ascii: \u escapes
+    lines = [json.dumps({"text": t}) for t in texts]  # ensure_ascii: \u escapes
+    lines.append(json.dumps({"text": "fine text", "source": "web\udfff"}))  # would reach the shard manifest
+    path.write_text("".join(line + "\n" for line in lines))
     rejections: dict[str, int] = {}
     kept = [doc.text for doc in read_documents(path, RecordFieldsConfig(), rejections)]
     assert kept == texts[1:]
-    assert rejections == {"invalid_text": 1}
+    assert rejections == {"invalid_text": 2}
