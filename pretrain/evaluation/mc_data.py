@@ -6,7 +6,8 @@
 
 The layout is recognised per file from its first row, the split from a `_dev/_val/_test` name suffix or else the
 parent folder, the subject from the file name. A row that cannot be an item (wrong column count, an answer that
-is not A-D, e.g. C-Eval's unlabelled test split) is counted as a rejection with its reason, never dropped silently.
+is not A-D, e.g. C-Eval's unlabelled test split, bytes that are not UTF-8, a cell over the csv module's field
+limit) is counted as a rejection with its reason, never dropped silently.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import csv
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate
 
 LETTERS = ("A", "B", "C", "D")
 SPLITS = ("dev", "val", "test")
@@ -86,11 +89,33 @@ def _row_to_item(row: list[str], layout: str) -> tuple[McItem | None, str]:
     return McItem(question, (a, b, c, d), answer.upper()), ""
 
 
+def _csv_rows(path: Path, rejected: Counter) -> list[list[str]]:
+    """The non-blank rows of `path`. Bytes that are not UTF-8 decode to lone surrogates (surrogateescape), so the
+    row holding them is rejected by the same rule as every other text reader (`invalid_text`) instead of the
+    whole file raising UnicodeDecodeError; a cell over csv's field limit (128 KiB) costs its row only."""
+    rows = []
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
+        reader = csv.reader(handle)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return rows
+            except csv.Error:  # the reader resumes at the next line
+                rejected["field_too_long"] += 1
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            if holds_lone_surrogate(row):
+                rejected[INVALID_TEXT] += 1
+                continue
+            rows.append(row)
+
+
 def read_benchmark_csv(path: Path) -> tuple[str, list[McItem], Counter]:
     """(layout, items, rejections) of one CSV file."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     rejected: Counter = Counter()
+    rows = _csv_rows(path, rejected)
     if not rows:
         return "mmlu", [], rejected
     layout = detect_layout(rows[0])

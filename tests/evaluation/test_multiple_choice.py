@@ -99,3 +99,14 @@ def test_results_json_and_table(benchmarks):
     table = results.table()
     assert "average (subjects)" in table and "high_school_physics" in table
     assert data["rejected_rows"] == {"answer_not_a_to_d": 1, "no_answer": 4, "too_few_columns": 1}
+
+
+def test_bad_bytes_and_oversized_cells_cost_their_row_only(tmp_path):
+    path = tmp_path / "astronomy_test.csv"
+    path.write_bytes(b"Q1,a,b,c,d,A\n"
+                     b"Q\xff2,a,b,c,d,B\n"  # not UTF-8: used to raise UnicodeDecodeError for the whole file
+                     + b"x" * 200_000 + b",a,b,c,d,C\n"  # over csv's 128 KiB field limit: used to raise csv.Error
+                     b"Q4,a,b,c,d,D\r\n")
+    bench = load_benchmark(tmp_path)
+    assert [i.question for i in bench.subjects["astronomy"].splits["test"]] == ["Q1", "Q4"]
+    assert dict(bench.rejected) == {"invalid_text": 1, "field_too_long": 1}
