@@ -21,7 +21,7 @@ from data_pipeline.dedup.near_duplicates import with_near_duplicates
 from data_pipeline.dedup.quality_eval import evaluate_minhash
 from data_pipeline.errors import UserError, exit_on_user_error
 from data_pipeline.hydra_cli import compose_cli_config
-from data_pipeline.readers import InputConfig, discover_sources
+from data_pipeline.readers import read_input_records
 from data_pipeline.stage import is_rejected
 
 
@@ -46,10 +46,9 @@ def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
 
 def load_sample(cfg: DedupEvalConfig) -> list[dict]:
     records: dict[str, dict] = {}  # by id: duplicate ids would make pairs ambiguous
-    for source in discover_sources(InputConfig(paths=list(cfg.input))):
-        for record in source.read():
-            if not is_rejected(record):
-                records.setdefault(record["id"], record)
+    for record in read_input_records(list(cfg.input)):
+        if not is_rejected(record):
+            records.setdefault(record["id"], record)
     if len(records) < 2:
         raise UserError(f"input {cfg.input} holds fewer than 2 readable records", "point input at a corpus")
     rng = random.Random(cfg.seed)

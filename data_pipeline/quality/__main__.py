@@ -41,14 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"model": args.out, **model.metrics}, indent=1))
         return 0
     from data_pipeline.quality.stage import load_model, score_record
-    from data_pipeline.readers.source import InputConfig, discover_sources
+    from data_pipeline.readers import read_input_records
+    from data_pipeline.stage import is_rejected
 
     model = load_model(args.model)
-    for source in discover_sources(InputConfig(paths=args.paths)):
-        for record in source.read():
-            if "text" in record and isinstance(record["text"], str):
-                lang, score = score_record(model, record)
-                print(json.dumps({"id": record["id"], "lang": lang, "quality_score": round(score, 4)}))
+    for record in read_input_records(args.paths):
+        if not is_rejected(record):
+            lang, score = score_record(model, record)
+            print(json.dumps({"id": record["id"], "lang": lang, "quality_score": round(score, 4)}))
     return 0
 
 

@@ -20,7 +20,7 @@ from data_pipeline.quality.features import FeatureSpec, featurize
 from data_pipeline.quality.junk import generate_junk
 from data_pipeline.quality.metrics import roc_auc
 from data_pipeline.quality.model import LANGS, QualityModel, SparseBatch, sigmoid, train_logistic
-from data_pipeline.readers.source import InputConfig, discover_sources
+from data_pipeline.readers import read_input_records
 from data_pipeline.stage import REJECT_REASON
 
 
@@ -48,8 +48,7 @@ class Example:
 def _read_texts(paths: list[str]) -> list[tuple[str, str]]:
     if not paths:
         return []
-    records = (r for source in discover_sources(InputConfig(paths=paths)) for r in source.read())
-    return [(r["id"], r["text"]) for r in records if REJECT_REASON not in r]
+    return [(r["id"], r["text"]) for r in read_input_records(paths) if REJECT_REASON not in r]
 
 
 def _language(text: str, langid: LangIdConfig) -> str | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from data_pipeline.errors import UserError
+from data_pipeline.errors import UnreadableShardError, UserError
 from data_pipeline.readers.huggingface import read_hf_records
 from data_pipeline.readers.jsonl import read_jsonl_records
 from data_pipeline.readers.parquet import read_parquet_records
@@ -122,3 +123,18 @@ def discover_sources(cfg: InputConfig) -> list[ShardSource]:
                     part, parts)
         for index, (location, fmt, part, parts) in enumerate(plan)
     ]
+
+
+def report_unreadable(message: str) -> None:
+    print(f"warning: skipped an unreadable input: {message}", file=sys.stderr)
+
+
+def read_input_records(paths: list[str], on_unreadable: Callable[[str], None] = report_unreadable) -> Iterator[dict]:
+    """Every record of `paths`, rejected ones included, for the tools that read input outside an executor
+    (quality train/score, dedup_eval). A file that cannot be read at all (not gzip despite .gz, not parquet) is
+    passed to `on_unreadable` and skipped, as the pipeline records it in stats["errors"] and goes on."""
+    for source in discover_sources(InputConfig(paths=list(paths))):
+        try:
+            yield from source.read()
+        except UnreadableShardError as err:
+            on_unreadable(str(err))

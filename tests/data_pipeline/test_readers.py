@@ -9,7 +9,7 @@ import pytest
 
 from data_pipeline.errors import UnreadableShardError, UserError
 from data_pipeline.formats.jsonl import write_jsonl
-from data_pipeline.readers import InputConfig, ReaderOptions, discover_sources
+from data_pipeline.readers import InputConfig, ReaderOptions, discover_sources, read_input_records
 from data_pipeline.readers.jsonl import read_jsonl_records
 from data_pipeline.readers.text import read_text_records
 
@@ -147,3 +147,13 @@ def test_folder_expands_to_its_data_files_in_order(tmp_path, write_lines):
     sources = discover_sources(InputConfig(paths=[str(tmp_path)]))
     assert [s.location.rsplit("/", 1)[1] for s in sources] == ["a.jsonl", "b.jsonl"]
     assert [s.info.name for s in sources] == ["00000", "00001"]
+
+
+def test_tools_skip_an_unreadable_file_and_read_the_rest(tmp_path, write_lines):
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"this is not gzip at all")
+    good = write_lines("good.jsonl", [{"id": "g", "text": "fine"}])
+    skipped: list[str] = []
+    records = list(read_input_records([str(broken), str(good)], skipped.append))
+    assert [r["id"] for r in records] == ["g"]
+    assert len(skipped) == 1 and str(broken) in skipped[0]
