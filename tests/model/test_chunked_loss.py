@@ -106,3 +106,28 @@ def test_workspace_is_reused_between_calls_and_never_copied():
     assert copy.deepcopy(workspace)._buffers == {} and pickle.loads(pickle.dumps(workspace))._buffers == {}
     bigger = workspace.get(40, weight.shape[0], torch.float32, hidden.device)  # grows when a call needs more
     assert bigger.shape == (40, weight.shape[0])
+
+
+@pytest.mark.parametrize("loss_scale", [2.0**15, 2.0**16])  # 2**16: DeepSpeed's initial dynamic loss scale
+def test_fp16_gradients_under_loss_scaling_match_the_naive_loss(loss_scale):
+    """fp16 training as DeepSpeed runs it: `(loss * scale).backward()`. With 512 tokens and a 64,000 vocab,
+    softmax / N is ~3e-8, below fp16's smallest subnormal: it survives only when the loss scale is applied
+    (in fp32) before the cast to fp16, as the naive loss does. And 2**16 itself is inf in fp16."""
+    gen = torch.Generator().manual_seed(0)
+    hidden = torch.randn(512, 16, generator=gen).half()
+    weight = (torch.randn(64_000, 16, generator=gen) * 0.02).half()
+    labels = torch.randint(0, 64_000, (512,), generator=gen)
+    labels[::7] = -100
+
+    def grads(chunk, dtype):
+        _, grad_hidden, grad_weight = loss_and_grads(
+            lambda h, w, y: causal_lm_loss(h, w, y, chunk), hidden.to(dtype), weight.to(dtype), labels, loss_scale)
+        return grad_hidden.double(), grad_weight.double()
+
+    exact = grads(0, torch.float32)  # the same fp16-representable inputs, fp32 arithmetic throughout
+    naive, chunked = grads(0, torch.float16), grads(200, torch.float16)  # 200: chunks that do not divide 512
+    for name, n, c, e in zip(("grad hidden", "grad weight"), naive, chunked, exact):
+        assert torch.isfinite(c).all(), name
+        naive_error, chunked_error = ((n - e).norm() / e.norm()).item(), ((c - e).norm() / e.norm()).item()
+        assert naive_error < 1e-3, name  # the naive loss is the yardstick: fp16 rounding only
+        assert chunked_error <= 2 * naive_error, (name, chunked_error, naive_error)
