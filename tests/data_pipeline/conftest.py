@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "corpus"
+from tests.real_text import real_corpus_dir
 
 ZH_DOCS = [
     "长江是亚洲第一长河，全长约六千三百公里，流经青海、西藏、四川、云南、重庆、湖北、湖南、江西、安徽、江苏和上海。"
@@ -55,6 +55,5 @@ def write_lines(tmp_path):
 
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"real corpus not found at {CORPUS}")
-    return CORPUS
+    """Real zh/en text: the shared corpus, or the sample shipped in tests/fixtures (tests/real_text.py)."""
+    return real_corpus_dir()

@@ -15,7 +15,6 @@ from launch.demo_corpus import generate_demo_corpus
 from pretrain.engine import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_CORPUS = REPO.parent / "shared" / "data" / "corpus"
 DEEPSPEED = str(Path(sys.executable).with_name("deepspeed"))
 
 

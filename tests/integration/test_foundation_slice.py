@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import SHARED_CORPUS, metrics, run_cli, train
+from tests.integration.conftest import metrics, run_cli, train
+from tests.real_text import corpus_files, corpus_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -57,10 +58,8 @@ def test_train_stop_resume_continue_and_generate(demo_data, tmp_path):
     assert list((run_dir / "hf").glob("*.safetensors")) and (run_dir / "hf" / "tokenizer.model").is_file()
 
 
-def test_pipeline_on_shared_real_corpus(tmp_path):
-    if not SHARED_CORPUS.is_dir():
-        pytest.skip("../shared/data/corpus is not present")
-    files = sorted(SHARED_CORPUS.glob("*.jsonl"))
+def test_pipeline_on_real_corpus(tmp_path):
+    files = corpus_files()
     run_cli(["data_pipeline.run", f"input.paths=[{','.join(map(str, files))}]", f"output.dir={tmp_path / 'out'}"])
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     lines = sum(len(path.read_text(encoding="utf-8").splitlines()) for path in files)
@@ -68,4 +67,5 @@ def test_pipeline_on_shared_real_corpus(tmp_path):
     assert totals["docs_read"] == lines == totals["docs_kept"] + totals["docs_rejected"]
     kept_ids = {r["id"] for r in _records(tmp_path / "out" / "kept")}
     wiki = [i for i in kept_ids if i.startswith("cmrc2018/")]
-    assert len(wiki) >= 0.9 * 1104  # clean Wikipedia prose survives the filters
+    wiki_read = sum(1 for record in corpus_records() if record["id"].startswith("cmrc2018/"))
+    assert len(wiki) >= 0.9 * wiki_read  # clean Wikipedia prose survives the filters

@@ -5,6 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from pretrain.model import BaichuanForCausalLM, ModelConfig
+from tests.real_text import real_corpus_dir
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +28,5 @@ def build(cfg: ModelConfig, seed: int = 0) -> BaichuanForCausalLM:
 
 @pytest.fixture
 def corpus_dir() -> Path:
-    path = REPO / ".." / "shared" / "data" / "corpus"
-    if not path.is_dir():
-        pytest.skip("shared corpus not present")
-    return path
+    """Real zh/en text: the shared corpus, or the sample shipped in tests/fixtures (tests/real_text.py)."""
+    return real_corpus_dir()

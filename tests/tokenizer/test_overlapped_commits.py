@@ -12,10 +12,13 @@ from data_pipeline.formats.token_shards import TokenShardWriter
 from data_pipeline.tokenize import FILES_PER_TASK, TokenizeConfig, file_chunks, tokenize
 from data_pipeline.tokenizer import shard_writing
 from data_pipeline.tokenizer.shard_writing import FileTokenizer
+from tests.real_text import real_corpus_dir
 
-# Tokenized in this order (biggest first), all in one worker's chunk when num_workers=1.
-INPUTS = ("en_web_ewt", "en_novel_botchan", "zh_wiki_gsdsimp")
-FAILING = "en_novel_botchan"
+# Tokenized biggest file first, all in one worker's chunk when num_workers=1; the order depends on the corpus
+# (the full shared one or the shipped sample), so it is read off the files.
+INPUTS = tuple(sorted(("en_web_ewt", "en_novel_botchan", "zh_wiki_gsdsimp"),
+                      key=lambda stem: (real_corpus_dir() / f"{stem}.jsonl").stat().st_size, reverse=True))
+FAILING = INPUTS[1]
 
 
 def test_file_chunks_cover_every_file_in_order_and_keep_workers_busy():
@@ -62,9 +65,9 @@ def _fail_encoding_after_it(patch):
 @pytest.mark.parametrize(
     ("inject", "finished"),
     [
-        (_fail_writer_close, {"en_web_ewt"}),
-        (_fail_marker_write, {"en_web_ewt"}),
-        (_fail_encoding_after_it, {"en_web_ewt", "en_novel_botchan"}),
+        (_fail_writer_close, {INPUTS[0]}),
+        (_fail_marker_write, {INPUTS[0]}),
+        (_fail_encoding_after_it, {INPUTS[0], FAILING}),
     ],
 )
 def test_failure_in_a_chunk_leaves_unfinished_files_unmarked_and_rerun_completes_them(

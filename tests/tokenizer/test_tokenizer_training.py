@@ -31,7 +31,7 @@ def test_rare_character_round_trips_through_bytes(processor):
 
 def test_decode_of_encode_is_identity_on_the_shared_corpus(processor, corpus_texts):
     texts = corpus_texts
-    assert len(texts) > 2000
+    assert len(texts) >= 300  # every document of the corpus (2,078 in the full one, 300 in the shipped sample)
     mismatches = [t[:40] for t in texts if processor.decode(processor.encode(t)) != t]
     assert mismatches == []
 
@@ -46,7 +46,7 @@ def test_report_records_the_balanced_sample(trained_tokenizer):
     report = json.loads((trained_tokenizer / "training_report.json").read_text())
     zh, en = report["lines_sampled"]["zh"], report["lines_sampled"]["en"]
     # defaults zh 0.5 / en 0.4 / other 0.1; the corpus has no "other" lines, so zh:en = 5:4 (zh is the limit)
-    assert zh == report["lines_available"]["zh"] > 1000
+    assert zh == report["lines_available"]["zh"] > 100
     assert abs(zh / (zh + en) - 5 / 9) < 0.03
     assert len(report["tokenizer_sha256"]) == 64
 
@@ -62,11 +62,12 @@ def test_hf_export_loads_and_matches_sentencepiece(trained_tokenizer, processor,
 
 def test_sampler_balances_languages_deterministically(corpus_dir):
     files = sorted(corpus_dir.glob("*.jsonl"))
-    config = LineSampleConfig(max_lines=400, language_fractions={"zh": 0.75, "en": 0.25})
+    # 160 lines: within what even the shipped sample has per language (150+ zh lines), so neither side runs out.
+    config = LineSampleConfig(max_lines=160, language_fractions={"zh": 0.75, "en": 0.25})
     first = list(BalancedLineSampler(files, config, RecordFieldsConfig(), seed=1))
     sampler = BalancedLineSampler(files, config, RecordFieldsConfig(), seed=1)
     assert list(sampler) == first
-    assert abs(sampler.sampled["zh"] - 300) < 60 and abs(sampler.sampled["en"] - 100) < 35
+    assert abs(sampler.sampled["zh"] - 120) < 24 and abs(sampler.sampled["en"] - 40) < 14
     assert list(BalancedLineSampler(files, config, RecordFieldsConfig(), seed=2)) != first
 
 
