@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from data_pipeline.tokenizer.hf_export import write_hf_tokenizer_files
 from pretrain.cli import UsageError, parse_overrides, run_cli
 from pretrain.model import ModelConfig
 from pretrain.model.hf_layout import (
@@ -33,20 +34,14 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 MAX_SHARD_BYTES = 5 * 1024**3
 
 
-def _write_tokenizer(output: Path, tokenizer_path: str | None, cfg: ModelConfig, fmt: str) -> None:
+def _write_tokenizer(output: Path, tokenizer_path: str | None, cfg: ModelConfig) -> None:
+    """tokenizer.model plus the Hugging Face tokenizer files, written by the tokenizer's own exporter so every
+    directory encodes exactly as SentencePiece did in training. Both layouts name `LlamaTokenizer`: it ships with
+    transformers, while the released `BaiChuanTokenizer` needs remote code this directory does not carry."""
     if tokenizer_path is None:
         return
     shutil.copyfile(tokenizer_path, output / "tokenizer.model")
-    specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<unk>"}
-    tokenizer_config = specials | {"add_bos_token": False, "add_eos_token": False,
-                                   "model_max_length": cfg.max_seq_len, "clean_up_tokenization_spaces": False}
-    if fmt == "llama":
-        tokenizer_config["tokenizer_class"] = "LlamaTokenizer"
-    else:
-        tokenizer_config |= {"tokenizer_class": "BaiChuanTokenizer",
-                             "auto_map": {"AutoTokenizer": ["tokenization_baichuan.BaiChuanTokenizer", None]}}
-    (output / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
-    (output / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+    write_hf_tokenizer_files(output, model_max_length=cfg.max_seq_len)
 
 
 def _write_shards(tensors: dict[str, torch.Tensor], output: Path, max_shard_bytes: int) -> None:
@@ -89,7 +84,7 @@ def export_state_dict(cfg: ModelConfig, state_dict: dict[str, torch.Tensor], fmt
     (output / "config.json").write_text(json.dumps(config, indent=2))
     (output / "generation_config.json").write_text(json.dumps(
         {"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id, "pad_token_id": cfg.pad_token_id}))
-    _write_tokenizer(output, tokenizer_path, cfg, fmt)
+    _write_tokenizer(output, tokenizer_path, cfg)
     return output
 
 

@@ -95,3 +95,40 @@ def test_export_cli_from_a_hf_directory(tmp_path, capsys):
     main([f"checkpoint={tmp_path / 'a'}", "format=llama", f"output={tmp_path / 'b'}", "dtype=fp32"])
     assert json.loads((tmp_path / "b" / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
     assert "exported" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def real_tokenizer(tmp_path_factory):
+    """A SentencePiece tokenizer trained the project's way on the shipped zh/en sample (small vocab: fast)."""
+    from data_pipeline.hydra_cli import compose_cli_config
+    from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from tests.real_text import FIXTURE_CORPUS
+
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_tokenizer(compose_cli_config(TrainTokenizerConfig, "train_tokenizer",
+                                       [f"input={FIXTURE_CORPUS}", f"output={out}", "vocab_size=3000"]))
+    return out
+
+
+ENCODE_PROBES = ["今天天气很好，我们去公园散步吧。", "The quick brown fox, 2023-12-05: 3.14159!",
+                 " leading space and  double  spaces", "数字1234567890和English混合", "生僻字：龘靐齉爩 😀 ∮",
+                 "line one\nline two\ttab"]
+
+
+@pytest.mark.parametrize("fmt", ["llama", "baichuan", "tokenizer_dir"])
+def test_every_export_directory_tokenizes_exactly_as_sentencepiece(real_tokenizer, tmp_path, fmt):
+    transformers = pytest.importorskip("transformers")
+    import sentencepiece
+
+    sp = sentencepiece.SentencePieceProcessor(model_file=str(real_tokenizer / "tokenizer.model"))
+    if fmt == "tokenizer_dir":
+        directory = real_tokenizer  # what train_tokenizer wrote itself
+    else:
+        cfg = small_config(vocab_size=sp.get_piece_size())
+        directory = export_state_dict(cfg, build(cfg).state_dict(), fmt, tmp_path / fmt,
+                                      str(real_tokenizer / "tokenizer.model"))
+    hf = transformers.AutoTokenizer.from_pretrained(str(directory))
+    for text in ENCODE_PROBES:
+        assert hf.encode(text, add_special_tokens=False) == sp.encode(text), (fmt, text)
+        assert hf.decode(sp.encode(text)) == sp.decode(sp.encode(text))
+    assert [hf.bos_token_id, hf.eos_token_id] == [sp.bos_id(), sp.eos_id()]
