@@ -25,6 +25,12 @@ class UnreadableShardError(Exception):
     """An input file that cannot be opened or parsed at all (not a single bad record)."""
 
 
+class ShardFailedError(RuntimeError):
+    """A bug met while a shard ran (bad input is a rejected record, never this): the message names the input
+    file, the stage and the record it was on, so the failure can be reproduced on that record alone. The shard
+    leaves no output and no marker; shards that finished keep theirs, so a rerun redoes only the failed ones."""
+
+
 def exit_on_user_error(main: Callable) -> Callable:
     """Wrap a CLI entry point: a UserError becomes one stderr line and exit code 2."""
 

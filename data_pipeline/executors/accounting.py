@@ -27,6 +27,7 @@ class StageCounts:
     docs_rejected: int = 0
     chars_rejected: int = 0
     rules: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> {"docs", "chars"}
+    last_id: object = field(default=None, compare=False)  # of the record received last, to name it in a failure
 
     def count_rejected(self, record: dict) -> None:
         chars = text_chars(record)
@@ -72,6 +73,7 @@ def counted_input(records: Iterator[dict], counts: StageCounts) -> Iterator[dict
     for record in records:
         counts.docs_in += 1
         counts.chars_in += text_chars(record)
+        counts.last_id = record.get("id")
         yield record
 
 

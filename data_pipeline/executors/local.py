@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
-from data_pipeline.errors import UnreadableShardError
+from data_pipeline.errors import ShardFailedError, UnreadableShardError
 from data_pipeline.executors.accounting import (
     ProgressFn,
     StageCounts,
@@ -81,12 +81,14 @@ def run_segment_shard(segment: Segment, source, layout: OutputLayout, progress: 
         stream = _segment_input(segment, source, layout, errors)
         if segment.index == 0:  # the reader's own rejects (bad JSON, bad UTF-8...) count as stage "read"
             counts[READ_STAGE] = StageCounts()
+            stream = _naming_failures(stream, READ_STAGE, counts[READ_STAGE], source)
             stream = routed_output(READ_STAGE, counted_input(stream, counts[READ_STAGE]), counts[READ_STAGE],
                                    rejected.write, progress)
         for stage in segment.stages:
             stage_counts = counts[stage.name] = StageCounts()
-            stream = routed_output(stage.name, stage.run(counted_input(stream, stage_counts), shard),
-                                   stage_counts, rejected.write, progress)
+            output = _naming_failures(stage.run(counted_input(stream, stage_counts), shard), stage.name,
+                                      stage_counts, source)
+            stream = routed_output(stage.name, output, stage_counts, rejected.write, progress)
         for record in stream:
             kept.write(record)
         for name, stage_counts in counts.items():
@@ -99,13 +101,35 @@ def run_segment_shard(segment: Segment, source, layout: OutputLayout, progress: 
     return result
 
 
+def _naming_failures(records: Iterator[dict], stage: str, counts: StageCounts, source) -> Iterator[dict]:
+    """`records` (a stage's output), re-raising a bug inside the stage as ShardFailedError naming the input file
+    and the record the stage was on. Each stage's output is wrapped, so the innermost wrapper — the failing
+    stage's — names it, and the outer ones pass the ShardFailedError on."""
+    try:
+        yield from records
+    except ShardFailedError:
+        raise
+    except Exception as err:
+        where = f"shard {source.info.name} (input {getattr(source, 'location', source.info.name)})"
+        if stage == READ_STAGE:
+            on = f"reading failed after record {counts.docs_in} (id {counts.last_id!r})"
+        else:
+            on = f"stage {stage!r} failed on its record {counts.docs_in} (id {counts.last_id!r})"
+        raise ShardFailedError(f"{where}: {on}: {type(err).__name__}: {err}") from err
+
+
 def observe_shard(segment: Segment, source, layout: OutputLayout) -> None:
     stage = segment.corpus_stage
     marker = layout.observed_marker(segment.index, stage.name, source.info.name)
     if marker.exists():
         return
     records = read_jsonl(layout.segment_output(segment.index - 1, source.info.name, last=False))
-    stage.observe(records, source.info, layout.corpus_state_dir(segment.index, stage.name))
+    try:
+        stage.observe(records, source.info, layout.corpus_state_dir(segment.index, stage.name))
+    except Exception as err:
+        raise ShardFailedError(f"shard {source.info.name} (input {getattr(source, 'location', source.info.name)})"
+                               f": stage {stage.name!r} failed while observing it: {type(err).__name__}: {err}"
+                               ) from err
     marker.touch()
 
 
