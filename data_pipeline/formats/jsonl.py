@@ -31,14 +31,19 @@ def compression_of(path: str | os.PathLike) -> str:
 
 
 def open_binary_reader(path: str | os.PathLike) -> IO[bytes]:
-    """A decompressing binary stream over `path`."""
+    """A decompressing binary stream over `path` that iterates by line. An empty file is an empty stream
+    whatever its suffix (gzip reads it so; zstd would raise)."""
     kind = compression_of(path)
+    if kind != "none" and os.path.getsize(path) == 0:
+        return io.BytesIO(b"")
+    # BufferedReader: the zstd reader alone cannot iterate lines (io.UnsupportedOperation), and it iterates
+    # gzip lines 2x faster than GzipFile's own readline (measured: 300k lines, 0.055 s vs 0.116 s).
     if kind == "gzip":
-        return gzip.open(path, "rb")
+        return io.BufferedReader(gzip.open(path, "rb"))
     if kind == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
     return open(path, "rb")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import glob
-import io
 import json
 import json.scanner
 import operator
@@ -132,8 +131,8 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
     """JSON objects of one file; undecodable or non-object lines, records holding a lone surrogate anywhere
     (`invalid_text`, see data_pipeline.text_validity) and a truncated stream are counted, not raised."""
     try:
-        with open_binary_reader(path) as raw_stream, io.BufferedReader(raw_stream) as stream:
-            for raw in stream:  # BufferedReader: the zstd reader alone cannot iterate lines
+        with open_binary_reader(path) as stream:
+            for raw in stream:
                 if not raw.strip():
                     continue
                 if raw.startswith(codecs.BOM_UTF8):  # what json.loads(bytes) would accept too

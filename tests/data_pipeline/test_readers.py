@@ -157,3 +157,14 @@ def test_tools_skip_an_unreadable_file_and_read_the_rest(tmp_path, write_lines):
     records = list(read_input_records([str(broken), str(good)], skipped.append))
     assert [r["id"] for r in records] == ["g"]
     assert len(skipped) == 1 and str(broken) in skipped[0]
+
+
+def test_zstd_input_is_read_line_by_line_and_an_empty_compressed_file_is_empty(tmp_path):
+    import zstandard
+
+    path = tmp_path / "a.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(b'{"id": "z1", "text": "one"}\n{"id": "z2", "text": "two"}\n'))
+    assert [r["id"] for r in read_jsonl_records(str(path), ReaderOptions())] == ["z1", "z2"]  # was unreadable
+    for name in ("empty.jsonl.zst", "empty.jsonl.gz"):
+        (tmp_path / name).write_bytes(b"")
+        assert list(read_jsonl_records(str(tmp_path / name), ReaderOptions())) == []
