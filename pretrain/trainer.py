@@ -14,9 +14,10 @@ import torch.distributed as dist
 
 from pretrain.callbacks import build_callbacks
 from pretrain.checkpoint import CheckpointRef, CheckpointStore, read_rng_state, read_trainer_state
+from pretrain.checkpoint.optimizer_groups import repair_universal_load
 from pretrain.checkpoint.rng import restore_rng_state
 from pretrain.checkpoint.store import ENGINE_TAG
-from pretrain.checkpoint.universal import UNIVERSAL_TAG
+from pretrain.checkpoint.universal import UNIVERSAL_TAG, universal_dir
 from pretrain.config import PretrainConfig, to_yaml
 from pretrain.data import PretrainDataLoader
 from pretrain.engine import build_engine
@@ -62,6 +63,8 @@ class Trainer:
     def _load(self, ref: CheckpointRef, universal: bool) -> None:
         self.engine.load_checkpoint(str(ref.path), tag=UNIVERSAL_TAG if universal else ENGINE_TAG,
                                     load_optimizer_states=True, load_lr_scheduler_states=True)
+        if universal:  # DeepSpeed's ZeRO-3 universal load flattens the parameter groups (see optimizer_groups)
+            repair_universal_load(self.bundle.optimizer, universal_dir(ref.path))
         saved = read_trainer_state(ref.path)
         saved.update(world_size=self.world_size, zero_stage=self.config.deepspeed.zero_stage)
         self.state = TrainerState(**saved)
