@@ -133,10 +133,10 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
     try:
         with open_binary_reader(path) as stream:
             for raw in stream:
-                if not raw.strip():
-                    continue
                 if raw.startswith(codecs.BOM_UTF8):  # what json.loads(bytes) would accept too
                     raw = raw[len(codecs.BOM_UTF8) :]
+                if not raw.strip():  # after the BOM: a file holding only a BOM has no record, as in the pipeline
+                    continue
                 try:
                     record = parse_json_line(raw.decode("utf-8"))
                 # ValueError: invalid JSON or UTF-8, or an integer over Python's digit limit; RecursionError:
