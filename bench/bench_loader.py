@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from pretrain.data import DataConfig, PretrainDataLoader, SourceConfig
 from pretrain.model.config import ModelConfig
-from pretrain.model.flops import PEAK_TFLOPS, flops_per_token
+from pretrain.model.flops import GPU_PEAK_TFLOPS, flops_per_token
 
 VOCAB = 64_000
 SEQ, MICRO_BATCH = 4096, 8
@@ -84,8 +84,8 @@ def main() -> None:
         )
         model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.load(CONF)))
         flops_per_batch = flops_per_token(model, SEQ) * MICRO_BATCH * SEQ
-        for gpu in ("A800", "H100", "H200"):
-            consume = PEAK_TFLOPS[gpu] * 1e12 / flops_per_batch
+        for gpu in ("A800", "H100-SXM", "H200"):
+            consume = GPU_PEAK_TFLOPS[gpu] * 1e12 / flops_per_batch
             print(
                 f"  7B on one {gpu} at 100% MFU consumes {consume:.3f} micro-batches/s -> loader is {rate / consume:,.0f}x "
                 f"(goal >= 100x)"

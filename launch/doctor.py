@@ -1,35 +1,34 @@
 """`python -m launch.doctor`: what this machine will train with, before a job spends its queue time finding out.
 
-    python -m launch.doctor [--checkpoint-dir runs/7b] [--json]
+    python -m launch.doctor [--checkpoint-dir DIR] [--json] [--gpus N] [OVERRIDE ...]
 
 Reports torch / CUDA / NCCL / DeepSpeed / flash-attn / apex versions (or their absence), the attention and
 norm backends `model.attention=auto` / `model.norm=auto` resolve to, whether gcc and ninja are there for
-DeepSpeed's JIT-built ops, free disk at the checkpoint directory and the wandb mode. It never fails: a
-missing piece is a row that says so, and the exit status is 0.
+DeepSpeed's JIT-built ops, free disk at the checkpoint directory, the wandb mode, the NCCL_* environment and
+the InfiniBand ports and network interfaces sysfs shows. Alone it is informational and exits 0.
+
+Given the trainer's overrides (and `--gpus N`), it also checks what that config requires of this node
+(launch/preflight.py) and exits 1 when any requirement fails — the Slurm script runs it once per node before
+training. A bad config exits 2 with one line, as the trainer does.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-ABSENT = "absent"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    value: str
-    detail: str = ""
+from launch import interconnect, preflight
+from launch.check import ABSENT, Check
 
 
 def distribution_version(name: str) -> str | None:
@@ -41,21 +40,31 @@ def distribution_version(name: str) -> str | None:
 
 def check_versions() -> list[Check]:
     checks = [Check("python", platform.python_version(), sys.executable)]
-    for label, dist in (("torch", "torch"), ("deepspeed", "deepspeed"), ("flash-attn", "flash-attn"),
-                        ("wandb", "wandb")):
-        version = distribution_version(dist)
-        checks.append(Check(label, version or ABSENT))
+    for label, dist in (("torch", "torch"), ("deepspeed", "deepspeed")):
+        checks.append(Check(label, distribution_version(dist) or ABSENT))
+    checks.append(check_flash_attn())
+    checks.append(Check("wandb", distribution_version("wandb") or ABSENT))
     checks.append(check_apex())
     return checks
 
 
+def _kernel_row(name: str, status_function: str) -> Check:
+    """A row from pretrain.model.kernels' detection — the same answer the model acts on."""
+    try:
+        status = getattr(importlib.import_module("pretrain.model.kernels"), status_function)()
+    except Exception as exc:  # the doctor reports, it does not crash: any failure here is the finding
+        return Check(name, "unknown", f"pretrain.model.kernels.{status_function} failed: {type(exc).__name__}: {exc}")
+    if status.version is None:
+        return Check(name, ABSENT, status.reason)
+    return Check(name, "unusable" if status.broken else status.version, status.reason)
+
+
+def check_flash_attn() -> Check:
+    return _kernel_row("flash-attn", "flash_attn_status")
+
+
 def check_apex() -> Check:
-    if importlib.util.find_spec("apex") is None:
-        return Check("apex", ABSENT, "optional: NVIDIA apex built with --cuda_ext gives a fused RMSNorm")
-    # NVIDIA apex's --cuda_ext build installs top-level extension modules; the unrelated PyPI `apex` does not.
-    if importlib.util.find_spec("fused_layer_norm_cuda") is not None:
-        return Check("apex", distribution_version("apex") or "installed", "NVIDIA apex with CUDA extensions")
-    return Check("apex", "unusable", "an `apex` package without NVIDIA's CUDA extensions (PyPI `apex` is unrelated)")
+    return _kernel_row("apex", "apex_rmsnorm_status")
 
 
 def check_accelerator() -> list[Check]:
@@ -105,10 +114,7 @@ def check_toolchain() -> list[Check]:
 
 
 def check_disk(checkpoint_dir: Path) -> Check:
-    # The directory may not exist before the first run: measure the filesystem it will be created on.
-    probe = checkpoint_dir.resolve()
-    while not probe.exists():
-        probe = probe.parent
+    probe = preflight.existing_ancestor(checkpoint_dir)
     usage = shutil.disk_usage(probe)
     detail = f"at {checkpoint_dir}" + ("" if probe == checkpoint_dir.resolve() else f" (not created yet; measured {probe})")
     return Check("free disk", f"{usage.free / 2**30:.1f} GiB of {usage.total / 2**30:.1f} GiB", detail)
@@ -124,9 +130,9 @@ def check_wandb(environ) -> Check:
     return Check("wandb mode", "offline", "no WANDB_API_KEY: runs log offline; `wandb sync` them later")
 
 
-def collect(checkpoint_dir: Path, environ=os.environ) -> list[Check]:
+def collect(checkpoint_dir: Path, environ=os.environ, sys_class: Path = interconnect.SYS_CLASS) -> list[Check]:
     return [*check_versions(), *check_accelerator(), *check_backends(), *check_toolchain(),
-            check_disk(checkpoint_dir), check_wandb(environ)]
+            check_disk(checkpoint_dir), check_wandb(environ), *interconnect.collect(environ, sys_class)]
 
 
 def format_table(checks: list[Check]) -> str:
@@ -135,20 +141,37 @@ def format_table(checks: list[Check]) -> str:
     return "".join(f"{c.name:<{width}}  {c.value:<{value_width}}  {c.detail}".rstrip() + "\n" for c in checks)
 
 
-def main(argv: list[str] | None = None, environ=os.environ) -> int:
+def main(argv: list[str] | None = None, environ=os.environ, sys_class: Path = interconnect.SYS_CLASS) -> int:
     parser = argparse.ArgumentParser(prog="python -m launch.doctor", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint-dir", type=Path, default=None,
-                        help="where checkpoints will go (default: $BAICHUAN_RUN_DIR, else the current directory)")
+                        help="where checkpoints will go (default: the config's train.checkpoint_dir when overrides "
+                             "are given, else $BAICHUAN_RUN_DIR, else the current directory)")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    parser.add_argument("--gpus", type=int, default=0, help="fail unless this node has at least N CUDA devices")
+    parser.add_argument("overrides", nargs="*", help="the trainer's overrides: check this node can run that config")
     args = parser.parse_args(argv)
-    checkpoint_dir = args.checkpoint_dir or Path(environ.get("BAICHUAN_RUN_DIR") or ".")
-    checks = collect(checkpoint_dir, environ)
+    config = None
+    if args.overrides:
+        from pretrain.config import ConfigError, compose_config
+
+        try:
+            config = compose_config(args.overrides)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    checkpoint_dir = (args.checkpoint_dir or (Path(config.train.checkpoint_dir) if config else None)
+                      or Path(environ.get("BAICHUAN_RUN_DIR") or "."))
+    checks = collect(checkpoint_dir, environ, sys_class)
+    checks += preflight.requirements(config, args.gpus, checkpoint_dir, environ)
     if args.json:
         print(json.dumps([asdict(c) for c in checks], indent=2))
     else:
         sys.stdout.write(format_table(checks))
-    return 0
+    failed = [c for c in checks if c.failed]
+    for check in failed:
+        print(f"doctor: {socket.gethostname()}: {check.name} failed: {check.detail}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

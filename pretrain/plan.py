@@ -13,7 +13,6 @@ ZeRO-3 gather/prefetch buffers, allocator fragmentation, communication buckets.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from omegaconf import OmegaConf
 
 from pretrain.cli import UsageError, parse_overrides, run_cli
 from pretrain.model import ModelConfig
-from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
+from pretrain.model.flops import GPU_PEAK_TFLOPS, checkpointed_layers, count_parameters, flops_per_token
 
 CONF_MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 GIB = 1024**3
@@ -73,12 +72,18 @@ def activation_bytes(cfg: ModelConfig, seq_len: int, micro_batch: int) -> int:
     """
     tokens = seq_len * micro_batch
     per_layer = tokens * (16 * cfg.hidden_size + 8 * cfg.intermediate_size)
-    every = cfg.activation_checkpointing
-    checkpointed = math.ceil(cfg.num_layers / every) if every else 0
+    checkpointed = checkpointed_layers(cfg)
     layers = (cfg.num_layers - checkpointed) * per_layer + checkpointed * 2 * tokens * cfg.hidden_size
     layers += per_layer if checkpointed else 0  # the layer being recomputed
     loss_tokens = min(cfg.loss_chunk_size, tokens) if cfg.loss_chunk_size else tokens
     return layers + 2 * tokens * cfg.hidden_size + 10 * loss_tokens * cfg.vocab_size
+
+
+def checkpoint_bytes(parameters: int, precision: str = "bf16") -> int:
+    """One checkpoint on disk, all ranks together (ZeRO's partitions add up to the whole, at every stage): the
+    weights in the training dtype plus Adam's fp32 states — master weights (mixed precision only), momentum and
+    variance. bf16/fp16: 2N + 12N = 14N bytes; fp32: 4N + 8N = 12N."""
+    return parameters * (12 if precision == "fp32" else 14)
 
 
 def memory_per_gpu(parameters: int, stage: int, num_gpus: int, activations: int) -> dict[str, float]:
@@ -98,8 +103,8 @@ def memory_per_gpu(parameters: int, stage: int, num_gpus: int, activations: int)
 def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
     if args.deepspeed not in {f"zero{i}" for i in range(4)}:
         raise UsageError(f"deepspeed={args.deepspeed} is not one of zero0, zero1, zero2, zero3")
-    if args.gpu not in PEAK_TFLOPS:
-        raise UsageError(f"gpu={args.gpu} is not one of {sorted(PEAK_TFLOPS)}")
+    if args.gpu not in GPU_PEAK_TFLOPS:
+        raise UsageError(f"gpu={args.gpu} is not one of {', '.join(GPU_PEAK_TFLOPS)}")
     if args.cluster.num_gpus < 1 or args.train.seq_len < 1 or args.train.micro_batch_size < 1:
         raise UsageError("cluster.num_gpus, train.seq_len and train.micro_batch_size must be positive")
     if not 0 < args.mfu <= 1:
@@ -111,7 +116,7 @@ def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
     activations = activation_bytes(cfg, seq, mbs)
     memory = {f"zero{s}": memory_per_gpu(parameters, s, gpus, activations) for s in range(4)}
     throughput = {}
-    for gpu, peak in PEAK_TFLOPS.items():
+    for gpu, peak in GPU_PEAK_TFLOPS.items():
         per_gpu = args.mfu * peak * 1e12 / per_token
         throughput[gpu] = {"peak_tflops": peak, "tokens_per_s_per_gpu": round(per_gpu),
                            "tokens_per_s_cluster": round(per_gpu * gpus),
@@ -124,6 +129,7 @@ def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
         "seq_len": seq, "micro_batch_size": mbs, "num_gpus": gpus, "mfu": args.mfu,
         "activation_checkpointing": cfg.activation_checkpointing, "loss_chunk_size": cfg.loss_chunk_size,
         "deepspeed": args.deepspeed, "memory_gib_per_gpu": memory[args.deepspeed],
+        "checkpoint_gib": round(checkpoint_bytes(parameters) / GIB, 2),
         "memory_gib_per_gpu_by_stage": memory,
         "gpu": args.gpu, "throughput": throughput[args.gpu], "throughput_by_gpu": throughput,
     }

@@ -18,7 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from data_pipeline.hydra_cli import hydra_error_line
 from pretrain.config.schema import PretrainConfig, register_configs
-from pretrain.config.validate import ConfigError, validate_config
+from pretrain.config.validate import ConfigError, check_kernels_can_train, validate_config
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
@@ -54,10 +54,13 @@ def compose_config(overrides: list[str], config_name: str = "pretrain") -> Pretr
 
 
 def config_from_argv(argv: list[str] | None = None) -> PretrainConfig:
-    """The entry points' front door: parse sys.argv, or exit 2 with one line on a bad config."""
+    """The training entry points' front door: parse sys.argv, or exit 2 with one line on a bad config or on a
+    kernel that cannot train on this machine's device."""
     args = strip_launcher_args(sys.argv[1:] if argv is None else argv)
     try:
-        return compose_config(args)
+        config = compose_config(args)
+        check_kernels_can_train(config)
+        return config
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -49,8 +49,24 @@ def validate_config(config: PretrainConfig) -> None:
     from pretrain.distributed.buckets import check_comm_config
 
     check_comm_config(config.comm)
+    from pretrain.model.flops import GPU_PEAK_TFLOPS
+
+    # The peak MFU is measured against; an unknown or ambiguous name ("H100": 756, 835 or 989?) fails here.
+    if config.cluster.gpu not in GPU_PEAK_TFLOPS:
+        raise ConfigError(f"cluster.gpu={config.cluster.gpu!r} is not one of {', '.join(GPU_PEAK_TFLOPS)}")
     if not config.data.sources:
         raise ConfigError("data.sources is empty — pick a data config (data=demo) or list token-shard sources")
+
+
+def check_kernels_can_train(config: PretrainConfig) -> None:
+    """An explicit kernel that cannot train on this machine's device (flash or apex that cannot load, flex on CPU)
+    fails here, before any rank starts work, instead of at the first forward or backward on every rank.
+    Not part of `validate_config`: that one is device-independent (a login node composes GPU configs)."""
+    from pretrain.model.kernels import attention_backend_problem, norm_backend_problem
+
+    problem = attention_backend_problem(config.model.attention, training=True) or norm_backend_problem(config.model.norm)
+    if problem:
+        raise ConfigError(problem)
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,30 @@
 """Tokens/s, TFLOPS, MFU and HFU — the numbers Baichuan's 182 TFLOPS / 58.3 % claim is made of.
 
 MFU counts the model FLOPs a step needs (6N + attention, see `pretrain.model.flops`); HFU also counts the
-forward pass recomputed by activation checkpointing, i.e. what the hardware actually executed.
-The peak is the GPU's dense bf16 table value (`cluster.gpu` or detected from the device name); on CPU it is a
+forward of each layer activation checkpointing recomputes, i.e. what the hardware actually executed.
+The peak is the GPU's dense bf16 table value, found from the exact device name (`cluster.gpu`, validated
+before launch, when the name is not in the table); on CPU it is a
 matmul in the training dtype measured once at start-up by every rank at the same time (so it sees the same
 contention as training), max-reduced so all ranks report against one peak. Formulas: docs/trainer.md.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 import torch.distributed as dist
 
 from pretrain.model import ModelConfig
-from pretrain.model.flops import PEAK_TFLOPS, flops_per_token
+from pretrain.model.flops import (
+    GPU_PEAK_TFLOPS,
+    flops_per_token,
+    gpu_from_device_name,
+    hardware_flops_per_token,
+)
 
+log = logging.getLogger(__name__)
 _MATMUL_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
@@ -26,10 +34,12 @@ def detect_peak_tflops(default_gpu: str = "A800", precision: str = "bf16") -> tu
     On CPU with a process group this is a collective (barrier + all-reduce): call it on every rank."""
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name()
-        for gpu, peak in PEAK_TFLOPS.items():
-            if gpu in name:
-                return gpu, peak
-        return default_gpu, PEAK_TFLOPS[default_gpu]
+        gpu = gpu_from_device_name(name)
+        if gpu is None:
+            gpu = default_gpu
+            log.warning("GPU %r is not in the peak table; MFU/HFU use cluster.gpu=%s (%.1f TFLOPS) — set "
+                        "cluster.gpu to this GPU's entry if that is wrong", name, gpu, GPU_PEAK_TFLOPS[gpu])
+        return gpu, GPU_PEAK_TFLOPS[gpu]
     return "cpu", _agreed_peak(measure_cpu_matmul_tflops(dtype=_MATMUL_DTYPES[precision]))
 
 
@@ -66,8 +76,8 @@ class ThroughputMeter:
     def __init__(self, model: ModelConfig, seq_len: int, world_size: int, precision: str = "bf16",
                  gpu: str = "A800", peak_tflops: float | None = None):
         self.world_size = world_size
-        self.model_flops = flops_per_token(model, seq_len, recompute=False)
-        self.hardware_flops = flops_per_token(model, seq_len, recompute=model.activation_checkpointing > 0)
+        self.model_flops = flops_per_token(model, seq_len)
+        self.hardware_flops = hardware_flops_per_token(model, seq_len)
         if peak_tflops is None:
             self.device, self.peak_tflops = detect_peak_tflops(gpu, precision)
         else:

@@ -11,20 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import apex_fused_rms_norm_affine, apex_rmsnorm_available
+from .kernels import apex_fused_rms_norm_affine, apex_rmsnorm_available, norm_backend_problem
 
 logger = logging.getLogger(__name__)
 
 
 def resolve_norm_backend(requested: str) -> str:
-    """Turn `auto` into a concrete backend; an explicit `apex` without apex is a user error."""
+    """Turn `auto` into a concrete backend; an explicit `apex` that cannot run here is a user error."""
     if requested == "auto":
         return "apex" if apex_rmsnorm_available() else "torch"
-    if requested == "apex" and not apex_rmsnorm_available():
-        raise ValueError(
-            "model.norm=apex but NVIDIA apex with CUDA extensions is not importable — "
-            "build apex with --cuda_ext or use model.norm=auto|torch|reference"
-        )
+    problem = norm_backend_problem(requested)
+    if problem:
+        raise ValueError(problem)
     return requested
 
 

@@ -1,11 +1,12 @@
 """Planner: exact parameter counts through the CLI, FLOPs formula, ZeRO memory accounting, user errors."""
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pretrain.cli import run_cli
-from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
+from pretrain.model.flops import GPU_PEAK_TFLOPS, count_parameters, flops_per_token, hardware_flops_per_token
 from pretrain.plan import main
 
 from .conftest import load_model_config
@@ -27,18 +28,21 @@ def test_flops_per_token_is_6n_plus_attention():
     h, layers = cfg.hidden_size, cfg.num_layers
     matmul_weights = count_parameters(cfg) - cfg.vocab_size * h - (2 * layers + 1) * h  # no lookup, no norms
     assert flops_per_token(cfg, 4096) == 6 * matmul_weights + 12 * layers * h * 4096
-    assert flops_per_token(cfg, 4096, recompute=True) == 8 * matmul_weights + 16 * layers * h * 4096
+    # Every layer recomputed (the lm_head never is): one more forward of the layers' weights and attention.
+    head = h * cfg.vocab_size
+    assert hardware_flops_per_token(replace(cfg, activation_checkpointing=1), 4096) == (
+        8 * matmul_weights - 2 * head + 16 * layers * h * 4096)
 
 
 def test_zero_stages_partition_states_and_speed_follows_mfu(capsys):
-    out = run_plan(capsys, "model=baichuan_7b", "cluster.num_gpus=64", "gpu=H100", "mfu=0.5")
+    out = run_plan(capsys, "model=baichuan_7b", "cluster.num_gpus=64", "gpu=H100-SXM", "mfu=0.5")
     by_stage = out["memory_gib_per_gpu_by_stage"]
     totals = [by_stage[f"zero{s}"]["total"] for s in range(4)]
     assert totals == sorted(totals, reverse=True) and totals[0] > 100 > totals[3]
     assert by_stage["zero0"]["optimizer_states"] == pytest.approx(12 * 7_000_559_616 / 1024**3, abs=0.01)
     assert by_stage["zero3"]["params"] == pytest.approx(by_stage["zero0"]["params"] / 64, abs=0.01)
     tokens_per_s = out["throughput"]["tokens_per_s_per_gpu"]
-    assert tokens_per_s * out["flops_per_token"] == pytest.approx(0.5 * PEAK_TFLOPS["H100"] * 1e12, rel=1e-4)
+    assert tokens_per_s * out["flops_per_token"] == pytest.approx(0.5 * GPU_PEAK_TFLOPS["H100-SXM"] * 1e12, rel=1e-4)
 
 
 def test_activation_checkpointing_and_chunked_loss_lower_activation_memory(capsys):

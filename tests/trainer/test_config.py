@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from pretrain.config import ConfigError, compose_config, resolve_batch_layout
 from pretrain.config.compose import strip_launcher_args
@@ -28,6 +29,7 @@ def test_defaults_and_group_overrides_compose_into_typed_config():
         ("train.precision=bf17", "train.precision"),
         ("deepspeed.zero_stage=4", "zero_stage"),
         ("train.seq_len=999999", "max_seq_len"),
+        ("cluster.gpu=H100", "H100-PCIe"),  # ambiguous (756/835/989 TFLOPS): the error lists the exact names
     ],
 )
 def test_bad_config_raises_config_error_naming_the_key(override, fragment):
@@ -58,3 +60,25 @@ def test_batch_layout_derives_accumulation_and_names_values_when_inconsistent():
     with pytest.raises(ConfigError, match="global_batch_size=30.*micro_batch_size=4.*2"):
         config.train.global_batch_size = 30
         resolve_batch_layout(config.train, data_parallel_size=2)
+
+
+def _train_cli(*overrides: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pretrain.train", *overrides], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_unknown_cluster_gpu_exits_2_with_the_table_names_before_any_rank_starts():
+    result = _train_cli("cluster.gpu=H300")
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: cluster.gpu='H300'") and "H100-SXM" in line and "H20" in line
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="FlexAttention trains on CUDA")
+def test_flex_on_cpu_is_refused_before_any_rank_starts():
+    # Before: two ranks started and died at the first backward ("FlexAttention does not support backward on CPU").
+    result = _train_cli("model.attention=flex", "train.max_steps=1")
+    assert result.returncode == 2
+    [line] = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: model.attention=flex") and "auto|sdpa|eager" in line
+    assert "deepspeed" not in result.stdout.lower()  # refused before DeepSpeed (and any rank) started
