@@ -19,7 +19,7 @@ from pretrain.checkpoint.rng import restore_rng_state
 from pretrain.checkpoint.store import ENGINE_TAG
 from pretrain.checkpoint.universal import UNIVERSAL_TAG, universal_dir
 from pretrain.config import PretrainConfig, to_yaml
-from pretrain.data import PretrainDataLoader
+from pretrain.data import PretrainDataLoader, batch_to_device
 from pretrain.engine import build_engine
 from pretrain.faults import maybe_inject
 from pretrain.heartbeat import Heartbeat
@@ -170,11 +170,8 @@ class Trainer:
         for micro in range(gas):
             batch = next(batches)
             fingerprint += batch_fingerprint(batch["input_ids"])  # on the host copy, before the transfer
-            loss = self.engine(
-                batch["input_ids"].to(device),
-                labels=batch["labels"].to(device),
-                doc_ids=batch["doc_ids"].to(device) if self.config.data.document_masking else None,
-            )
+            # Pinned, non_blocking copies, and cu_seqlens from the host: queuing this batch never waits for the GPU.
+            loss = self.engine(**batch_to_device(batch, device, self.config.data.document_masking))
             if poisoned:
                 loss = loss * float("nan")
             losses.append(loss.detach().float())

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from data_pipeline.formats.token_shard_set import TokenShardSet
 from data_pipeline.formats.token_shards import TokenShardError
+from pretrain.data.batch import packed_batch
 from pretrain.data.config import DataConfig
 from pretrain.data.document_stream import DocumentStream
 from pretrain.data.errors import DataConfigError, DataStateMismatchError
@@ -131,18 +131,12 @@ class PretrainDataLoader:
 
     def _batch(
         self, window: Callable[[int], tuple[np.ndarray, np.ndarray]], first: int
-    ) -> dict[str, torch.Tensor]:
-        """This rank's micro-batch: rows `window(first) .. window(first + mb - 1)`, split into inputs and labels."""
+    ) -> dict:
+        """This rank's micro-batch: rows `window(first) .. window(first + mb - 1)` (see `packed_batch`)."""
         rows = [window(first + j) for j in range(self.micro_batch_size)]
-        tokens = torch.from_numpy(np.stack([t for t, _ in rows]))
-        doc_ids = torch.from_numpy(np.stack([d for _, d in rows]))
-        return {
-            "input_ids": tokens[:, :-1].contiguous(),
-            "labels": tokens[:, 1:].contiguous(),
-            "doc_ids": doc_ids[:, :-1].contiguous(),
-        }
+        return packed_batch(np.stack([t for t, _ in rows]), np.stack([d for _, d in rows]))
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+    def __iter__(self) -> Iterator[dict]:
         """Endless: sources repeat as epochs. The state counts a micro-batch as consumed once it is yielded."""
         while True:
             first = self.consumed_samples + self.dp_rank * self.micro_batch_size
@@ -234,7 +228,7 @@ class PretrainDataLoader:
             lines.append(line)
         return "\n".join(lines)
 
-    def validation_batches(self, source_name: str, max_batches: int) -> Iterator[dict[str, torch.Tensor]]:
+    def validation_batches(self, source_name: str, max_batches: int) -> Iterator[dict]:
         """This rank's share of up to `max_batches` held-out global batches of one source (the same on every call).
 
         A small held-out split is read cyclically so that at least one full global batch exists.

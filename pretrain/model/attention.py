@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .kernels import attention_backend_problem, flash_attn_functions, flash_attn_status
+from .kernels import flash_attn_available, flash_attn_functions
+from .positions import document_cu_seqlens
 
 logger = logging.getLogger(__name__)
 
@@ -24,19 +25,17 @@ FLASH_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def resolve_attention_backend(requested: str) -> str:
-    """Turn `auto` into a concrete backend; an explicit `flash` that cannot run here is a user error."""
+    """Turn `auto` into a concrete backend; an explicit `flash` without flash-attn is a user error."""
     if requested == "auto":
-        status = flash_attn_status()
-        if status.usable:
+        if flash_attn_available():
             return "flash"
-        # On a GPU the fallback costs the speed the user expects, so say why (not installed, an ABI mismatch,
-        # an old GPU) at WARNING; on CPU sdpa is the normal choice.
-        log = logger.warning if torch.cuda.is_available() else logger.info
-        log("flash-attn is not available (%s); attention uses sdpa", status.reason)
+        logger.info("flash-attn is not available (needs the package and a CUDA device); attention uses sdpa")
         return "sdpa"
-    problem = attention_backend_problem(requested, training=False)  # training is checked before ranks start
-    if problem:
-        raise ValueError(problem)
+    if requested == "flash" and not flash_attn_available():
+        raise ValueError(
+            "model.attention=flash but flash-attn is not importable on a CUDA machine — "
+            "install flash-attn>=2.5 (pip install -e '.[gpu]') or use model.attention=auto|sdpa|flex|eager"
+        )
     return requested
 
 
@@ -47,11 +46,15 @@ class AttentionMask:
     doc_ids: [B, L] document number of each token of a packed row (training/eval without a cache), or None.
     q_offset: absolute position of the first query (the KV-cache length before this step).
     alibi_slopes: fp32 [H] when the model uses ALiBi.
+    cu_seqlens, max_seqlen: the documents of `doc_ids` as flash-attn's varlen kernel wants them (int32 offsets,
+    longest document as a Python int), built by the data loader on the host; derived here when absent.
     """
 
     doc_ids: torch.Tensor | None = None
     q_offset: int = 0
     alibi_slopes: torch.Tensor | None = None
+    cu_seqlens: torch.Tensor | None = None
+    max_seqlen: int | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     def visible(self, q_len: int, k_len: int, device: torch.device) -> torch.Tensor:
@@ -152,13 +155,17 @@ def flex_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
     return out.transpose(1, 2)
 
 
-def _cu_seqlens(doc_ids: torch.Tensor) -> torch.Tensor:
-    """int32 offsets of every document (split also at row starts) in the flattened [B * L] token stream."""
-    starts = torch.ones_like(doc_ids, dtype=torch.bool)
-    starts[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
-    offsets = starts.flatten().nonzero().flatten()
-    total = torch.tensor([doc_ids.numel()], device=doc_ids.device)
-    return torch.cat((offsets, total)).to(torch.int32)
+def _varlen_documents(mask: AttentionMask, device: torch.device, length: int) -> tuple[torch.Tensor, int]:
+    """(cu_seqlens int32 on `device`, max_seqlen int) for `flash_attn_varlen_func`, once per forward.
+
+    The loader's pair costs nothing here. Without it (generate, evaluate) the offsets are derived on the device,
+    whose `nonzero` waits for it, and the row length bounds max_seqlen: it only sizes the launch grid, and
+    reading the true maximum back would be a second sync.
+    """
+    if mask.cu_seqlens is None:
+        return mask.cached(("cu_seqlens", device), lambda: document_cu_seqlens(mask.doc_ids)), length
+    cu = mask.cached(("cu_seqlens", device), lambda: mask.cu_seqlens.to(device, torch.int32, non_blocking=True))
+    return cu, length if mask.max_seqlen is None else mask.max_seqlen
 
 
 def flash_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
@@ -169,11 +176,10 @@ def flash_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
         # causal=True aligns the mask to the bottom-right corner, which is what a KV cache needs.
         return flash_attn_func(q, k, v, causal=True, alibi_slopes=slopes)
     batch, length, heads, dim = q.shape
-    cu = mask.cached(("cu_seqlens", q.device), lambda: _cu_seqlens(mask.doc_ids))
-    # max_seqlen only sizes the launch grid, so the row length is a valid bound and avoids a device sync.
+    cu, max_seqlen = _varlen_documents(mask, q.device, length)
     out = flash_attn_varlen_func(
         q.reshape(-1, heads, dim), k.reshape(-1, heads, dim), v.reshape(-1, heads, dim),
-        cu, cu, length, length, causal=True, alibi_slopes=slopes,
+        cu, cu, max_seqlen, max_seqlen, causal=True, alibi_slopes=slopes,
     )
     return out.view(batch, length, heads, dim)
 

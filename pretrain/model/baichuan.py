@@ -107,13 +107,32 @@ class BaichuanModel(nn.Module):
             BaichuanDecoderLayer(cfg, attention_backend, norm_backend, i) for i in range(cfg.num_layers)
         )
         self.norm = RMSNorm(cfg.hidden_size, cfg.norm_eps, norm_backend)
+        # A buffer on the model's device: rebuilt on the host per forward, the slopes cost a blocking copy per
+        # micro-batch. Non-persistent, so state dicts, checkpoints and HF exports keep the released layout.
+        self.register_buffer("alibi_slopes", alibi_slopes(cfg.num_heads) if cfg.position == "alibi" else None,
+                             persistent=False)
 
-    def forward(self, input_ids, doc_ids=None, kv_cache: KVCache | None = None):
+    def reset_parameters(self) -> None:
+        """Refill the slopes (after `to_empty`, a non-persistent buffer holds garbage and no checkpoint has it)."""
+        if self.alibi_slopes is not None:
+            self.alibi_slopes = alibi_slopes(self.cfg.num_heads).to(self.alibi_slopes.device)
+
+    def _slopes_on(self, device: torch.device) -> torch.Tensor:
+        """The fp32 slopes on `device`. Rebuilt once, not per step, where something moved or cast the buffer:
+        `zero.Init` creates constructor tensors in the training dtype and DeepSpeed leaves a zero.Init model's
+        buffers where they are; `model.to(torch.bfloat16)` casts floating buffers (flash-attn wants fp32)."""
+        slopes = self.alibi_slopes
+        if slopes.device != device or slopes.dtype != torch.float32:
+            slopes = self.alibi_slopes = alibi_slopes(self.cfg.num_heads).to(device)
+        return slopes
+
+    def forward(self, input_ids, doc_ids=None, kv_cache: KVCache | None = None, cu_seqlens=None, max_seqlen=None):
         cfg = self.cfg
         x = self.embed_tokens(input_ids)
         offset = 0 if kv_cache is None else kv_cache.length
-        slopes = alibi_slopes(cfg.num_heads).to(x.device) if cfg.position == "alibi" else None
-        mask = AttentionMask(doc_ids=doc_ids, q_offset=offset, alibi_slopes=slopes)
+        slopes = self._slopes_on(x.device) if self.alibi_slopes is not None else None
+        mask = AttentionMask(doc_ids=doc_ids, q_offset=offset, alibi_slopes=slopes, cu_seqlens=cu_seqlens,
+                             max_seqlen=max_seqlen)
         rope = None
         if cfg.position == "rope":
             if doc_ids is not None:
@@ -133,7 +152,11 @@ class BaichuanModel(nn.Module):
 
 
 class BaichuanForCausalLM(nn.Module):
-    """`model(ids, labels=...)` -> fp32 mean loss; `model(ids)` -> logits [B, L, V]."""
+    """`model(ids, labels=...)` -> fp32 mean loss; `model(ids)` -> logits [B, L, V].
+
+    Packed rows: `doc_ids` [B, L]; `cu_seqlens`/`max_seqlen` (the data loader's, built on the host) spare the
+    flash-attn path deriving them on the device, which waits for it. Other backends do not read them.
+    """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -157,6 +180,8 @@ class BaichuanForCausalLM(nn.Module):
             if module is not self and hasattr(module, "reset_parameters"):
                 module.reset_parameters()
 
-    def forward(self, input_ids, labels=None, doc_ids=None, kv_cache: KVCache | None = None):
-        hidden = self.model(input_ids, doc_ids=doc_ids, kv_cache=kv_cache)
+    def forward(self, input_ids, labels=None, doc_ids=None, kv_cache: KVCache | None = None, cu_seqlens=None,
+                max_seqlen: int | None = None):
+        hidden = self.model(input_ids, doc_ids=doc_ids, kv_cache=kv_cache, cu_seqlens=cu_seqlens,
+                            max_seqlen=max_seqlen)
         return self.lm_head(hidden, labels, self.cfg.loss_chunk_size)

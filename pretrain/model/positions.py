@@ -17,6 +17,17 @@ def document_positions(doc_ids: torch.Tensor) -> torch.Tensor:
     return index - start_index
 
 
+def document_cu_seqlens(doc_ids: torch.Tensor) -> torch.Tensor:
+    """int32 offsets [segments + 1] of every document in the flattened [B * L] token stream, split also at row
+    starts: flash-attn's `cu_seqlens`. `nonzero` has a data-dependent size, so on an accelerator this waits for
+    the device; the data loader calls it on the host copy and ships the result with the batch."""
+    starts = torch.ones_like(doc_ids, dtype=torch.bool)
+    starts[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    offsets = starts.flatten().nonzero().flatten()
+    end = torch.full((1,), doc_ids.numel(), dtype=offsets.dtype, device=doc_ids.device)
+    return torch.cat((offsets, end)).to(torch.int32)
+
+
 def rope_cos_sin(
     positions: torch.Tensor, head_dim: int, theta: float, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:

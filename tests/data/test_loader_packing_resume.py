@@ -44,9 +44,9 @@ def test_batch_shapes_and_shifted_labels(two_sources):
         make_config(two_sources), seq_len=32, micro_batch_size=4, dp_rank=0, dp_size=1
     )
     batch = next(iter(loader))
-    assert set(batch) == {"input_ids", "labels", "doc_ids"}
-    for tensor in batch.values():
-        assert tensor.shape == (4, 32) and tensor.dtype == torch.long
+    assert set(batch) == {"input_ids", "labels", "doc_ids", "cu_seqlens", "max_seqlen"}  # see test_batch_transfer
+    for name in ("input_ids", "labels", "doc_ids"):
+        assert batch[name].shape == (4, 32) and batch[name].dtype == torch.long
     assert torch.equal(batch["input_ids"][:, 1:], batch["labels"][:, :-1])
     assert loader.state_dict()["consumed_samples"] == 4
 
