@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .kernels import flash_attn_available, flash_attn_functions
+from .kernels import attention_backend_problem, flash_attn_functions, flash_attn_status
 from .positions import document_cu_seqlens
 
 logger = logging.getLogger(__name__)
@@ -25,17 +25,19 @@ FLASH_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def resolve_attention_backend(requested: str) -> str:
-    """Turn `auto` into a concrete backend; an explicit `flash` without flash-attn is a user error."""
+    """Turn `auto` into a concrete backend; an explicit `flash` that cannot run here is a user error."""
     if requested == "auto":
-        if flash_attn_available():
+        status = flash_attn_status()
+        if status.usable:
             return "flash"
-        logger.info("flash-attn is not available (needs the package and a CUDA device); attention uses sdpa")
+        # On a GPU the fallback costs the speed the user expects, so say why (not installed, an ABI mismatch,
+        # an old GPU) at WARNING; on CPU sdpa is the normal choice.
+        log = logger.warning if torch.cuda.is_available() else logger.info
+        log("flash-attn is not available (%s); attention uses sdpa", status.reason)
         return "sdpa"
-    if requested == "flash" and not flash_attn_available():
-        raise ValueError(
-            "model.attention=flash but flash-attn is not importable on a CUDA machine — "
-            "install flash-attn>=2.5 (pip install -e '.[gpu]') or use model.attention=auto|sdpa|flex|eager"
-        )
+    problem = attention_backend_problem(requested, training=False)  # training is checked before ranks start
+    if problem:
+        raise ValueError(problem)
     return requested
 
 
