@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GPU check for the Baichuan model, < 10 minutes on one H100/H200:
 #   1. every attention backend on the machine (flash-attn, SDPA, FlexAttention) against the eager reference on
-#      CUDA in bf16, for RoPE and ALiBi, with and without document masking; RMSNorm backends; chunked vs naive
-#      loss;
+#      CUDA in bf16, for RoPE and ALiBi, with and without document masking (the loader's cu_seqlens, and flash
+#      deriving them); a packed forward under torch.cuda.set_sync_debug_mode("error"); RMSNorm backends;
+#      chunked vs naive loss in bf16, and in fp16 under a 2**16 loss scale;
 #   2. MFU of conf/model/baichuan_1b.yaml at seq 4096 in bf16 (forward + backward + fused AdamW step).
 # Goal: >= 60 % MFU on one H100/H200 (Baichuan reported 58.3 % on A800).
 #
@@ -16,7 +17,7 @@ PY="${PYTHON:-.venv/bin/python}"
 [[ -x "$PY" ]] || PY=python3
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 if [[ "${GPU_CHECK_ALLOW_CPU:-0}" != "1" ]] && ! "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
@@ -31,8 +32,10 @@ import time
 import torch
 from omegaconf import OmegaConf
 
+from pretrain.data import batch_to_device, packed_batch
 from pretrain.model import BaichuanForCausalLM, ModelConfig
-from pretrain.model.flops import PEAK_TFLOPS, count_parameters, flops_per_token
+from pretrain.model.loss import causal_lm_loss
+from pretrain.model.flops import GPU_PEAK_TFLOPS, count_parameters, flops_per_token, gpu_from_device_name
 from pretrain.model.kernels import apex_rmsnorm_available, flash_attn_available
 from pretrain.model.norm import RMSNorm
 
@@ -63,7 +66,12 @@ def small(**kw):
 print("1. backends vs eager (bf16 weights and activations; eager computes attention in fp32)")
 backends = ["sdpa"] + (["flash"] if flash_attn_available() else []) + (["flex"] if device == "cuda" else [])
 ids = torch.randint(3, 1000, (2, 256), device=device)
-docs = torch.cat([torch.zeros(2, 100), torch.ones(2, 60), torch.full((2, 96), 2)], dim=1).long().to(device)
+docs_host = torch.cat([torch.zeros(2, 101), torch.ones(2, 60), torch.full((2, 96), 2)], dim=1).long()
+# What the trainer hands the model: the loader's batch (cu_seqlens and max_seqlen built on the host, pinned).
+packed = batch_to_device(packed_batch(torch.cat([ids.cpu(), ids.cpu()[:, :1]], 1).numpy(), docs_host.numpy()),
+                         torch.device(device), document_masking=True)
+packed.pop("labels")
+docs = packed["doc_ids"]
 for position in ("rope", "alibi"):
     for doc_ids in (None, docs):
         torch.manual_seed(0)
@@ -73,10 +81,28 @@ for position in ("rope", "alibi"):
         for backend in backends:
             model = BaichuanForCausalLM(small(position=position, attention=backend)).to(device, torch.bfloat16)
             model.load_state_dict(ref_model.state_dict())
+            masking = "documents" if doc_ids is not None else "causal"
             with torch.no_grad():
                 logits = model(ids, doc_ids=doc_ids).float()
-            masking = "documents" if doc_ids is not None else "causal"
-            report(f"{backend} {position} {masking}", (logits - reference).abs().max().item(), 0.1)
+                report(f"{backend} {position} {masking}", (logits - reference).abs().max().item(), 0.1)
+                if doc_ids is not None:
+                    logits = model(**packed).float()
+                    report(f"{backend} {position} documents, loader cu_seqlens",
+                           (logits - reference).abs().max().item(), 0.1)
+            if device == "cuda" and doc_ids is not None and backend in ("flash", "sdpa"):
+                model(**packed)  # the first call may set up (e.g. move the ALiBi buffer)
+                torch.cuda.synchronize()
+                torch.cuda.set_sync_debug_mode("error")
+                try:
+                    with torch.no_grad():
+                        model(**packed)
+                    synced = 0.0
+                except RuntimeError as err:
+                    print(f"  host sync in the packed forward: {err}")
+                    synced = 1.0
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
+                report(f"{backend} {position} packed forward waits for the GPU", synced, 0)
 x = torch.randn(4096, 512, device=device, dtype=torch.bfloat16) * 3
 ref_norm = RMSNorm(512, 1e-6, "reference").to(device, torch.bfloat16)
 for backend in ["torch"] + (["apex"] if apex_rmsnorm_available() else []):
@@ -94,6 +120,26 @@ for model in (naive, chunked):
     grads.append(model.lm_head.weight.grad.float())
 report("chunked loss value", abs(losses[0] - losses[1]), 1e-2)
 report("chunked loss lm_head grad", (grads[0] - grads[1]).abs().max().item(), 1e-3)
+# fp16 under DeepSpeed's first loss scale (2**16, inf in fp16): (softmax - onehot) / N underflows in fp16 unless
+# the scale is applied (in fp32) before the cast. The chunked loss must be as close to fp32 as the naive one.
+gen = torch.Generator(device=device).manual_seed(0)
+hidden16 = torch.randn(2048, 512, device=device, generator=gen).half()
+weight16 = (torch.randn(64000, 512, device=device, generator=gen) * 0.02).half()
+labels16 = torch.randint(0, 64000, (2048,), device=device, generator=gen)
+fp16_grads = {}
+for kind, chunk, dtype in (("fp32", 0, torch.float32), ("naive", 0, torch.float16),
+                           ("chunked", 1024, torch.float16)):
+    h, w = (t.to(dtype).clone().requires_grad_() for t in (hidden16, weight16))
+    (causal_lm_loss(h, w, labels16, chunk) * 2.0**16).backward()
+    fp16_grads[kind] = (h.grad.double(), w.grad.double())
+for i, what in enumerate(("hidden", "lm_head")):
+    exact = fp16_grads["fp32"][i]
+    naive_err, chunked_err = ((fp16_grads[k][i] - exact).norm().item() / exact.norm().item()
+                              for k in ("naive", "chunked"))
+    print(f"  fp16 x 2**16 grad {what}: relative error naive {naive_err:.1e}, chunked {chunked_err:.1e}")
+    report(f"fp16 chunked loss {what} grad, its relative error / twice the naive's",
+           chunked_err / (2 * naive_err), 1)
+del hidden16, weight16, fp16_grads
 del naive, chunked, ref_model
 
 print(f"2. MFU: {args.model}, seq {args.seq}, micro-batch {args.batch}, bf16, compile={args.compile}")
@@ -127,13 +173,13 @@ sync()
 elapsed = time.perf_counter() - start
 tokens_per_s = args.steps * args.batch * args.seq / elapsed
 achieved = tokens_per_s * flops_per_token(cfg, args.seq) / 1e12
-peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+peak = GPU_PEAK_TFLOPS.get(gpu_from_device_name(name) or "")
 print(f"  {tokens_per_s:,.0f} tokens/s, {achieved:.1f} TFLOP/s model FLOPs (6N + attention, no recompute), "
       f"final loss {loss.item():.3f}")
 if peak:
     print(f"  MFU {100 * achieved / peak:.1f} % of {peak:.0f} TFLOP/s bf16 peak ({name}); goal >= 60 %")
 else:
-    print(f"  MFU: no peak-FLOPS entry for {name!r} in PEAK_TFLOPS")
+    print(f"  MFU: no peak-FLOPS entry for {name!r} in GPU_PEAK_TFLOPS")
 if device == "cuda":
     print(f"  peak memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
 print("backend checks:", "all ok" if not failures else f"FAILED {failures}")

@@ -18,3 +18,5 @@ def test_builds_and_trains_under_zero3_init_with_the_same_weights(position="alib
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["partitioned"] and result["same_init"]
     assert result["loss"] == pytest.approx(result["reference_loss"], abs=1e-5)
+    if position == "alibi":
+        assert result["slopes_dtype_at_init"] == "torch.bfloat16" and result["slopes_exact_after_forward"]

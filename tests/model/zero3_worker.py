@@ -31,5 +31,14 @@ loss = engine(ids, labels=ids)
 engine.backward(loss)
 engine.step()
 reference_loss = reference(ids, labels=ids)
+# zero.Init creates every floating tensor of a constructor in the training dtype: the ALiBi slopes buffer is
+# bf16 here, and the first forward must put exact fp32 slopes back (flash-attn and the bias want fp32).
+with deepspeed.zero.Init(config_dict_or_path={**ds_config, "bf16": {"enabled": True}}):
+    bf16_model = BaichuanForCausalLM(cfg)
+slopes_dtype_at_init = str(getattr(bf16_model.model.alibi_slopes, "dtype", None))
+with deepspeed.zero.GatheredParameters(list(bf16_model.parameters())), torch.no_grad():
+    bf16_model(ids)
+slopes = bf16_model.model.alibi_slopes
 print(json.dumps({"partitioned": partitioned, "same_init": same_init, "loss": loss.item(),
-                  "reference_loss": reference_loss.item()}))
+                  "reference_loss": reference_loss.item(), "slopes_dtype_at_init": slopes_dtype_at_init,
+                  "slopes_exact_after_forward": slopes is None or torch.equal(slopes, reference.model.alibi_slopes)}))
