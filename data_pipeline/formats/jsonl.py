@@ -32,19 +32,71 @@ def compression_of(path: str | os.PathLike) -> str:
 
 def open_binary_reader(path: str | os.PathLike) -> IO[bytes]:
     """A decompressing binary stream over `path` that iterates by line. An empty file is an empty stream
-    whatever its suffix (gzip reads it so; zstd would raise)."""
+    whatever its suffix. A truncated or corrupt compressed file yields every line that can be decompressed before
+    the break, then raises one of BROKEN_STREAM_ERRORS."""
     kind = compression_of(path)
-    if kind != "none" and os.path.getsize(path) == 0:
-        return io.BytesIO(b"")
-    # BufferedReader: the zstd reader alone cannot iterate lines (io.UnsupportedOperation), and it iterates
-    # gzip lines 2x faster than GzipFile's own readline (measured: 300k lines, 0.055 s vs 0.116 s).
-    if kind == "gzip":
-        return io.BufferedReader(gzip.open(path, "rb"))
-    if kind == "zstd":
+    if kind == "none":
+        return open(path, "rb")
+    # BufferedReader: line iteration over the raw decompressor (2x faster than GzipFile's own readline).
+    return io.BufferedReader(_SalvagingDecompressor(open(path, "rb"), kind), buffer_size=1 << 16)
+
+
+class _SalvagingDecompressor(io.RawIOBase):
+    """gzip or zstd decompression that hands out everything it could decode before reporting a broken stream.
+
+    `gzip.open` and zstandard's stream reader decode a whole input chunk per read and raise when the chunk ends
+    mid-stream, discarding the lines already decoded in it: a truncated 5 KiB file lost every line. Here the
+    bytes decoded so far are returned first and the error comes on the next read. Concatenated members (gzip)
+    and frames (zstd) are read one after another, as `gzip` and `zstd -d` do."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, raw: IO[bytes], kind: str):
+        self._raw, self._kind = raw, kind
+        self._decoder = self._new_decoder()
+        self._pending = b""
+        self._started = False  # a member/frame has begun and not ended
+        self._input_done = False
+
+    def _new_decoder(self):
+        if self._kind == "gzip":
+            return zlib.decompressobj(wbits=31)
         import zstandard
 
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
-    return open(path, "rb")
+        return zstandard.ZstdDecompressor().decompressobj()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            if self._input_done:
+                if self._started:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                return 0
+            self._pending = self._decode(self._raw.read(self.CHUNK))
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _decode(self, data: bytes) -> bytes:
+        if not data:
+            self._input_done = True
+            return b""
+        out = []
+        while data:
+            self._started = True
+            out.append(self._decoder.decompress(data))
+            if not self._decoder.eof:
+                break
+            data, self._started = self._decoder.unused_data, False
+            self._decoder = self._new_decoder()
+        return b"".join(out)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def _broken_stream_errors() -> tuple[type[BaseException], ...]:
