@@ -98,8 +98,8 @@ def test_resume_on_another_world_size_continues_the_uninterrupted_run(runs, stag
         assert _relative(got["loss"], want["loss"]) < LOSS_RTOL, (step, got["loss"], want["loss"])
         assert _relative(got["grad_norm"], want["grad_norm"]) < GRAD_NORM_RTOL, (step, got["grad_norm"],
                                                                                 want["grad_norm"])
-    # Every rank of both runs: per-group hyperparameters (the no-decay group keeps weight_decay 0) and one Adam
-    # step per optimizer step for every state entry, which bias correction divides by.
+    # Every rank of the resumed run against the uninterrupted one: per-group hyperparameters (the no-decay group
+    # keeps weight_decay 0) and one Adam step per optimizer step in every state entry (bias correction uses it).
     expected = _optimizer(source, 0)
     assert [group["weight_decay"] for group in expected["groups"]] == [0.1, 0.0]
     assert expected["steps"] and set(expected["steps"]) == {float(STEPS)}
