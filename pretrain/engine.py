@@ -20,18 +20,27 @@ from pretrain.config import BatchLayout, ConfigError, PretrainConfig, resolve_ba
 from pretrain.distributed import CommProfile, check_comm_config, choose_bucket_sizes, run_comm_probe
 from pretrain.distributed.shm_buffers import remove_own_shm_buffer
 from pretrain.model import BaichuanForCausalLM
-from pretrain.stability import SkipStepAdamW
+from pretrain.stability import SkipStepAdamW, with_skip_step
 
 log = logging.getLogger(__name__)
 
 
 def init_distributed() -> tuple[int, int]:
-    """Join (or, for a plain `python -m pretrain.train`, create) the process group; returns (rank, world)."""
+    """Select this rank's device, then join (or, for a plain `python -m pretrain.train`, create) the process
+    group; returns (rank, world).
+
+    The device comes first because collectives run long before DeepSpeed's engine would select it (the resume
+    broadcast, the comm probe): under NCCL a rank that has not called set_device puts its tensors on cuda:0,
+    and DeepSpeed >= 0.17.3 binds the group to cuda:LOCAL_RANK, so ranks 1..N-1 fail. Through DeepSpeed's
+    accelerator the same line runs on CPU (where it does nothing) and on other devices.
+    """
     import deepspeed
+    from deepspeed.accelerator import get_accelerator
 
     if "RANK" not in os.environ:  # single process without a launcher
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(free_port()))
+    get_accelerator().set_device(int(os.environ.get("LOCAL_RANK", "0")))
     deepspeed.init_distributed(verbose=False)
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 
@@ -102,8 +111,9 @@ def render_deepspeed_config(config: PretrainConfig, layout: BatchLayout, world_s
         "zero_allow_untested_optimizer": True,
         "steps_per_print": ds.steps_per_print,
         "wall_clock_breakdown": False,
-        # check_grad_overflow: a non-finite gradient norm skips the step instead of poisoning the weights.
-        "bf16": {"enabled": train.precision == "bf16", "check_grad_overflow": True},
+        # No check_grad_overflow: the trainer's own gradient norm skips a non-finite step on every stage
+        # (DeepSpeed's check reaches only ZeRO-1/2 and costs one more all-reduce per step).
+        "bf16": {"enabled": train.precision == "bf16", "check_grad_overflow": False},
         # loss_scale=0 is DeepSpeed's dynamic loss scaling; fp32 master weights are kept in every precision.
         "fp16": {"enabled": train.precision == "fp16", "loss_scale": ds.loss_scale,
                  "initial_scale_power": ds.initial_scale_power, "loss_scale_window": ds.loss_scale_window,
@@ -155,11 +165,11 @@ def build_optimizer(model: torch.nn.Module, config: PretrainConfig) -> torch.opt
     train = config.train
     groups = parameter_groups(model, config)
     kwargs = dict(lr=train.lr, betas=(train.beta1, train.beta2), eps=train.adam_eps)
+    # Every optimizer built here can be vetoed by the trainer after backward (pretrain/stability/skip_step.py).
     if config.deepspeed.offload_optimizer:
         from deepspeed.ops.adam import DeepSpeedCPUAdam
 
-        return DeepSpeedCPUAdam(groups, adamw_mode=True, **kwargs)
-    # SkipStepAdamW lets the loss guard veto an update after the forward pass (pretrain/stability).
+        return with_skip_step(DeepSpeedCPUAdam)(groups, adamw_mode=True, **kwargs)
     if torch.cuda.is_available():
         return SkipStepAdamW(groups, fused=True, **kwargs)
     return SkipStepAdamW(groups, foreach=True, **kwargs)

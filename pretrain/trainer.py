@@ -5,6 +5,7 @@ loader, metrics, loss guard, heartbeat, stop signal); the loop only orders them.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -27,7 +28,7 @@ from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
 from pretrain.resume import TrainerState, plan_resume
 from pretrain.signals import StopSignal
-from pretrain.stability import LossGuard, append_incident
+from pretrain.stability import LossGuard, append_incident, local_grad_square_sum
 
 log = logging.getLogger(__name__)
 
@@ -177,23 +178,30 @@ class Trainer:
             losses.append(loss.detach().float())
             self.engine.backward(loss)
             if micro == gas - 1:  # the optimizer applies the update in this step(): judge before it
-                micro_losses, self.last_data_fingerprint = dp_mean_losses(torch.stack(losses), fingerprint,
-                                                                          self.world_size)
+                # The reduced gradients are complete now; their norm is the pre-clipping one (DeepSpeed clips
+                # inside step()) and rides in the losses' all-reduce.
+                micro_losses, self.last_data_fingerprint, self.last_grad_norm = reduce_step_stats(
+                    torch.stack(losses), fingerprint, local_grad_square_sum(self.engine), self.world_size)
                 for micro_loss in micro_losses:
                     verdict = verdict or self.guard.judge(micro_loss, self.state.loss_window)
+                if verdict is None and not math.isfinite(self.last_grad_norm):
+                    verdict = "nonfinite_grad"
                 optimizer.skip_requested = verdict is not None
             self.engine.step()
         optimizer.skip_requested = False
-        if verdict is None and not self.engine.was_step_applied():
-            verdict = "nonfinite_grad"  # DeepSpeed's overflow check discarded the update
+        if not self.engine.was_step_applied():
+            # DeepSpeed's own overflow check got there first (fp16 loss scaling; ZeRO-3, ZeRO-1 bf16 and fp32
+            # ZeRO-1/2 on a non-finite norm) and left the LR schedule where it was. Ours follows the step count
+            # on every skip, so every stage and precision schedules alike.
+            self.engine.lr_scheduler.step()
+            verdict = verdict or "nonfinite_grad"
         return sum(micro_losses) / gas, verdict
 
     def _step_metrics(self, loss: float, tokens: int, seconds: float) -> dict:
-        grad_norm = self.engine.get_global_grad_norm()
         metrics = {
             "loss": loss,
             "lr": self.step_lr,
-            "grad_norm": float(grad_norm) if grad_norm is not None else 0.0,
+            "grad_norm": self.last_grad_norm,  # before clipping; non-finite on a skipped nonfinite_grad step
             "consumed_tokens": self.state.consumed_tokens,
             "consumed_samples": self.loader.state_dict()["consumed_samples"],
             "data_fingerprint": self.last_data_fingerprint,
@@ -220,11 +228,14 @@ def batch_fingerprint(input_ids: torch.Tensor) -> int:
     return int((ids * weights).sum() % 1_000_000_007)
 
 
-def dp_mean_losses(losses: torch.Tensor, fingerprint: int, world_size: int) -> tuple[list[float], int]:
-    """Each micro batch's loss averaged over data-parallel ranks, and the fingerprints summed over ranks: one
-    all-reduce (fp64 keeps the integer checksum exact) and one host sync."""
+def reduce_step_stats(losses: torch.Tensor, fingerprint: int, grad_square_sum: torch.Tensor,
+                      world_size: int) -> tuple[list[float], int, float]:
+    """Each micro batch's loss averaged over data-parallel ranks, the fingerprints summed over ranks, and the
+    global gradient norm from each rank's sum of squares: one all-reduce (fp64 keeps the integer checksum
+    exact) and one host sync."""
     packed = torch.cat([losses.to(torch.float64), torch.tensor([float(fingerprint)], dtype=torch.float64,
-                                                                 device=losses.device)])
+                                                                 device=losses.device),
+                        grad_square_sum.reshape(1).to(losses.device, torch.float64)])
     dist.all_reduce(packed)
     values = packed.tolist()
-    return [value / world_size for value in values[:-1]], int(values[-1])
+    return [value / world_size for value in values[:-2]], int(values[-2]), math.sqrt(values[-1])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -118,12 +117,11 @@ def _time_collective(op: str, size_bytes: int, repeats: int, device: torch.devic
 
 
 def _probe_device() -> torch.device:
-    """NCCL needs each rank on its own GPU; the probe runs before deepspeed.initialize has set it."""
+    """NCCL needs each rank's tensors on its own GPU: the one `engine.init_distributed` selected before the
+    process group existed."""
     if dist.get_backend() != "nccl":
         return torch.device("cpu")
-    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    torch.cuda.set_device(device)
-    return device
+    return torch.device("cuda", torch.cuda.current_device())
 
 
 def _synchronize(device: torch.device) -> None:
