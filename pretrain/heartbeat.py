@@ -35,6 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from plumbing.atomic_write import atomic_write_text
+
 HEARTBEAT_DIR_ENV = "BAICHUAN_HEARTBEAT_DIR"
 FILE_PREFIX = "rank"
 FILE_SUFFIX = ".json"
@@ -137,10 +139,8 @@ class Heartbeat:
         if not self._directory_ready:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._directory_ready = True
-        final = heartbeat_path(self.directory, self.rank)
-        temporary = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(record))
-        os.replace(temporary, final)  # atomic on POSIX: readers see the old or the new file, never half
+        # Atomic: the supervisor reads the old or the new record, never half of one.
+        atomic_write_text(heartbeat_path(self.directory, self.rank), json.dumps(record))
 
 
 def read_heartbeats(directory: Path) -> dict[int, HeartbeatRecord]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from plumbing.atomic_write import atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,9 @@ class OutputLayout:
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temp name and rename: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Markers and stats.json: readers see the old file or the whole new one (fsynced, so a marker never
+    names a shard whose output a power loss could still take back)."""
+    atomic_write_json(path, data, indent=1)
 
 
 def read_json(path: Path) -> object:

@@ -10,7 +10,6 @@ same files as an uninterrupted run.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -22,15 +21,14 @@ from data_pipeline.executors.accounting import (
     ProgressFn,
     StageCounts,
     counted_input,
-    merge_stage_counts,
     routed_output,
 )
 from data_pipeline.executors.layout import OutputLayout, read_json, write_json_atomic
 from data_pipeline.executors.progress import StageProgress
+from data_pipeline.executors.run_stats import finish_run, merge_shard_result
 from data_pipeline.formats.jsonl import JsonlWriter, read_jsonl
+from data_pipeline.readers.validate import READ_STAGE  # the reader's rejections count as this stage's
 from data_pipeline.stage import CorpusStage, ShardInfo, Stage
-
-READ_STAGE = "read"
 
 
 @dataclass
@@ -177,9 +175,7 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
     results: dict[str, dict] = {}  # shard name -> its counts merged over segments
 
     def on_shard_done(result: dict) -> None:
-        merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [], "stages": {}})
-        merged["errors"].extend(result["errors"])
-        merged["stages"].update(result["stages"])
+        merge_shard_result(results, result)
         if not live:
             bars.add_counts(result["stages"])
 
@@ -196,36 +192,4 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
                         _worker_run, on_shard_done)
     finally:
         bars.close()
-    stats = build_stats(results, stage_order, [s.info.name for s in sources])
-    stats["corpus_fit"] = corpus_fit_summaries(segments, layout)
-    write_json_atomic(layout.stats_path, stats)
-    for segment in segments[:-1]:  # intermediate records are re-derivable; the markers stay for reruns
-        shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)
-    return stats
-
-
-def corpus_fit_summaries(segments, layout) -> dict:
-    """What each corpus stage decided as a whole (e.g. sentence_dedup's removed sentences and chars), read
-    from its state dir so a resumed run that skipped fit reports it too."""
-    return {
-        segment.corpus_stage.name: segment.corpus_stage.fit_summary(
-            layout.corpus_state_dir(segment.index, segment.corpus_stage.name))
-        for segment in segments if hasattr(segment.corpus_stage, "fit_summary")}
-
-
-def build_stats(results: dict[str, dict], stage_order: list[str], shard_order: list[str]) -> dict:
-    per_shard = [results[name] for name in shard_order if name in results]
-    stages = merge_stage_counts([r["stages"] for r in per_shard], stage_order)
-    read = stages.get(READ_STAGE, {"docs_in": 0})
-    rejected = sum(s["docs_rejected"] for s in stages.values())
-    kept = stages[stage_order[-1]]["docs_kept"] if stage_order[-1] in stages else read.get("docs_kept", 0)
-    if read["docs_in"] != kept + rejected:
-        raise AssertionError(f"read {read['docs_in']} records but kept {kept} + rejected {rejected}")
-    totals = {"docs_read": read["docs_in"], "docs_kept": kept, "docs_rejected": rejected,
-              "chars_kept": stages[stage_order[-1]]["chars_kept"]}
-    shards = [{"shard": name, "source": results[name]["source"],
-               "docs_kept": results[name]["stages"][stage_order[-1]]["docs_kept"]}
-              for name in shard_order if name in results]
-    errors = [{"shard": name, "source": results[name]["source"], "error": err}
-              for name in shard_order if name in results for err in results[name]["errors"]]
-    return {"totals": totals, "stages": stages, "shards": shards, "errors": errors}
+    return finish_run(results, stage_order, sources, segments, layout)

@@ -15,22 +15,20 @@ import inspect
 import json
 import logging
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from data_pipeline.errors import UserError
-from data_pipeline.executors.layout import OutputLayout, write_json_atomic
+from data_pipeline.executors.layout import OutputLayout
 from data_pipeline.executors.local import (
     READ_STAGE,
     Segment,
-    build_stats,
-    corpus_fit_summaries,
     observe_shard,
     run_segment_shard,
     split_segments,
 )
 from data_pipeline.executors.progress import StageProgress
+from data_pipeline.executors.run_stats import finish_run, merge_shard_result
 from data_pipeline.stage import Stage
 
 
@@ -130,18 +128,10 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
     try:
         for segment, following in zip(segments, [*segments[1:], None]):
             for result in _run_segment(segment, following, sources, layout, workers):
-                merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [],
-                                                              "stages": {}})
-                merged["errors"].extend(result["errors"])
-                merged["stages"].update(result["stages"])
+                merge_shard_result(results, result)
                 bars.add_counts(result["stages"])
     finally:
         bars.close()
         if started:
             ray.shutdown()
-    stats = build_stats(results, stage_order, [s.info.name for s in sources])
-    stats["corpus_fit"] = corpus_fit_summaries(segments, layout)
-    write_json_atomic(layout.stats_path, stats)
-    for segment in segments[:-1]:
-        shutil.rmtree(layout.segment_records_dir(segment.index), ignore_errors=True)
-    return stats
+    return finish_run(results, stage_order, sources, segments, layout)

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from plumbing.atomic_write import atomic_write_bytes
+from plumbing.atomic_write import atomic_write_json as plumbing_atomic_write_json
+
 FORMAT_NAME = "baichuan-token-shards"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -50,23 +53,9 @@ def compact_index_dtype(largest: int) -> np.dtype:
     return np.dtype(np.int32) if largest < 2**31 else np.dtype(np.int64)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary sibling and a rename (creating the parent directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def atomic_write_json(path: Path, obj: object) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=True) + "\n").encode())
+    """The token-shard JSON files (manifest, progress markers) are written with sorted keys."""
+    plumbing_atomic_write_json(path, obj, sort_keys=True)
 
 
 @dataclass

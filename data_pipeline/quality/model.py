@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.quality.features import FeatureSpec, featurize
+from plumbing.atomic_write import atomic_open
 
 LANGS = ("zh", "en")
 
@@ -87,13 +88,10 @@ class QualityModel:
         return float(self.metrics.get(lang, {}).get("suggested_threshold", 0.5))
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         header = {"spec": self.spec.to_dict(), "bias": self.bias, "metrics": self.metrics, "format": 1}
         arrays = {f"weights_{lang}": w for lang, w in self.weights.items()}
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez_compressed(tmp, header=np.array(json.dumps(header)), **arrays)
-        tmp.replace(path)
+        with atomic_open(path, "wb") as fh:
+            np.savez_compressed(fh, header=np.array(json.dumps(header)), **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> QualityModel:

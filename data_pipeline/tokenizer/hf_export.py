@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_pipeline.formats.token_shards import atomic_write_bytes
 from data_pipeline.tokenizer.training import BOS_PIECE, EOS_PIECE, PAD_PIECE, UNK_PIECE
+from plumbing.atomic_write import atomic_write_bytes
 
 
 def write_hf_tokenizer_files(directory: Path, model_max_length: int = 4096) -> list[Path]:

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+from plumbing.atomic_write import atomic_write_text
 from pretrain.config import LoggingConfig
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,7 @@ class MetricsLogger:
         if not self.enabled or not self.path.is_file():
             return
         kept = [line for line in self.path.read_text().splitlines() if json.loads(line).get("step", 0) <= step]
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(self.path)
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def log(self, step: int, metrics: dict) -> None:
         if not self.enabled:

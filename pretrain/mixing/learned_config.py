@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from data_pipeline.formats.token_shards import atomic_write_bytes
+from plumbing.atomic_write import atomic_write_bytes
 from pretrain.data import DataConfig
 from pretrain.mixing.doremi import DoReMiResult
 
