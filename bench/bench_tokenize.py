@@ -71,11 +71,11 @@ class Stopwatch:
 
 
 def _train_tokenizer(corpus: Path, out: Path, vocab: int) -> str:
-    from data_pipeline.hydra_cli import compose_cli_config
-    from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
+    from data_pipeline.train_tokenizer import train_tokenizer
 
     overrides = [f"input={corpus}", f"output={out}", f"vocab_size={vocab}"]
-    train_tokenizer(compose_cli_config(TrainTokenizerConfig, "train_tokenizer", overrides))
+    train_tokenizer(TRAIN_TOKENIZER_COMMAND.build_config(overrides))
     return str(out / "tokenizer.model")
 
 

@@ -11,22 +11,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
 from data_pipeline.dedup.config import DedupConfig
 from data_pipeline.errors import UserError
 from data_pipeline.filters.config import FiltersConfig
-from data_pipeline.hydra_cli import hydra_error_line
 from data_pipeline.langid.script import LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig
 from data_pipeline.quality.config import QualityConfig
 from data_pipeline.readers.source import InputConfig
+from plumbing.command_line import CommandLine
+from plumbing.hydra_compose import PrimaryConfig, compose_typed
+from plumbing.input_files import input_entries
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXECUTOR_KINDS = ("local", "ray")
 
 
@@ -64,11 +61,8 @@ class PipelineConfig:
         return self.executor.workers or os.cpu_count() or 1
 
 
-def register_pipeline_configs() -> None:
-    ConfigStore.instance().store(name="pipeline_schema", node=PipelineConfig)
-
-
 def validate_pipeline_config(cfg: PipelineConfig) -> None:
+    cfg.input.paths = input_entries(cfg.input.paths)  # one path/glob or a list: stored as the list
     if cfg.executor.kind not in EXECUTOR_KINDS:
         raise UserError(f"executor.kind={cfg.executor.kind!r} is not one of {EXECUTOR_KINDS}", "pick one of them")
     if cfg.executor.workers < 0:
@@ -84,14 +78,19 @@ def validate_pipeline_config(cfg: PipelineConfig) -> None:
         raise UserError(f"input.max_chars={cfg.input.max_chars} must be positive", "set a positive limit")
 
 
-def compose_pipeline_config(overrides: list[str], config_name: str = "pipeline") -> PipelineConfig:
+def compose_pipeline_config(overrides: list[str], config_name: str = "pipeline",
+                            primary: PrimaryConfig | None = None) -> PipelineConfig:
     """conf/<config_name>.yaml + command-line overrides → a validated PipelineConfig (or UserError)."""
-    register_pipeline_configs()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            composed = compose(config_name=config_name, overrides=overrides)
-        cfg = OmegaConf.to_object(composed)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise UserError(hydra_error_line(exc), "check the key and its type in conf/pipeline.yaml") from None
+    cfg = compose_typed(PipelineConfig, config_name, overrides, uses_conf_dir=True, primary=primary,
+                        fix="check the key and its type in `python -m data_pipeline.run --help`")
     validate_pipeline_config(cfg)
     return cfg
+
+
+PIPELINE_COMMAND = CommandLine(
+    prog="python -m data_pipeline.run",
+    summary="clean, filter, score and deduplicate documents into OUT/kept, OUT/rejected and OUT/stats.json",
+    example="input.paths=[/data/zh/*.jsonl.gz,/data/en.parquet] output.dir=/data/clean executor.workers=8",
+    schema=PipelineConfig, config_name="pipeline", uses_conf_dir=True,
+    compose=lambda overrides, primary: compose_pipeline_config(overrides, primary=primary),
+)

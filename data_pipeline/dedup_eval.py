@@ -11,23 +11,26 @@ pairs, the stage's clusters and its removals (see data_pipeline.dedup.quality_ev
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate_dedup_config
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
 from data_pipeline.dedup.quality_eval import evaluate_minhash
-from data_pipeline.errors import UserError, exit_on_user_error
-from data_pipeline.hydra_cli import compose_cli_config
+from data_pipeline.errors import UserError
 from data_pipeline.readers import read_input_records
 from data_pipeline.stage import is_rejected
+from plumbing.atomic_write import atomic_write_json
+from plumbing.command_line import CommandLine
+from plumbing.hydra_compose import compose_typed
+from plumbing.input_files import input_entries
 
 
 @dataclass
 class DedupEvalConfig:
-    input: list[str] = field(default_factory=list)  # files, globs or folders of records
+    input: Any = field(default_factory=list)  # records: a file, glob or folder, or a list of them
     sample: int = 1000  # records drawn (uniformly, seeded) before near-duplicates are added
     near_duplicates: int = 0  # edited copies generated per sampled record
     seed: int = 0
@@ -35,13 +38,26 @@ class DedupEvalConfig:
     output: str | None = None  # also write the report as JSON here
 
 
-def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
-    cfg = compose_cli_config(DedupEvalConfig, "dedup_eval_schema", overrides)
+def validate_eval_config(cfg: DedupEvalConfig) -> None:
+    cfg.input = input_entries(cfg.input)  # one path or a list: stored as the list
     if cfg.sample < 2 or cfg.near_duplicates < 0:
         raise UserError(f"sample={cfg.sample}, near_duplicates={cfg.near_duplicates}",
                         "use sample >= 2 and near_duplicates >= 0")
     validate_dedup_config(DedupConfig(minhash=cfg.minhash))
+
+
+def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
+    cfg = compose_typed(DedupEvalConfig, "dedup_eval", overrides, uses_conf_dir=False)
+    validate_eval_config(cfg)
     return cfg
+
+
+COMMAND = CommandLine(
+    prog="python -m data_pipeline.dedup_eval",
+    summary="precision and recall of MinHash dedup settings on a sample of your corpus with known near-duplicates",
+    example="input=[../shared/data/corpus] sample=1000 near_duplicates=3 minhash.threshold=0.8",
+    schema=DedupEvalConfig, config_name="dedup_eval", validate=validate_eval_config,
+)
 
 
 def load_sample(cfg: DedupEvalConfig) -> list[dict]:
@@ -68,15 +84,16 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> int:
-    cfg = compose_eval_config(sys.argv[1:] if argv is None else argv)
+def evaluate_and_report(cfg: DedupEvalConfig) -> int:
     report = evaluate_minhash(load_sample(cfg), cfg.minhash, seed=1)
     print(format_report(report))
     if cfg.output:
-        with open(cfg.output, "w", encoding="utf-8") as out:
-            json.dump(report, out, indent=2)
+        atomic_write_json(cfg.output, report)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(evaluate_and_report, argv)
 
 
 if __name__ == "__main__":

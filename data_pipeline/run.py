@@ -13,15 +13,16 @@ import json
 import sys
 from pathlib import Path
 
-from data_pipeline.config import PipelineConfig, compose_pipeline_config
+from data_pipeline.config import PIPELINE_COMMAND, PipelineConfig
 from data_pipeline.dedup import build_dedup_stages
-from data_pipeline.errors import UserError, exit_on_user_error
+from data_pipeline.errors import UserError
 from data_pipeline.executors import run_pipeline_for
 from data_pipeline.filters import build_document_filters, build_line_cleaner
 from data_pipeline.langid import LangIdStage
 from data_pipeline.normalize import NormalizeStage
 from data_pipeline.readers import discover_sources
 from data_pipeline.stage import Stage
+from plumbing.atomic_write import atomic_write_json
 
 
 def build_stages(cfg: PipelineConfig) -> list[Stage]:
@@ -63,12 +64,11 @@ def claim_output_dir(output_dir: Path, cfg: PipelineConfig) -> None:
             raise UserError(f"{output_dir} holds a run made with a different configuration",
                             "use a new output.dir, or delete this one to start over")
         return
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(wanted, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    atomic_write_json(path, wanted, indent=1)
 
 
 def run(cfg: PipelineConfig) -> dict:
-    sources = discover_sources(cfg.input)  # UserError (exit 2) for a missing path or an empty glob
+    sources = discover_sources(cfg.input, announce=True)  # UserError (exit 2): a missing path, an empty glob
     output_dir = Path(cfg.output.dir)
     claim_output_dir(output_dir, cfg)
     run_pipeline = run_pipeline_for(cfg.executor.kind)
@@ -88,13 +88,15 @@ def summary_line(stats: dict) -> str:
             f", {len(stats['errors'])} unreadable input(s)")
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> int:
-    cfg = compose_pipeline_config(sys.argv[1:] if argv is None else argv)
+def run_and_report(cfg: PipelineConfig) -> int:
     stats = run(cfg)
     print(summary_line(stats))
     print(json.dumps({"stats": str(Path(cfg.output.dir) / "stats.json")}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return PIPELINE_COMMAND.run(run_and_report, argv)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from omegaconf import MISSING
 
-from data_pipeline.errors import UserError, exit_on_user_error
-from data_pipeline.formats.token_shards import atomic_write_json
+from data_pipeline.errors import UserError
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, file_stem, list_input_files
 from data_pipeline.tokenizer.shard_writing import (
     GROUPINGS,
@@ -35,6 +35,8 @@ from data_pipeline.tokenizer.shard_writing import (
     write_group_manifests,
 )
 from data_pipeline.tokenizer.training import file_sha256
+from plumbing.atomic_write import atomic_write_json
+from plumbing.input_files import input_entries
 
 # A pool task is a chunk of input files: inside it each file's commit (fsync, rename, progress marker) runs on a
 # background thread while the next file is encoded. Bigger chunks overlap more; smaller ones balance better.
@@ -44,9 +46,9 @@ TASKS_PER_WORKER = 4
 
 @dataclass
 class TokenizeConfig:
-    input: str = MISSING
+    input: Any = MISSING  # pipeline output (OUT/kept): a file, glob or folder of .jsonl[.gz|.zst], or a list
     tokenizer: str = MISSING  # a tokenizer.model, or the directory holding one
-    output: str = MISSING
+    output: str = MISSING  # directory of token shards (.bin/.idx/manifest.json per group) and summary.json
     num_workers: int = 0  # 0 = one per CPU core
     # Output directory per document: source (OUT/<source>), lang (OUT/<lang>), source_lang (OUT/<source>/<lang>)
     # or none (OUT/all).
@@ -136,19 +138,34 @@ def tokenize(config: TokenizeConfig) -> dict:
         "documents": sum(e.documents for r in ordered for e in r.groups.values()),
         "rejected_records": dict(sorted(rejections.items())),
     }
-    atomic_write_json(output / "summary.json", summary)
+    atomic_write_json(output / "summary.json", summary, sort_keys=True)
     return summary
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    # Imported here: spawned workers re-import this module as __main__ and need no Hydra.
-    from data_pipeline.hydra_cli import compose_cli_config
-
-    config = compose_cli_config(TokenizeConfig, "tokenize", sys.argv[1:] if argv is None else argv)
+def tokenize_and_report(config: TokenizeConfig) -> None:
     summary = tokenize(config)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
+def normalize_input(config: TokenizeConfig) -> None:
+    config.input = input_entries(config.input)  # one path or a list: stored as the list
+
+
+def tokenize_command():
+    # Imported here: spawned workers re-import this module as __main__ and need no Hydra.
+    from plumbing.command_line import CommandLine
+
+    return CommandLine(
+        prog="python -m data_pipeline.tokenize",
+        summary="tokenize pipeline output into token shards the trainer streams (resumable, deterministic)",
+        example="input=/data/clean/kept tokenizer=/data/tok/tokenizer.model output=/data/shards group_by=lang",
+        schema=TokenizeConfig, config_name="tokenize", validate=normalize_input,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return tokenize_command().run(tokenize_and_report, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

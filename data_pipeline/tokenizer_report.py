@@ -12,21 +12,21 @@ import sys
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
+from typing import Any, List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
 from omegaconf import MISSING
 
-from data_pipeline.errors import exit_on_user_error
-from data_pipeline.formats.token_shards import atomic_write_bytes
-from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenizer.compression import load_tokenizer_under_test, markdown_table, measure
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, list_input_files, read_documents
+from plumbing.atomic_write import atomic_write_bytes
+from plumbing.command_line import CommandLine
+from plumbing.input_files import input_entries
 
 
 @dataclass
 class TokenizerReportConfig:
-    tokenizer: str = MISSING
-    input: str = MISSING
+    tokenizer: str = MISSING  # the tokenizer under test: a tokenizer.model or its directory
+    input: Any = MISSING  # documents: a file, glob or folder of .jsonl[.gz|.zst], or a list of them
     baseline: str = ""  # one baseline (shorthand); more with baselines=[...]
     baselines: List[str] = field(default_factory=list)  # noqa: UP006
     references: List[str] = field(default_factory=lambda: ["bytes"])  # noqa: UP006 - "bytes" and/or "chars"
@@ -57,13 +57,21 @@ def build_report(config: TokenizerReportConfig) -> str:
     return table
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    config = compose_cli_config(
-        TokenizerReportConfig, "tokenizer_report", sys.argv[1:] if argv is None else argv
-    )
-    print(build_report(config))
+def normalize_input(config: TokenizerReportConfig) -> None:
+    config.input = input_entries(config.input)  # one path or a list: stored as the list
+
+
+COMMAND = CommandLine(
+    prog="python -m data_pipeline.tokenizer_report",
+    summary="compression table (tokens per character and per byte) of a tokenizer against baselines, per language",
+    example="tokenizer=/data/tok input=/data/clean/kept baselines=[other/tokenizer.model] output=table.md",
+    schema=TokenizerReportConfig, config_name="tokenizer_report", validate=normalize_input,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(lambda config: print(build_report(config)), argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

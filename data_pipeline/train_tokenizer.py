@@ -13,22 +13,23 @@ import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import MISSING
 
-from data_pipeline.errors import exit_on_user_error
-from data_pipeline.formats.token_shards import atomic_write_bytes
-from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenizer.hf_export import write_hf_tokenizer_files
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, list_input_files
 from data_pipeline.tokenizer.line_sample import BalancedLineSampler, LineSampleConfig
 from data_pipeline.tokenizer.training import SentencePieceOptions, file_sha256, train_sentencepiece
+from plumbing.atomic_write import atomic_write_bytes
+from plumbing.command_line import CommandLine
+from plumbing.input_files import input_entries
 
 
 @dataclass
 class TrainTokenizerConfig(SentencePieceOptions):
-    input: str = MISSING
-    output: str = MISSING
+    input: Any = MISSING  # pipeline output (OUT/kept): a file, glob or folder of .jsonl[.gz|.zst], or a list
+    output: str = MISSING  # directory for tokenizer.model, the HF files and training_report.json
     sample: LineSampleConfig = field(default_factory=LineSampleConfig)
     fields: RecordFieldsConfig = field(default_factory=RecordFieldsConfig)
     hf_export: bool = True
@@ -58,11 +59,19 @@ def train_tokenizer(config: TrainTokenizerConfig) -> dict:
     return report
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    config = compose_cli_config(
-        TrainTokenizerConfig, "train_tokenizer", sys.argv[1:] if argv is None else argv
-    )
+def normalize_input(config: TrainTokenizerConfig) -> None:
+    config.input = input_entries(config.input)  # one path or a list: stored as the list
+
+
+COMMAND = CommandLine(
+    prog="python -m data_pipeline.train_tokenizer",
+    summary="train the SentencePiece BPE tokenizer on a language-balanced sample of pipeline output",
+    example="input=/data/clean/kept output=/data/tok vocab_size=64000 sample.language_fractions.zh=0.5",
+    schema=TrainTokenizerConfig, config_name="train_tokenizer", validate=normalize_input,
+)
+
+
+def train_and_report(config: TrainTokenizerConfig) -> None:
     report = train_tokenizer(config)
     sampled = ", ".join(f"{lang} {n:,}" for lang, n in report["lines_sampled"].items())
     print(
@@ -70,5 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(train_and_report, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from launch import interconnect, preflight
 from launch.check import ABSENT, Check
+from plumbing.user_error import UserError, report_user_error
 
 
 def distribution_version(name: str) -> str | None:
@@ -153,13 +154,12 @@ def main(argv: list[str] | None = None, environ=os.environ, sys_class: Path = in
     args = parser.parse_args(argv)
     config = None
     if args.overrides:
-        from pretrain.config import ConfigError, compose_config
+        from pretrain.config import compose_config
 
         try:
             config = compose_config(args.overrides)
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except UserError as exc:  # a bad config: one line, exit 2, as the trainer answers
+            return report_user_error(exc)
     checkpoint_dir = (args.checkpoint_dir or (Path(config.train.checkpoint_dir) if config else None)
                       or Path(environ.get("BAICHUAN_RUN_DIR") or "."))
     checks = collect(checkpoint_dir, environ, sys_class)

@@ -17,10 +17,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from plumbing.user_error import UserError, report_user_error
+
 _LINE = re.compile(r"^(?P<host>[^\s#]+)\s+slots=(?P<slots>[+-]?\d+)\s*(?:#.*)?$")
 
 
-class HostfileError(ValueError):
+class HostfileError(UserError, ValueError):
     """A mistake in a hostfile or node list, phrased for the user."""
 
 
@@ -163,8 +165,7 @@ def main(argv: list[str] | None = None, environ=os.environ) -> int:
             sys.stdout.write(text)
         return 0
     except HostfileError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return report_user_error(exc)
 
 
 if __name__ == "__main__":

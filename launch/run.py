@@ -18,12 +18,12 @@ from pathlib import Path
 
 from launch.incidents import default_incidents_path
 from launch.supervisor import LaunchError, Supervisor, SupervisorConfig
+from plumbing.user_error import UserError, exit_for_user_error, report_user_error
 
 
 class _OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse prints usage + message; the house style is one line
-        sys.stderr.write(f"error: {message} — see `python -m launch.run --help`\n")
-        raise SystemExit(2)
+        raise exit_for_user_error(UserError(message, "see `python -m launch.run --help`"))
 
 
 def _non_negative(kind):
@@ -109,9 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         supervisor = Supervisor(command, config)
         supervisor.install_signal_handlers()
         return supervisor.run()
-    except LaunchError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+    except LaunchError as exc:  # a command that cannot start: one line, exit 2
+        return report_user_error(exc)
 
 
 if __name__ == "__main__":

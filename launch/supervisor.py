@@ -25,6 +25,7 @@ from pathlib import Path
 from launch.heartbeat_monitor import HeartbeatMonitor
 from launch.incidents import INCIDENTS_ENV, RUN_DIR_ENV, Incident, IncidentLog
 from launch.process_group import ProcessGroup
+from plumbing.user_error import UserError
 from pretrain.heartbeat import HEARTBEAT_DIR_ENV
 
 log = logging.getLogger("launch.run")
@@ -34,7 +35,7 @@ RESUME_AUTO = "train.resume=auto"
 EXIT_GAVE_UP = 1
 
 
-class LaunchError(Exception):
+class LaunchError(UserError):
     """A problem the user can fix (e.g. the command does not exist): one line, exit 2."""
 
 

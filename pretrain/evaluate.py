@@ -27,10 +27,10 @@ DTYPES = ("fp32", "bf16")
 
 @dataclass
 class EvaluateArgs:
-    checkpoint: str = MISSING
+    checkpoint: str = MISSING  # a training checkpoint: a step_N directory or the checkpoint root (its newest)
     task: str = "ppl"  # ppl | mc | all
     output: str = "eval"  # directory for the JSON results
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda | cuda:N
     dtype: str = "fp32"  # fp32 | bf16
     # Perplexity
     data: str = ""  # conf/data preset or data-config YAML; empty = the checkpoint's own data config
@@ -38,11 +38,11 @@ class EvaluateArgs:
     micro_batch_size: int = 4
     seq_len: int = 0  # 0 = the checkpoint's train.seq_len
     # Multiple choice
-    data_dir: str = ""
-    shots: int = 5
-    split: str = "auto"
+    data_dir: str = ""  # multiple choice: a C-Eval, CMMLU or MMLU directory
+    shots: int = 5  # examples from the dev split before each question
+    split: str = "auto"  # auto (test when labelled, else val) | test | val | dev
     max_items: int = 0  # per subject; 0 = all
-    subjects: List[str] = field(default_factory=list)  # noqa: UP006
+    subjects: List[str] = field(default_factory=list)  # noqa: UP006 - subjects to score; empty = all
 
 
 def load_model(args: EvaluateArgs):
@@ -129,18 +129,17 @@ def evaluate(args: EvaluateArgs) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from data_pipeline.errors import UserError
-    from data_pipeline.hydra_cli import compose_cli_config
+    from plumbing.command_line import CommandLine
     from pretrain.checkpoint import CheckpointNotFound
-    from pretrain.data import DataConfigError
 
-    try:
-        args = compose_cli_config(EvaluateArgs, "evaluate", sys.argv[1:] if argv is None else argv)
-        evaluate(args)
-    except (UserError, UsageError, DataConfigError, CheckpointNotFound, FileNotFoundError) as exc:
-        message = str(exc)
-        print(f"error: {message}" + ("" if " — " in message else " — check the command's arguments"), file=sys.stderr)
-        return 2
+    command = CommandLine(
+        prog="python -m pretrain.evaluate",
+        summary="held-out perplexity per source and language, and few-shot multiple choice, of a checkpoint",
+        example="checkpoint=RUN/checkpoints task=ppl data=zh_en batches=16",
+        schema=EvaluateArgs, config_name="evaluate",
+        also_user_errors=(CheckpointNotFound, FileNotFoundError),  # a wrong checkpoint= or data_dir= path
+    )
+    command.run(evaluate, argv)
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from data_pipeline.tokenizer.hf_export import write_hf_tokenizer_files
-from pretrain.cli import UsageError, parse_overrides, run_cli
+from plumbing.command_line import CommandLine
+from pretrain.cli import UsageError
 from pretrain.model import ModelConfig
 from pretrain.model.hf_layout import (
     FORMATS,
@@ -125,14 +127,26 @@ def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor]
 
 @dataclass
 class ExportArgs:
-    checkpoint: str = "???"
-    format: str = "llama"
-    output: str = "???"
-    dtype: str = "bf16"
+    checkpoint: str = "???"  # a training checkpoint (step_N or the checkpoint root) or a Hugging Face directory
+    format: str = "llama"  # llama (RoPE models; loads in LlamaForCausalLM) | baichuan (released key names)
+    output: str = "???"  # directory to write
+    dtype: str = "bf16"  # bf16 | fp16 | fp32
 
 
-def main(argv: list[str]) -> None:
-    args = parse_overrides(ExportArgs, argv)
+COMMAND = CommandLine(
+    prog="python -m pretrain.export",
+    summary="export a checkpoint as a Hugging Face directory (safetensors, config.json, tokenizer files)",
+    example="checkpoint=RUN/checkpoints format=llama output=/ckpt/hf dtype=bf16",
+    schema=ExportArgs, config_name="export",
+    also_user_errors=(FileNotFoundError, ValueError),  # a wrong checkpoint= path or shape, as before
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(export_checkpoint, argv)
+
+
+def export_checkpoint(args: ExportArgs) -> None:
     if args.dtype not in DTYPES:
         raise UsageError(f"dtype={args.dtype!r} is not one of {list(DTYPES)}")
     cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
@@ -141,4 +155,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -8,11 +8,13 @@ directory written by `pretrain.export` (either layout) or published by Baichuan.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
 
-from pretrain.cli import UsageError, parse_overrides, run_cli
+from plumbing.command_line import CommandLine
+from pretrain.cli import UsageError
 from pretrain.export import load_any_checkpoint
 from pretrain.model import BaichuanForCausalLM, KVCache
 
@@ -57,20 +59,32 @@ def generate(model: BaichuanForCausalLM, input_ids: torch.Tensor, max_new_tokens
 
 @dataclass
 class GenerateArgs:
-    checkpoint: str = "???"
-    prompt: str = "???"
+    checkpoint: str = "???"  # a training checkpoint (step_N or the checkpoint root) or a Hugging Face directory
+    prompt: str = "???"  # text to continue
     max_new_tokens: int = 64
-    temperature: float = 0.8
-    top_p: float = 0.9
+    temperature: float = 0.8  # 0 = greedy
+    top_p: float = 0.9  # nucleus sampling: smallest set of tokens whose probability reaches top_p
     seed: int = 0
-    device: str = "cpu"
-    dtype: str = "fp32"
+    device: str = "cpu"  # cpu | cuda | cuda:N
+    dtype: str = "fp32"  # bf16 | fp16 | fp32
 
 
-def main(argv: list[str]) -> None:
+COMMAND = CommandLine(
+    prog="python -m pretrain.generate",
+    summary="continue a prompt with a trained checkpoint or an exported Hugging Face directory",
+    example='checkpoint=RUN/checkpoints prompt="今天天气" max_new_tokens=64 temperature=0.8',
+    schema=GenerateArgs, config_name="generate",
+    also_user_errors=(FileNotFoundError, ValueError),  # a wrong checkpoint= path or shape, as before
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(generate_text, argv)
+
+
+def generate_text(args: GenerateArgs) -> None:
     import sentencepiece as spm
 
-    args = parse_overrides(GenerateArgs, argv)
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if args.dtype not in dtypes:
         raise UsageError(f"dtype={args.dtype!r} is not one of {list(dtypes)}")
@@ -92,4 +106,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

@@ -13,12 +13,16 @@ ZeRO-3 gather/prefetch buffers, allocator fragmentation, communication buckets.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
 from omegaconf import OmegaConf
 
-from pretrain.cli import UsageError, parse_overrides, run_cli
+from plumbing.command_line import CommandLine
+from plumbing.hydra_compose import PrimaryConfig, compose_typed
+from pretrain.cli import UsageError
 from pretrain.model import ModelConfig
 from pretrain.model.flops import GPU_PEAK_TFLOPS, checkpointed_layers, count_parameters, flops_per_token
 
@@ -28,24 +32,26 @@ GIB = 1024**3
 
 @dataclass
 class ClusterArgs:
-    num_gpus: int = 8
+    num_gpus: int = 8  # data-parallel GPUs (ZeRO partitions over all of them)
 
 
 @dataclass
 class TrainArgs:
     seq_len: int = 4096
-    micro_batch_size: int = 1
+    micro_batch_size: int = 1  # sequences per GPU per forward (activation memory scales with it)
     tokens: float = 1.2e12  # Baichuan-7B saw 1.2T tokens
 
 
 @dataclass
 class PlanArgs:
-    model: str = "baichuan_7b"
+    model: str = "baichuan_7b"  # a conf/model preset; model.<field>=value overrides one of its fields
     deepspeed: str = "zero3"  # zero0 | zero1 | zero2 | zero3
-    gpu: str = "A800"
+    gpu: str = "A800"  # the GPU whose peak TFLOPS sets the speed (see pretrain/model/flops.py)
     mfu: float = 0.583  # Baichuan-7B's reported MFU on A800
     cluster: ClusterArgs = field(default_factory=ClusterArgs)
     train: TrainArgs = field(default_factory=TrainArgs)
+    # The model.<field>=value arguments, collected here so --cfg job shows (and a saved config replays) them.
+    model_overrides: List[str] = field(default_factory=list)  # noqa: UP006 - e.g. [hidden_size=8192]
 
 
 def load_model_config(name: str, overrides: list[str]) -> ModelConfig:
@@ -135,11 +141,28 @@ def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
     }
 
 
-def main(argv: list[str]) -> None:
-    model_overrides = [a.removeprefix("model.") for a in argv if a.startswith("model.")]
-    args = parse_overrides(PlanArgs, [a for a in argv if not a.startswith("model.")])
-    print(json.dumps(plan(args, model_overrides), indent=2))
+def compose_plan_args(overrides: list[str], primary: PrimaryConfig | None) -> PlanArgs:
+    """`model` is a preset name here, not conf/'s model group, so `model.<field>=` arguments are set aside for
+    the ModelConfig and the rest composes into PlanArgs."""
+    args = compose_typed(PlanArgs, "plan", [a for a in overrides if not a.startswith("model.")],
+                         uses_conf_dir=False, primary=primary, fix="see `python -m pretrain.plan --help`")
+    args.model_overrides += [a.removeprefix("model.") for a in overrides if a.startswith("model.")]
+    load_model_config(args.model, args.model_overrides)  # a bad preset or model field fails before printing
+    return args
+
+
+COMMAND = CommandLine(
+    prog="python -m pretrain.plan",
+    summary="parameters, FLOPs, per-GPU memory per ZeRO stage and speed of a pretraining run (prints JSON)",
+    example="model=baichuan_7b deepspeed=zero3 cluster.num_gpus=1000 train.seq_len=4096 model.loss_chunk_size=1024",
+    schema=PlanArgs, config_name="plan", compose=compose_plan_args,
+    also_user_errors=(FileNotFoundError, ValueError),  # as before: a model override the config refuses
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return COMMAND.run(lambda args: print(json.dumps(plan(args, args.model_overrides), indent=2)), argv)
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(main())

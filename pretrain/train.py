@@ -15,11 +15,18 @@ import logging
 import os
 import sys
 
-from pretrain.config import ConfigError, config_from_argv
+from plumbing.user_error import user_errors_exit
+from pretrain.config.compose import training_command
+
+COMMAND = training_command(
+    "python -m pretrain.train",
+    "pretrain a Baichuan model with DeepSpeed (rerun the same command to resume)",
+    "model=baichuan_7b deepspeed=zero3 train=baichuan data.tokenizer=TOK/tokenizer.model logging.run_dir=RUN",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = config_from_argv(argv)  # exits 2 with one line on a bad config, before any rank starts work
+    config = COMMAND.parse(argv)  # exits 2 with one line on a bad config, before any rank starts work
     logging.basicConfig(
         level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -27,16 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     # DeepSpeed and the trainer are imported after the config is known to be good: a typo answers at once.
     from pretrain.checkpoint import CheckpointNotFound
-    from pretrain.data.errors import DataConfigError, DataStateMismatchError
     from pretrain.engine import distributed_session
     from pretrain.trainer import Trainer
 
-    with distributed_session() as (rank, world_size):
-        try:
-            Trainer(config, rank, world_size).fit()
-        except (ConfigError, CheckpointNotFound, DataConfigError, DataStateMismatchError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    # Config, data and data-state errors are UserErrors; a missing checkpoint is the user's doing too.
+    with user_errors_exit(CheckpointNotFound), distributed_session() as (rank, world_size):
+        Trainer(config, rank, world_size).fit()
     return 0
 
 

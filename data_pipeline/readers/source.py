@@ -6,11 +6,11 @@ An HF dataset is split into `hf_shards` contiguous shards so workers can share i
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from data_pipeline.errors import UnreadableShardError, UserError
 from data_pipeline.readers.huggingface import read_hf_records
@@ -19,6 +19,7 @@ from data_pipeline.readers.parquet import read_parquet_records
 from data_pipeline.readers.text import read_text_records
 from data_pipeline.readers.validate import ReaderOptions
 from data_pipeline.stage import ShardInfo
+from plumbing.input_files import announce_inputs, resolve_input_files
 
 SUFFIX_FORMATS = {
     ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl",
@@ -29,7 +30,8 @@ FORMATS = ("auto", "jsonl", "parquet", "text", "hf_disk")
 
 @dataclass
 class InputConfig:
-    paths: list[str] = field(default_factory=list)  # files, globs or folders (a save_to_disk folder = HF dataset)
+    # Typed Any so that one path needs no brackets, as in every other command; validation stores a list.
+    paths: Any = field(default_factory=list)  # a file, glob or folder, or a list of them (save_to_disk = HF)
     format: str = "auto"  # auto (by suffix) | jsonl | parquet | text | hf_disk
     text_field: str = "text"
     id_field: str = "id"
@@ -77,44 +79,28 @@ def format_of(path: str, configured: str) -> str:
                     "or set input.format")
 
 
-def _expand(pattern: str) -> list[str]:
-    """Files named by one config entry: a file, a glob, or a folder (its data files, or itself if HF)."""
-    if glob.has_magic(pattern):
-        matches = sorted(glob.glob(pattern, recursive=True))
-        if not matches:
-            raise UserError(f"input glob {pattern!r} matches no file", "check input.paths")
-        return matches
-    if not os.path.exists(pattern):
-        raise UserError(f"input path {pattern} does not exist", "check input.paths")
-    if os.path.isdir(pattern) and not _is_hf_saved_dataset(pattern):
-        files = sorted(
-            os.path.join(root, name) for root, _, names in os.walk(pattern) for name in names
-            if any(name.endswith(suffix) for suffix in SUFFIX_FORMATS)
-        )
-        if not files:
-            raise UserError(f"input folder {pattern} holds no .jsonl/.parquet/.txt file", "check input.paths")
-        return files
-    return [pattern]
-
-
 def _is_hf_saved_dataset(folder: str) -> bool:
     return any(os.path.exists(os.path.join(folder, marker)) for marker in ("dataset_info.json", "dataset_dict.json",
                                                                             "state.json"))
 
 
-def discover_sources(cfg: InputConfig) -> list[ShardSource]:
-    """Every input shard, in a stable order. Raises UserError when an entry names nothing."""
+def discover_sources(cfg: InputConfig, announce: bool = False) -> list[ShardSource]:
+    """Every input shard, in a stable order. Raises UserError when an entry names nothing; `announce` says
+    on stderr which files matched."""
     if not cfg.paths and not cfg.hf_name:
         raise UserError("no input given", "set input.paths=[file.jsonl,...] or input.hf_name=<dataset>")
     if cfg.format not in FORMATS:
         raise UserError(f"input.format={cfg.format!r} is not one of {FORMATS}", "pick one of them")
     options = ReaderOptions(cfg.text_field, cfg.id_field, cfg.max_chars)
     plan: list[tuple[str, str, int, int]] = []  # (location, format, part, parts)
-    for entry in cfg.paths:
-        for path in _expand(entry):
-            fmt = format_of(path, cfg.format)
-            parts = cfg.hf_shards if fmt == "hf_disk" else 1
-            plan.extend((path, fmt, part, parts) for part in range(parts))
+    files = resolve_input_files(cfg.paths, tuple(SUFFIX_FORMATS), key="input.paths",
+                                read_whole=_is_hf_saved_dataset) if cfg.paths else []
+    if announce and files:
+        announce_inputs(files)
+    for path in files:
+        fmt = format_of(path, cfg.format)
+        parts = cfg.hf_shards if fmt == "hf_disk" else 1
+        plan.extend((path, fmt, part, parts) for part in range(parts))
     if cfg.hf_name:
         plan.extend((cfg.hf_name, "hf_name", part, cfg.hf_shards) for part in range(cfg.hf_shards))
     count = len(plan)
@@ -133,7 +119,7 @@ def read_input_records(paths: list[str], on_unreadable: Callable[[str], None] = 
     """Every record of `paths`, rejected ones included, for the tools that read input outside an executor
     (quality train/score, dedup_eval). A file that cannot be read at all (not gzip despite .gz, not parquet) is
     passed to `on_unreadable` and skipped, as the pipeline records it in stats["errors"] and goes on."""
-    for source in discover_sources(InputConfig(paths=list(paths))):
+    for source in discover_sources(InputConfig(paths=list(paths)), announce=True):
         try:
             yield from source.read()
         except UnreadableShardError as err:

@@ -10,19 +10,17 @@ lacks them the source falls back to the input file's stem and the language to a 
 from __future__ import annotations
 
 import codecs
-import glob
 import json
 import json.scanner
 import operator
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from data_pipeline.errors import UserError
 from data_pipeline.formats.jsonl import BROKEN_STREAM_ERRORS, open_binary_reader
 from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate, line_may_hold_lone_surrogate
+from plumbing.input_files import announce_inputs, resolve_input_files
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".jsonl.zstd")
 
@@ -41,25 +39,12 @@ class Document(NamedTuple):  # a tuple: built once per document, the cheapest re
     language: str
 
 
-def list_input_files(spec: str) -> list[Path]:
-    """The JSON-lines files named by a folder (its direct children), a glob, or one file; sorted, never empty."""
-    path = Path(os.path.expanduser(spec))
-    if path.is_dir():
-        files = [p for p in path.iterdir() if p.name.endswith(JSONL_SUFFIXES) and not p.name.startswith(".")]
-    elif glob.has_magic(spec):
-        files = [Path(p) for p in glob.glob(os.path.expanduser(spec)) if p.endswith(JSONL_SUFFIXES)]
-    elif path.is_file():
-        files = [path]
-    else:
-        raise UserError(
-            f"input {spec!r} does not exist", "give a folder of .jsonl[.gz] files, a glob or a file"
-        )
-    if not files:
-        raise UserError(
-            f"input {spec!r} holds no .jsonl/.jsonl.gz/.jsonl.zst files",
-            "point input= at the pipeline's kept/ folder",
-        )
-    return sorted(files)
+def list_input_files(spec: str | list[str]) -> list[Path]:
+    """The JSON-lines files named by a path, a glob or a list of them (folders recursively), in order, never
+    empty; says on stderr how many matched and their size."""
+    files = [Path(f) for f in resolve_input_files(spec, JSONL_SUFFIXES)]
+    announce_inputs(files)
+    return files
 
 
 def file_stem(path: Path) -> str:

@@ -1,70 +1,43 @@
 """Turn command-line overrides into a validated `PretrainConfig`, or one clear line of error.
 
-We use Hydra's compose API rather than `@hydra.main`: the same YAML groups and override grammar
-(`model=baichuan_7b train.lr=1e-4 +x=y`), but no working-directory change, no `outputs/` litter, and errors
-we can print as one line. The DeepSpeed launcher appends `--local_rank=N`, which Hydra would reject; it is
-stripped here (the rank comes from the environment).
+Composition (conf/pretrain.yaml + groups + overrides, without `@hydra.main`) and the command-line front end
+(--help, --cfg job, the DeepSpeed launcher's `--local_rank`) are the shared ones in `plumbing`; this module
+adds what is particular to training: the schema and its validation.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from data_pipeline.hydra_cli import hydra_error_line
-from pretrain.config.schema import PretrainConfig, register_configs
+from plumbing.command_line import CommandLine, strip_launcher_args
+from plumbing.hydra_compose import PrimaryConfig, compose_typed, to_yaml
+from pretrain.config.schema import PretrainConfig
 from pretrain.config.validate import ConfigError, check_kernels_can_train, validate_config
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+__all__ = ["ConfigError", "compose_config", "config_from_argv", "strip_launcher_args", "to_yaml",
+           "training_command"]
 
 
-def strip_launcher_args(argv: list[str]) -> list[str]:
-    """Drop `--local_rank=N` / `--local_rank N` that `deepspeed` (without --no_local_rank) appends."""
-    kept: list[str] = []
-    skip_next = False
-    for arg in argv:
-        if skip_next:
-            skip_next = False
-            continue
-        if arg.startswith("--local_rank=") or arg.startswith("--local-rank="):
-            continue
-        if arg in ("--local_rank", "--local-rank"):
-            skip_next = True
-            continue
-        kept.append(arg)
-    return kept
-
-
-def compose_config(overrides: list[str], config_name: str = "pretrain") -> PretrainConfig:
+def compose_config(overrides: list[str], config_name: str = "pretrain",
+                   primary: PrimaryConfig | None = None) -> PretrainConfig:
     """Compose conf/<config_name>.yaml with overrides into a typed, validated config."""
-    register_configs()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = compose(config_name=config_name, overrides=overrides)
-        config = OmegaConf.to_object(cfg)
-    except (HydraException, OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(hydra_error_line(exc)) from None
+    config = compose_typed(PretrainConfig, config_name, overrides, uses_conf_dir=True, primary=primary,
+                           fix="check the key and its type in `python -m pretrain.train --help`")
     validate_config(config)
     return config
 
 
+def validate_for_training(config: PretrainConfig) -> None:
+    """validate_config ran in compose_config; training also needs kernels this machine's device can run."""
+    check_kernels_can_train(config)
+
+
+def training_command(prog: str, summary: str, example: str) -> CommandLine:
+    """The front end of the commands that take the trainer's config (pretrain.train, pretrain.distributed)."""
+    return CommandLine(prog=prog, summary=summary, example=example, schema=PretrainConfig,
+                       config_name="pretrain", uses_conf_dir=True, validate=validate_for_training,
+                       compose=lambda overrides, primary: compose_config(overrides, primary=primary))
+
+
 def config_from_argv(argv: list[str] | None = None) -> PretrainConfig:
-    """The training entry points' front door: parse sys.argv, or exit 2 with one line on a bad config or on a
-    kernel that cannot train on this machine's device."""
-    args = strip_launcher_args(sys.argv[1:] if argv is None else argv)
-    try:
-        config = compose_config(args)
-        check_kernels_can_train(config)
-        return config
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def to_yaml(config: PretrainConfig) -> str:
-    return OmegaConf.to_yaml(OmegaConf.structured(config))
+    """The training config from the command line, or exit (0 after --help/--cfg job, 2 on a bad config)."""
+    return training_command("python -m pretrain.train", "pretrain a Baichuan model with DeepSpeed",
+                            "model=baichuan_7b deepspeed=zero3 data=zh_en").parse(argv)

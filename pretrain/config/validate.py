@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from plumbing.user_error import ConfigError
+
+__all__ = ["ConfigError"]  # the shared user-error type for config mistakes, re-exported for pretrain's modules
+
 if TYPE_CHECKING:
     from pretrain.config.schema import PretrainConfig, TrainConfig
-
-
-class ConfigError(ValueError):
-    """A config the user wrote is wrong; the message is one line that says what and where."""
 
 _CHOICES = {
     "train.precision": ("bf16", "fp16", "fp32"),

@@ -12,21 +12,25 @@ from __future__ import annotations
 
 import sys
 
-from pretrain.config import ConfigError, config_from_argv
+from plumbing.user_error import user_errors_exit
+from pretrain.config.compose import training_command
 from pretrain.distributed.buckets import check_comm_config, choose_bucket_sizes, rule_bucket_sizes
 from pretrain.distributed.comm_probe import run_comm_probe
+
+COMMAND = training_command(
+    "python -m pretrain.distributed",
+    "probe this cluster's collectives and show the bucket sizes the trainer would choose (no training)",
+    "model=baichuan_7b deepspeed=zero3 comm.latency_share=0.1   (under deepspeed --no_local_rank --module)",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if not any(arg.startswith("data.sources") for arg in args):
         args = [*args, "data.sources=[{name: unused, path: unused}]"]  # the probe reads no data
-    config = config_from_argv(args)
-    try:
+    config = COMMAND.parse(args)
+    with user_errors_exit():
         check_comm_config(config.comm)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     from pretrain.engine import distributed_session
 
     with distributed_session() as (rank, world_size):

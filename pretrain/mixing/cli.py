@@ -31,9 +31,9 @@ CONF_MODEL_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 @dataclass
 class MixConfig:
-    learn: str = "doremi"
+    learn: str = "doremi"  # the method (doremi)
     sources: Any = MISSING  # a preset name or YAML path (str), or a list of name:shard_dir
-    output: str = MISSING
+    output: str = MISSING  # the data-config YAML to write (e.g. conf/data/learned.yaml)
     tokenizer: str = ""  # kept in the output config; for the name:path form of `sources`
     model: str = "tiny"  # conf/model preset of the reference and proxy models
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
@@ -78,19 +78,23 @@ def run(config: MixConfig, command: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from data_pipeline.errors import UserError
     from data_pipeline.formats.token_shards import TokenShardError
-    from data_pipeline.hydra_cli import compose_cli_config
+    from plumbing.command_line import CommandLine
     from pretrain.checkpoint import CheckpointNotFound
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stdout)
-    try:
-        config = compose_cli_config(MixConfig, "mix", argv)
+    command = CommandLine(
+        prog="python -m data_pipeline.mix",
+        summary="learn data-mixing weights (DoReMi) with small proxy models and write them as a data config",
+        example="learn=doremi sources=[zh:/data/shards/zh,en:/data/shards/en] tokenizer=TOK output=conf/data/learned.yaml",
+        schema=MixConfig, config_name="mix",
+        also_user_errors=(TokenShardError, CheckpointNotFound, ValueError),  # bad shards or values, as before
+    )
+
+    def learn_and_report(config: MixConfig) -> int:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            stream=sys.stdout)
         summary = run(config, "python -m data_pipeline.mix " + shlex.join(argv))
-    except (UserError, DataConfigError, TokenShardError, CheckpointNotFound, ValueError) as exc:
-        message = str(exc)
-        print(f"error: {message}" + ("" if " — " in message else " — check the arguments"), file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2))
-    return 0
+        print(json.dumps(summary, indent=2))
+        return 0
+
+    return command.run(learn_and_report, argv)

@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from data_pipeline.dedup_eval import DedupEvalConfig, load_sample
 from data_pipeline.errors import UserError
-from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.quality.train import TrainConfig, collect_examples
 from data_pipeline.tokenize import TokenizeConfig, tokenize
 from data_pipeline.tokenizer.input_records import RecordFieldsConfig, read_documents
-from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
+from data_pipeline.train_tokenizer import train_tokenizer
 from pretrain.evaluation.mc_data import read_benchmark_csv
 from tests.fuzz.hostile_input import BLANK, CHINESE, ENGLISH, any_text, hostile_file
 
@@ -30,8 +30,7 @@ def small_tokenizer(tmp_path_factory) -> Path:
     corpus.write_text("".join(f'{{"text": "{" ".join(words[i % len(words):] + words)} {i}"}}\n'
                               for i in range(200)), encoding="utf-8")
     out = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(compose_cli_config(TrainTokenizerConfig, "train_tokenizer",
-                                       [f"input={corpus}", f"output={out}", "vocab_size=500"]))
+    train_tokenizer(TRAIN_TOKENIZER_COMMAND.build_config([f"input={corpus}", f"output={out}", "vocab_size=500"]))
     return out
 
 

@@ -100,13 +100,13 @@ def test_export_cli_from_a_hf_directory(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def real_tokenizer(tmp_path_factory):
     """A SentencePiece tokenizer trained the project's way on the shipped zh/en sample (small vocab: fast)."""
-    from data_pipeline.hydra_cli import compose_cli_config
-    from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+    from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
+    from data_pipeline.train_tokenizer import train_tokenizer
     from tests.real_text import FIXTURE_CORPUS
 
     out = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(compose_cli_config(TrainTokenizerConfig, "train_tokenizer",
-                                       [f"input={FIXTURE_CORPUS}", f"output={out}", "vocab_size=3000"]))
+    train_tokenizer(TRAIN_TOKENIZER_COMMAND.build_config(
+        [f"input={FIXTURE_CORPUS}", f"output={out}", "vocab_size=3000"]))
     return out
 
 

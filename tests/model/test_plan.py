@@ -5,7 +5,6 @@ from dataclasses import replace
 
 import pytest
 
-from pretrain.cli import run_cli
 from pretrain.model.flops import GPU_PEAK_TFLOPS, count_parameters, flops_per_token, hardware_flops_per_token
 from pretrain.plan import main
 
@@ -55,7 +54,7 @@ def test_activation_checkpointing_and_chunked_loss_lower_activation_memory(capsy
 @pytest.mark.parametrize("bad", ["deepspeed=zero4", "gpu=V100", "model=nope", "model.hiden_size=1", "clutser.num_gpus=2"])
 def test_bad_arguments_are_one_line_and_exit_2(capsys, bad):
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(main, [bad])
+        main([bad])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.hydra_cli import compose_cli_config
 from data_pipeline.tokenize import TokenizeConfig, tokenize
-from data_pipeline.train_tokenizer import TrainTokenizerConfig, train_tokenizer
+from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
+from data_pipeline.train_tokenizer import train_tokenizer
 from tests.real_text import is_full_corpus, real_corpus_dir
 
 # The full corpus needs ~4,500 distinct characters at 0.9995 coverage; 8,000 pieces leave room for real merges.
@@ -37,10 +37,8 @@ def test_vocab_size() -> int:
 @pytest.fixture(scope="session")
 def trained_tokenizer(corpus_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tokenizer")
-    config = compose_cli_config(
-        TrainTokenizerConfig,
-        "train_tokenizer",
-        [f"input={corpus_dir}", f"output={out}", f"vocab_size={TEST_VOCAB}"],
+    config = TRAIN_TOKENIZER_COMMAND.build_config(
+        [f"input={corpus_dir}", f"output={out}", f"vocab_size={TEST_VOCAB}"]
     )
     train_tokenizer(config)
     return out

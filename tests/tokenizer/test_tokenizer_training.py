@@ -101,7 +101,8 @@ def test_too_small_vocab_is_one_actionable_line(corpus_dir, tmp_path, capsys):
 
     with pytest.raises(SystemExit) as exit_info:
         main([f"input={corpus_dir}", f"output={tmp_path}", "vocab_size=1000"])
-    err = capsys.readouterr().err
+    announced, err = capsys.readouterr().err.split("\n", 1)  # `input: N files, SIZE (...)`, then the error
+    assert announced.startswith("input: 4 files")
     assert exit_info.value.code == 2 and err.count("\n") == 1
     assert "vocab_size=1000 is smaller than" in err and "raise vocab_size or lower character_coverage" in err
     assert not (tmp_path / "tokenizer.model").exists()
