@@ -175,7 +175,8 @@ class CommandLine:
         lines = [f"{self.prog}", "Config search path:"]
         if self.uses_conf_dir:
             lines.append(f"  file://{CONF_DIR} (primary config {self.config_name}.yaml)")
-        lines.append(f"  structured config '{self.config_name}' ({self.schema.__module__}.{self.schema.__name__})")
+        schema = f"{self.schema.__module__}.{self.schema.__name__}"
+        lines.append(f"  structured config '{store_name(self.config_name, self.uses_conf_dir)}' ({schema})")
         groups = config_groups(CONF_DIR, self.config_name) if self.uses_conf_dir else []
         lines.append("Config groups:" if groups else "Config groups: none")
         lines += [f"  {selector}: {', '.join(options)} (default {default})" for selector, default, options in groups]
