@@ -89,8 +89,7 @@ def file_chunks(files: list[Path], workers: int) -> list[list[Path]]:
 
 def tokenize(config: TokenizeConfig) -> dict:
     """Run the command; returns the summary it also writes to ``OUT/summary.json``."""
-    if config.group_by not in GROUPINGS:
-        raise UserError(f"group_by={config.group_by!r} is not one of {GROUPINGS}", "pick one of them")
+    validate_tokenize_config(config)
     files = list_input_files(config.input)
     stems = Counter(file_stem(f) for f in files)
     if duplicated := sorted(s for s, n in stems.items() if n > 1):
@@ -147,8 +146,11 @@ def tokenize_and_report(config: TokenizeConfig) -> None:
     print(json.dumps(summary, indent=2, ensure_ascii=False))
 
 
-def normalize_input(config: TokenizeConfig) -> None:
+def validate_tokenize_config(config: TokenizeConfig) -> None:
+    """Checks that need no file, so `--cfg job` refuses what the run would."""
     config.input = input_entries(config.input)  # one path or a list: stored as the list
+    if config.group_by not in GROUPINGS:
+        raise UserError(f"group_by={config.group_by!r} is not one of {GROUPINGS}", "pick one of them")
 
 
 def tokenize_command():
@@ -159,7 +161,7 @@ def tokenize_command():
         prog="python -m data_pipeline.tokenize",
         summary="tokenize pipeline output into token shards the trainer streams (resumable, deterministic)",
         example="input=/data/clean/kept tokenizer=/data/tok/tokenizer.model output=/data/shards group_by=lang",
-        schema=TokenizeConfig, config_name="tokenize", validate=normalize_input,
+        schema=TokenizeConfig, config_name="tokenize", validate=validate_tokenize_config,
     )
 
 

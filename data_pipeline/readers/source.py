@@ -84,16 +84,16 @@ def _is_hf_saved_dataset(folder: str) -> bool:
                                                                             "state.json"))
 
 
-def discover_sources(cfg: InputConfig, announce: bool = False) -> list[ShardSource]:
+def discover_sources(cfg: InputConfig, announce: bool = False, key: str = "input.paths") -> list[ShardSource]:
     """Every input shard, in a stable order. Raises UserError when an entry names nothing; `announce` says
-    on stderr which files matched."""
+    on stderr which files matched; `key` is the argument an error message names."""
     if not cfg.paths and not cfg.hf_name:
         raise UserError("no input given", "set input.paths=[file.jsonl,...] or input.hf_name=<dataset>")
     if cfg.format not in FORMATS:
         raise UserError(f"input.format={cfg.format!r} is not one of {FORMATS}", "pick one of them")
     options = ReaderOptions(cfg.text_field, cfg.id_field, cfg.max_chars)
     plan: list[tuple[str, str, int, int]] = []  # (location, format, part, parts)
-    files = resolve_input_files(cfg.paths, tuple(SUFFIX_FORMATS), key="input.paths",
+    files = resolve_input_files(cfg.paths, tuple(SUFFIX_FORMATS), key=key,
                                 read_whole=_is_hf_saved_dataset) if cfg.paths else []
     if announce and files:
         announce_inputs(files)
@@ -119,7 +119,7 @@ def read_input_records(paths: list[str], on_unreadable: Callable[[str], None] = 
     """Every record of `paths`, rejected ones included, for the tools that read input outside an executor
     (quality train/score, dedup_eval). A file that cannot be read at all (not gzip despite .gz, not parquet) is
     passed to `on_unreadable` and skipped, as the pipeline records it in stats["errors"] and goes on."""
-    for source in discover_sources(InputConfig(paths=list(paths)), announce=True):
+    for source in discover_sources(InputConfig(paths=list(paths)), announce=True, key="input"):
         try:
             yield from source.read()
         except UnreadableShardError as err:
