@@ -30,7 +30,7 @@ from data_pipeline.dedup.clusters import UnionFind  # noqa: E402
 from data_pipeline.dedup.config import MinHashDedupConfig  # noqa: E402
 from data_pipeline.dedup.minhash import MinHashDedupStage  # noqa: E402
 from data_pipeline.dedup.near_duplicates import with_near_duplicates  # noqa: E402
-from data_pipeline.dedup.quality_eval import pairwise_jaccard  # noqa: E402
+from data_pipeline.dedup.precision_recall import pairwise_jaccard  # noqa: E402
 from data_pipeline.dedup.text import ngram_size, shingle_language, shingle_tokens  # noqa: E402
 from data_pipeline.stage import ShardInfo  # noqa: E402
 

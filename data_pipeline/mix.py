@@ -1,20 +1,12 @@
-"""Learn data-mixing weights: `python -m data_pipeline.mix learn=doremi sources=... output=conf/data/learned.yaml`.
+"""Moved: learning mixture weights trains models, so it is `python -m pretrain.mixing` now.
 
-Mixing belongs to the data side (design.md), but learning the weights means training small models, so this one
-CLI crosses the package boundary: `pretrain.mixing` (model, data loader) is imported lazily inside `main`, and
-nothing else in `data_pipeline` pulls in torch. Arguments and method: pretrain/mixing/cli.py, docs/mixing.md.
+Kept one release so an old command line gets a one-line answer instead of "No module named"; it imports
+nothing from `pretrain` (data_pipeline never does).
 """
-
-from __future__ import annotations
 
 import sys
 
-
-def main(argv: list[str] | None = None) -> int:
-    from pretrain.mixing.cli import main as mix_main
-
-    return mix_main(sys.argv[1:] if argv is None else argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    print("error: `python -m data_pipeline.mix` moved — run `python -m pretrain.mixing "
+          + " ".join(sys.argv[1:]) + "` (same arguments)", file=sys.stderr)
+    sys.exit(2)

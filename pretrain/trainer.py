@@ -26,7 +26,7 @@ from pretrain.faults import maybe_inject
 from pretrain.heartbeat import Heartbeat
 from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
-from pretrain.resume import TrainerState, plan_resume
+from pretrain.checkpoint.resume_plan import TrainerState, plan_resume
 from pretrain.signals import StopSignal
 from pretrain.stability import LossGuard, append_incident, local_grad_square_sum
 

@@ -1,4 +1,4 @@
-"""Evaluation settings shared by the `pretrain.evaluate` CLI and the in-training callback (`evaluation:` node of
+"""Evaluation settings shared by the `pretrain.evaluation` CLI and the in-training callback (`evaluation:` node of
 the pretraining config)."""
 
 from __future__ import annotations

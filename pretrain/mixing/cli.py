@@ -1,5 +1,5 @@
-"""`python -m data_pipeline.mix learn=doremi sources=... output=conf/data/learned.yaml` (the entry point lives
-in data_pipeline/mix.py; this is its body).
+"""`python -m pretrain.mixing learn=doremi sources=... output=conf/data/learned.yaml` (was
+`python -m data_pipeline.mix`, which now answers with the new command).
 
     sources=demo                         a conf/data preset (its fractions/weights are the initial mixture)
     sources=path/to/data.yaml            a data-config YAML
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     from pretrain.checkpoint import CheckpointNotFound
 
     command = CommandLine(
-        prog="python -m data_pipeline.mix",
+        prog="python -m pretrain.mixing",
         summary="learn data-mixing weights (DoReMi) with small proxy models and write them as a data config",
         example="learn=doremi sources=[zh:/data/shards/zh,en:/data/shards/en] tokenizer=TOK output=conf/data/learned.yaml",
         schema=MixConfig, config_name="mix",
@@ -93,7 +93,7 @@ def main(argv: list[str]) -> int:
     def learn_and_report(config: MixConfig) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             stream=sys.stdout)
-        summary = run(config, "python -m data_pipeline.mix " + shlex.join(argv))
+        summary = run(config, "python -m pretrain.mixing " + shlex.join(argv))
         print(json.dumps(summary, indent=2))
         return 0
 

@@ -52,7 +52,7 @@ def mixing_report(demo_dir: Path) -> str:
 
 
 def perplexity_report(demo_dir: Path) -> str:
-    from pretrain.evaluate import EvaluateArgs, load_model
+    from pretrain.evaluation.cli import EvaluateArgs, load_model
     from pretrain.evaluation.data_spec import checkpoint_data
     from pretrain.evaluation.perplexity import held_out_losses, per_language, perplexity_table
 
@@ -62,7 +62,7 @@ def perplexity_report(demo_dir: Path) -> str:
     loader = PretrainDataLoader(data, seq_len=seq_len, micro_batch_size=4)
     per_source = held_out_losses(lambda b: model(b["input_ids"], labels=b["labels"]), loader, max_batches=8)
     table = perplexity_table(per_source, per_language(loader, per_source))
-    return f"held-out perplexity of {checkpoint} (python -m pretrain.evaluate checkpoint=... task=ppl):\n{table}"
+    return f"held-out perplexity of {checkpoint} (python -m pretrain.evaluation checkpoint=... task=ppl):\n{table}"
 
 
 def demo_report(demo_dir: str | Path) -> str:

@@ -14,7 +14,9 @@ class EntryPoint:
     valid_args: tuple[str, ...]  # enough for --cfg job to print a config
 
     def main(self):
-        return importlib.import_module(self.module).main  # a package: its __main__ module
+        module = importlib.import_module(self.module)
+        # A package's __main__ exits on import; its body is the package's cli module.
+        return module.main if hasattr(module, "main") else importlib.import_module(self.module + ".cli").main
 
     def schema_class(self) -> type:
         module, name = self.schema.split(":")
@@ -24,7 +26,7 @@ class EntryPoint:
 ENTRY_POINTS = [
     EntryPoint("pretrain.train", "pretrain.config.schema:PretrainConfig", ("model=tiny", "train.lr=1e-4")),
     EntryPoint("pretrain.distributed.__main__", "pretrain.config.schema:PretrainConfig", ("comm.latency_share=0.2",)),
-    EntryPoint("pretrain.evaluate", "pretrain.evaluate:EvaluateArgs", ("checkpoint=CKPT", "data=demo")),
+    EntryPoint("pretrain.evaluation", "pretrain.evaluation.cli:EvaluateArgs", ("checkpoint=CKPT", "data=demo")),
     EntryPoint("pretrain.generate", "pretrain.generate:GenerateArgs", ("checkpoint=CKPT", "prompt=今天天气")),
     EntryPoint("pretrain.export", "pretrain.export:ExportArgs", ("checkpoint=CKPT", "output=OUT")),
     EntryPoint("pretrain.plan", "pretrain.plan:PlanArgs", ("model=baichuan_13b", "model.loss_chunk_size=512")),
@@ -35,6 +37,6 @@ ENTRY_POINTS = [
                ("input=kept", "tokenizer=TOK", "output=SHARDS")),
     EntryPoint("data_pipeline.tokenizer_report", "data_pipeline.tokenizer_report:TokenizerReportConfig",
                ("input=kept", "tokenizer=TOK")),
-    EntryPoint("data_pipeline.dedup_eval", "data_pipeline.dedup_eval:DedupEvalConfig", ("input=corpus",)),
-    EntryPoint("data_pipeline.mix", "pretrain.mixing.cli:MixConfig", ("sources=demo", "output=OUT.yaml")),
+    EntryPoint("data_pipeline.dedup.evaluate", "data_pipeline.dedup.evaluate:DedupEvalConfig", ("input=corpus",)),
+    EntryPoint("pretrain.mixing", "pretrain.mixing.cli:MixConfig", ("sources=demo", "output=OUT.yaml")),
 ]

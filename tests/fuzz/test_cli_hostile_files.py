@@ -99,4 +99,4 @@ def test_quality_training_and_dedup_eval(hostile_dir, tmp_path):
                         "--negative", str(hostile_dir), "--out", str(tmp_path / "model.npz"), "--junk-per-lang",
                         "20", "--epochs", "5")
     assert "warning: skipped an unreadable input" in result.stderr  # not-gzip.jsonl.gz
-    run_module("data_pipeline.dedup_eval", f"input=[{hostile_dir}]", "sample=40", "near_duplicates=1")
+    run_module("data_pipeline.dedup.evaluate", f"input=[{hostile_dir}]", "sample=40", "near_duplicates=1")

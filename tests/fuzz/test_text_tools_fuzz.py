@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from data_pipeline.dedup_eval import DedupEvalConfig, load_sample
+from data_pipeline.dedup.evaluate import DedupEvalConfig, load_sample
 from data_pipeline.errors import UserError
 from data_pipeline.quality.train import TrainConfig, collect_examples
 from data_pipeline.tokenize import TokenizeConfig, tokenize

@@ -1,5 +1,5 @@
 """End to end on real components: learn weights with the CLI, train on the written config with the trainer
-(in-training benchmark evaluation on), then evaluate the checkpoint with `pretrain.evaluate`."""
+(in-training benchmark evaluation on), then evaluate the checkpoint with `pretrain.evaluation`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_learned_config_trains_and_the_checkpoint_evaluates(shards):
     out = shards
     conf = out / "conf"
     learned = conf / "data" / "learned.yaml"
-    _cli(["data_pipeline.mix", "learn=doremi", f"sources=[zh:{out / 'shards' / 'zh'},en:{out / 'shards' / 'en'}]",
+    _cli(["pretrain.mixing", "learn=doremi", f"sources=[zh:{out / 'shards' / 'zh'},en:{out / 'shards' / 'en'}]",
           f"tokenizer={out / 'tok' / 'tokenizer.model'}", f"output={learned}", "doremi.reference_steps=4",
           "doremi.proxy_steps=4", "doremi.seq_len=32", "doremi.batch_size=4", "doremi.samples_per_domain=2"])
     written = OmegaConf.load(learned)
@@ -75,7 +75,7 @@ def test_learned_config_trains_and_the_checkpoint_evaluates(shards):
     assert all(r["eval/ppl/en"] > 1 and 0 <= r["eval/mc/letter"] <= 1 for r in evals)
     assert "eval/ppl/lang/zh" in evals[0]
 
-    result = _cli(["pretrain.evaluate", f"checkpoint={run / 'checkpoints'}", "task=all", f"data_dir={mmlu}",
+    result = _cli(["pretrain.evaluation", f"checkpoint={run / 'checkpoints'}", "task=all", f"data_dir={mmlu}",
                    "shots=2", f"output={out / 'eval'}", "batches=2", "micro_batch_size=2"])
     ppl = json.loads((out / "eval" / "ppl.json").read_text())
     mc = json.loads((out / "eval" / "mc.json").read_text())
@@ -84,9 +84,9 @@ def test_learned_config_trains_and_the_checkpoint_evaluates(shards):
     assert mc["items"] == 3 and mc["subjects"][0]["subject"] == "astronomy"
     assert "average (subjects)" in result.stdout
 
-    bad = _cli(["pretrain.evaluate", f"checkpoint={out / 'nowhere'}", "task=ppl"], check=False)
+    bad = _cli(["pretrain.evaluation", f"checkpoint={out / 'nowhere'}", "task=ppl"], check=False)
     assert bad.returncode == 2
     assert bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
-    bad_mix = _cli(["data_pipeline.mix", "sources=[zh:/no/such/dir,en:/no/such/dir2]", f"output={out / 'x.yaml'}"],
+    bad_mix = _cli(["pretrain.mixing", "sources=[zh:/no/such/dir,en:/no/such/dir2]", f"output={out / 'x.yaml'}"],
                    check=False)
     assert bad_mix.returncode == 2 and bad_mix.stderr.strip().startswith("error:")

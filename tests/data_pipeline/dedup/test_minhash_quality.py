@@ -8,12 +8,12 @@ import random
 import numpy as np
 import pytest
 
-from data_pipeline import dedup_eval
+from data_pipeline.dedup import evaluate as dedup_eval
 from data_pipeline.dedup import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
 from data_pipeline.dedup.lsh_params import optimal_bands_rows
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
-from data_pipeline.dedup.quality_eval import evaluate_minhash, pairwise_jaccard
+from data_pipeline.dedup.precision_recall import evaluate_minhash, pairwise_jaccard
 
 
 def _sample(records: list[dict], prefix: str, count: int, seed: int) -> list[dict]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainer_zero.conftest import REPO, data_overrides
-from tests.trainer_zero.single_rank_worker import NORM_CASES
+from tests.deepspeed_engine.conftest import REPO, data_overrides
+from tests.deepspeed_engine.single_rank_worker import NORM_CASES
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 
 from pretrain.config import LoggingConfig
 from pretrain.metrics import MetricsLogger
-from tests.trainer_zero.wandb_records import read_run
+from tests.deepspeed_engine.wandb_records import read_run
 
 SECRET = "hf_TopSecretToken123"
 RUN_CONFIG = {"data": {"path": f"/mnt/{SECRET}/shards"}, "api_key": "k"}

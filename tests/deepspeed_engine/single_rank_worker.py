@@ -27,7 +27,7 @@ from pretrain.data import PretrainDataLoader
 from pretrain.engine import distributed_session
 from pretrain.model import BaichuanForCausalLM
 from pretrain.trainer import Trainer
-from tests.trainer_zero.step_guard_worker import Snapshots, same
+from tests.deepspeed_engine.step_guard_worker import Snapshots, same
 
 NORM_CASES = {f"zero{stage}_{precision}": [f"deepspeed=zero{stage}", f"train.precision={precision}"]
               for precision in ("fp32", "bf16") for stage in range(4)}

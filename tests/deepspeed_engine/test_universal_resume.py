@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from pretrain.checkpoint.optimizer_groups import OPTIMIZER_STATE, repair_universal_load
-from tests.trainer_zero.conftest import REPO, data_overrides, launch_two_ranks
+from tests.deepspeed_engine.conftest import REPO, data_overrides, launch_two_ranks
 
 STEPS, MIDDLE = 8, 4
 # fp32: changing the world size alone (micro batches accumulated on one rank instead of reduced across two) gave

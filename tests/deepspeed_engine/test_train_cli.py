@@ -12,8 +12,8 @@ import pytest
 
 from pretrain.config import compose_config
 from pretrain.engine import lr_lambda
-from tests.trainer_zero.conftest import REPO, data_overrides, launch_two_ranks
-from tests.trainer_zero.wandb_records import read_run
+from tests.deepspeed_engine.conftest import REPO, data_overrides, launch_two_ranks
+from tests.deepspeed_engine.wandb_records import read_run
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import pytest
 
 from pretrain.distributed.buckets import latency_bound_elements
 from pretrain.distributed.comm_probe import CollectiveFit
-from tests.trainer_zero.conftest import REPO, data_overrides, launch_two_ranks
+from tests.deepspeed_engine.conftest import REPO, data_overrides, launch_two_ranks
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainer_zero.conftest import REPO, data_overrides, launch_two_ranks
-from tests.trainer_zero.step_guard_worker import CASES, POISON_STEP
+from tests.deepspeed_engine.conftest import REPO, data_overrides, launch_two_ranks
+from tests.deepspeed_engine.step_guard_worker import CASES, POISON_STEP
 
 pytestmark = pytest.mark.slow
 

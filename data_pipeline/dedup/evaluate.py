@@ -1,12 +1,12 @@
 """Precision and recall of MinHash dedup against exact Jaccard over all pairs of a sample, per language.
 
-    python -m data_pipeline.dedup_eval input=[../shared/data/corpus] sample=1000 near_duplicates=3 \
+    python -m data_pipeline.dedup.evaluate input=[../shared/data/corpus] sample=1000 near_duplicates=3 \
         minhash.threshold=0.8 [output=report.json]
 
 Samples `sample` readable records from the input (files, globs or folders, as data_pipeline.run reads them),
 optionally adds `near_duplicates` edited copies of each (substitutions, insertions, deletions, sentence swaps
 at several rates) so the sample holds duplicates at known edit levels, then scores LSH candidates, verified
-pairs, the stage's clusters and its removals (see data_pipeline.dedup.quality_eval).
+pairs, the stage's clusters and its removals (see data_pipeline.dedup.precision_recall).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from data_pipeline.dedup.config import DedupConfig, MinHashDedupConfig, validate_dedup_config
 from data_pipeline.dedup.near_duplicates import with_near_duplicates
-from data_pipeline.dedup.quality_eval import evaluate_minhash
+from data_pipeline.dedup.precision_recall import evaluate_minhash
 from data_pipeline.errors import UserError
 from data_pipeline.readers import read_input_records
 from data_pipeline.stage import is_rejected
@@ -53,7 +53,7 @@ def compose_eval_config(overrides: list[str]) -> DedupEvalConfig:
 
 
 COMMAND = CommandLine(
-    prog="python -m data_pipeline.dedup_eval",
+    prog="python -m data_pipeline.dedup.evaluate",
     summary="precision and recall of MinHash dedup settings on a sample of your corpus with known near-duplicates",
     example="input=[../shared/data/corpus] sample=1000 near_duplicates=3 minhash.threshold=0.8",
     schema=DedupEvalConfig, config_name="dedup_eval", validate=validate_eval_config,

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint: held-out perplexity per source and language, and few-shot multiple choice.
 
-    python -m pretrain.evaluate checkpoint=CKPT task=ppl [data=demo|DATA.yaml] [batches=16]
-    python -m pretrain.evaluate checkpoint=CKPT task=mc data_dir=CEVAL_OR_CMMLU_OR_MMLU_DIR shots=5 [max_items=N]
+    python -m pretrain.evaluation checkpoint=CKPT task=ppl [data=demo|DATA.yaml] [batches=16]
+    python -m pretrain.evaluation checkpoint=CKPT task=mc data_dir=CEVAL_OR_CMMLU_OR_MMLU_DIR shots=5 [max_items=N]
 
 CKPT is a training checkpoint (a `step_N` directory or the checkpoint root). Perplexity uses the checkpoint's own
 data config unless `data=` names another, so the held-out split is the one training never saw. Multiple choice
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from pretrain.checkpoint import CheckpointNotFound
 
     command = CommandLine(
-        prog="python -m pretrain.evaluate",
+        prog="python -m pretrain.evaluation",
         summary="held-out perplexity per source and language, and few-shot multiple choice, of a checkpoint",
         example="checkpoint=RUN/checkpoints task=ppl data=zh_en batches=16",
         schema=EvaluateArgs, config_name="evaluate",
