@@ -1,10 +1,18 @@
 """The reading side of the token-shard format (`token_shards.py`): shard directories named by a path or a glob,
-memory-mapped and checked against their manifests, as one indexable sequence of documents."""
+memory-mapped and checked against their manifests, as one indexable sequence of documents.
+
+Nothing here is per document in memory: a set holds one cumulative document count per shard and maps each
+shard's ``.idx`` and ``.bin`` only when a document of it is first read (both stay in the page cache, shared by
+every process of a node). Document and token positions are int64 throughout, so a directory may hold more than
+2**31 documents or tokens.
+"""
 
 from __future__ import annotations
 
 import glob
+import mmap
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,11 +21,13 @@ import numpy as np
 from data_pipeline.formats.token_shards import (
     INDEX_DTYPE,
     MANIFEST_NAME,
-    ShardEntry,
     TokenShardError,
-    compact_index_dtype,
     read_manifest,
 )
+
+# Every mapped file keeps a file descriptor (CPython's mmap dups it): past this many shards the least recently
+# read ones are unmapped, so a corpus of tens of thousands of shards stays under the open-file limit.
+MAX_MAPPED_SHARDS = 512
 
 
 def resolve_shard_dirs(path_or_glob: str) -> list[Path]:
@@ -36,11 +46,21 @@ def resolve_shard_dirs(path_or_glob: str) -> list[Path]:
     return dirs
 
 
+def map_read_only(path: Path, dtype: np.dtype, count: int) -> np.ndarray:
+    """The first `count` items of a file as a read-only array backed by the page cache (a plain ndarray: indexing
+    it costs less than indexing an np.memmap)."""
+    if count == 0:
+        return np.zeros(0, dtype)
+    with open(path, "rb") as fh:
+        buffer = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return np.frombuffer(buffer, dtype=dtype, count=count)
+
+
 class TokenShardSet:
     """The documents of one or more shard directories, memory-mapped, as one indexable sequence.
 
-    Document ``d`` has ``doc_lengths[d]`` tokens (its EOS included); `document_tokens(d, start, end)` returns a
-    read-only view into the page cache, so opening terabytes costs only the index arrays.
+    Document ``d`` (global over the directories, in manifest order) has `document_length(d)` tokens, its EOS
+    included; `document_tokens(d, start, end)` returns a read-only view into the page cache.
     """
 
     def __init__(self, directories: Sequence[str | os.PathLike]):
@@ -63,39 +83,37 @@ class TokenShardSet:
         self.vocab_size = first.vocab_size
         self.eos_id = first.eos_id
         self.tokenizer_sha256 = first.tokenizer_sha256
-        self._tokens: list[np.ndarray] = []
-        starts: list[np.ndarray] = []
-        shard_of_doc: list[np.ndarray] = []
+        self._paths: list[tuple[Path, Path]] = []  # (.bin, .idx) per shard
+        self._shard_tokens: list[int] = []
+        documents = [0]
         for directory, manifest in zip(self.directories, self.manifests):
             for entry in manifest.shards:
-                tokens, boundaries = self._open_shard(directory, entry)
-                shard_of_doc.append(np.full(entry.documents, len(self._tokens), dtype=np.int32))
-                starts.append(boundaries)
-                self._tokens.append(tokens)
-        self._doc_shard = np.concatenate(shard_of_doc) if shard_of_doc else np.zeros(0, np.int32)
-        self._doc_start = np.concatenate([b[:-1] for b in starts]) if starts else np.zeros(0, np.int64)
-        lengths = np.concatenate([np.diff(b) for b in starts]) if starts else np.zeros(0, np.int64)
-        self.doc_lengths = lengths.astype(compact_index_dtype(int(lengths.max(initial=0))))
+                self._paths.append(self._check_shard(directory, entry.name, entry.documents, entry.tokens))
+                self._shard_tokens.append(entry.tokens)
+                documents.append(documents[-1] + entry.documents)
+        # first document of each shard, then the total: int64, the only per-shard array
+        self.shard_first_document = np.asarray(documents, dtype=np.int64)
+        self.num_tokens = sum(self._shard_tokens)
+        self._mapped: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
-    def _open_shard(self, directory: Path, entry: ShardEntry) -> tuple[np.ndarray, np.ndarray]:
-        bin_path, idx_path = directory / f"{entry.name}.bin", directory / f"{entry.name}.idx"
+    def _check_shard(self, directory: Path, name: str, documents: int, tokens: int) -> tuple[Path, Path]:
+        """Sizes and the first and last boundary against the manifest: a few bytes read, not the index."""
+        bin_path, idx_path = directory / f"{name}.bin", directory / f"{name}.idx"
         if not bin_path.is_file() or not idx_path.is_file():
-            raise TokenShardError(
-                f"shard {entry.name} listed in {directory}/{MANIFEST_NAME} is missing — re-run tokenize"
-            )
-        boundaries = np.fromfile(idx_path, dtype=INDEX_DTYPE)
-        expected_bytes = entry.tokens * self.dtype.itemsize
-        if (
-            len(boundaries) != entry.documents + 1
-            or boundaries[0] != 0
-            or boundaries[-1] != entry.tokens
-            or bin_path.stat().st_size != expected_bytes
-        ):
-            raise TokenShardError(
-                f"shard {directory}/{entry.name} does not match its manifest entry — re-run tokenize"
-            )
-        tokens = np.memmap(bin_path, dtype=self.dtype, mode="r") if entry.tokens else np.zeros(0, self.dtype)
-        return tokens, boundaries
+            raise TokenShardError(f"shard {name} listed in {directory}/{MANIFEST_NAME} is missing — re-run tokenize")
+        ok = (
+            idx_path.stat().st_size == (documents + 1) * INDEX_DTYPE.itemsize
+            and bin_path.stat().st_size == tokens * self.dtype.itemsize
+        )
+        if ok:
+            with open(idx_path, "rb") as fh:
+                head = np.frombuffer(fh.read(INDEX_DTYPE.itemsize), INDEX_DTYPE)
+                fh.seek(documents * INDEX_DTYPE.itemsize)
+                tail = np.frombuffer(fh.read(INDEX_DTYPE.itemsize), INDEX_DTYPE)
+            ok = int(head[0]) == 0 and int(tail[0]) == tokens
+        if not ok:
+            raise TokenShardError(f"shard {directory}/{name} does not match its manifest entry — re-run tokenize")
+        return bin_path, idx_path
 
     @classmethod
     def from_path(cls, path_or_glob: str) -> TokenShardSet:
@@ -103,18 +121,67 @@ class TokenShardSet:
 
     @property
     def num_documents(self) -> int:
-        return int(self.doc_lengths.size)
+        return int(self.shard_first_document[-1])
 
     @property
-    def num_tokens(self) -> int:
-        return int(self.doc_lengths.sum(dtype=np.int64))
+    def num_shards(self) -> int:
+        return len(self._paths)
+
+    def shard(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(tokens, boundaries) of shard `index`, mapped on first use."""
+        mapped = self._mapped.get(index)
+        if mapped is None:
+            bin_path, idx_path = self._paths[index]
+            documents = int(self.shard_first_document[index + 1] - self.shard_first_document[index])
+            mapped = (
+                map_read_only(bin_path, self.dtype, self._shard_tokens[index]),
+                map_read_only(idx_path, INDEX_DTYPE, documents + 1),
+            )
+            self._mapped[index] = mapped
+            if len(self._mapped) > MAX_MAPPED_SHARDS:
+                self._mapped.popitem(last=False)  # unmapped once no view into it remains
+        else:
+            self._mapped.move_to_end(index)
+        return mapped
+
+    def shard_of(self, docs: np.ndarray) -> np.ndarray:
+        """The shard holding each of `docs` (int64 array)."""
+        docs = np.asarray(docs, dtype=np.int64)
+        if docs.size and (docs.min() < 0 or docs.max() >= self.num_documents):
+            raise IndexError(f"document index out of range [0, {self.num_documents})")
+        return np.searchsorted(self.shard_first_document, docs, side="right") - 1
+
+    def document_spans(self, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(shard, first token, end token) of each of `docs`, the tokens being positions in that shard's .bin."""
+        docs = np.asarray(docs, dtype=np.int64)
+        shards = self.shard_of(docs)
+        starts = np.empty(docs.size, np.int64)
+        ends = np.empty(docs.size, np.int64)
+        order = np.argsort(shards, kind="stable")
+        sorted_shards = shards[order]
+        cuts = np.flatnonzero(np.diff(sorted_shards)) + 1
+        for group in np.split(order, cuts) if docs.size else []:
+            s = int(shards[group[0]])
+            boundaries = self.shard(s)[1]
+            local = docs[group] - self.shard_first_document[s]
+            starts[group] = boundaries[local]
+            ends[group] = boundaries[local + 1]
+        return shards, starts, ends
+
+    def document_lengths(self, docs: np.ndarray) -> np.ndarray:
+        """Token counts (EOS included) of `docs`, int64."""
+        _, starts, ends = self.document_spans(docs)
+        return ends - starts
+
+    def document_length(self, doc: int) -> int:
+        return int(self.document_lengths(np.array([doc]))[0])
 
     def document_tokens(self, doc: int, start: int = 0, end: int | None = None) -> np.ndarray:
         """Tokens ``[start, end)`` of document `doc` (EOS is its last token)."""
-        length = int(self.doc_lengths[doc])
-        end = length if end is None else min(end, length)
-        offset = int(self._doc_start[doc])
-        return self._tokens[self._doc_shard[doc]][offset + start : offset + end]
+        shards, starts, ends = self.document_spans(np.array([doc]))
+        first, last = int(starts[0]), int(ends[0])
+        stop = last if end is None else min(first + end, last)
+        return self.shard(int(shards[0]))[0][first + start : stop]
 
     def content_signature(self) -> dict:
         """What identifies the content (tokenizer, every shard's name and counts), not where it lies: for fingerprints."""
@@ -126,3 +193,9 @@ class TokenShardSet:
                 for shard in manifest.shards
             ],
         }
+
+    def file_signature(self) -> list[list[int]]:
+        """(inode, size, mtime_ns) of every ``.idx``: a re-tokenized shard is a new file renamed into place (a new
+        inode), so this tells it apart from the one an index cache was built from even when its counts match."""
+        stats = [idx.stat() for _, idx in self._paths]
+        return [[st.st_ino, st.st_size, st.st_mtime_ns] for st in stats]

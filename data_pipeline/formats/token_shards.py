@@ -7,6 +7,9 @@ A shard directory holds ``manifest.json`` and, per shard ``NAME``:
 * ``NAME.idx`` — ``int64`` document boundaries into ``NAME.bin``, length ``documents + 1``, starting at 0 and
   ending at the token count; document ``i`` (with its EOS) is ``bin[idx[i]:idx[i+1]]``.
 
+Counts and offsets are Python ints (manifest, writer) or int64 (``.idx``, every reader), never int32: one shard
+directory may hold more than 2**31 documents or tokens (Baichuan-2's 2.6 T tokens are ~2e9 documents).
+
 ``manifest.json`` holds the format version, dtype, vocab size, EOS id, the tokenizer's sha256, one entry per
 shard (tokens, documents, its source and dominant language, and the per-source / per-language breakdown) and
 totals per source and language. Every file is written to a temporary name and renamed into place, so a crash
@@ -48,9 +51,10 @@ def dtype_for_vocab(vocab_size: int) -> np.dtype:
     return np.dtype("<u2") if vocab_size <= UINT16_VOCAB_LIMIT else np.dtype("<u4")
 
 
-def compact_index_dtype(largest: int) -> np.dtype:
-    """int32 when every value fits (half the memory for per-document arrays), else int64."""
-    return np.dtype(np.int32) if largest < 2**31 else np.dtype(np.int64)
+def boundaries_bytes(boundaries: Sequence[int]) -> bytes:
+    """The ``.idx`` content for document boundaries (Python ints, any size up to 2**63): int64, little-endian.
+    A narrower type would raise OverflowError rather than wrap."""
+    return np.asarray(boundaries, dtype=INDEX_DTYPE).tobytes()
 
 
 def atomic_write_json(path: Path, obj: object) -> None:
@@ -240,7 +244,7 @@ class TokenShardWriter:
         os.fsync(self._bin.fileno())
         self._bin.close()
         os.replace(self._bin_tmp, self._bin_path)
-        atomic_write_bytes(self._idx_path, np.asarray(self._boundaries, dtype=INDEX_DTYPE).tobytes())
+        atomic_write_bytes(self._idx_path, boundaries_bytes(self._boundaries))
         language = (
             max(self._languages.items(), key=lambda kv: (kv[1].tokens, kv[0]))[0] if self._languages else ""
         )

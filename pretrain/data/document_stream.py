@@ -5,57 +5,122 @@ EOS); epochs follow each other forever, so a small source is simply repeated (up
 time. Window ``w`` is stream tokens ``[w * seq_len, w * seq_len + seq_len + 1)``: consecutive windows overlap by
 one token, so every token is a label exactly once. Windows are consumed in a seeded order shuffled inside blocks
 of ``shuffle_block`` windows, so neighbouring samples rarely come from one long document.
+
+The epoch order is two-level, so that nothing per document lives in memory (docs/data_loader.md):
+  * the *base order* is a seeded pseudo-random permutation of all the source's documents, fixed across epochs
+    (`DocumentPermutation`, computed on demand); the cumulative training tokens along it are the index file
+    ``train_ends`` (`document_index.py`), memory-mapped;
+  * an epoch cuts the base order into at most 65,536 chunks of consecutive positions and visits the chunks in an
+    order seeded by (seed, source, epoch) — a permutation of chunks, ~1 MiB per cached epoch at any size.
+Neighbours in the stream are neighbours in the base order, i.e. unrelated documents; a source of at most 65,536
+documents has one document per chunk, so each of its epochs is a uniform shuffle of its own.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import numpy as np
 
 from data_pipeline.formats.token_shard_set import TokenShardSet
-from data_pipeline.formats.token_shards import compact_index_dtype
+from pretrain.data.document_index import SourceIndex
 
 _WINDOW_STREAM = 0x77696E  # "win": separates the window-order RNG stream from the epoch-order one
+
+Run = tuple[np.ndarray, int, np.ndarray]  # (documents, tokens to skip in the first, their lengths)
+
+
+class TrainingOrder:
+    """Where each token of each epoch comes from: epoch-shuffled chunks of the index's base order."""
+
+    def __init__(self, index: SourceIndex, seed: list[int]):
+        self.index = index
+        self.seed = seed
+        self.epoch_tokens = index.train_tokens
+        self.num_documents = index.train_documents
+        self.chunk_tokens = np.diff(index.chunk_ends, prepend=0)
+        self._epochs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk order, cumulative end offsets of the chunks in that order) of one epoch; two are cached."""
+        if epoch not in self._epochs:
+            order = np.random.default_rng([*self.seed, epoch]).permutation(self.chunk_tokens.size)
+            self._epochs[epoch] = (order, np.cumsum(self.chunk_tokens[order], dtype=np.int64))
+            while len(self._epochs) > 2:
+                self._epochs.popitem(last=False)
+        self._epochs.move_to_end(epoch)
+        return self._epochs[epoch]
+
+    def run(self, epoch: int, offset: int, tokens: int) -> Run:
+        """The documents covering epoch tokens ``[offset, offset + tokens)``, stopping early at a chunk's end."""
+        order, ends = self._epoch(epoch)
+        slot = int(np.searchsorted(ends, offset, side="right"))
+        chunk = int(order[slot])
+        within = offset - (int(ends[slot]) - int(self.chunk_tokens[chunk]))  # tokens into the chunk
+        size, train_ends = self.index.chunk_size, self.index.train_ends
+        low, high = chunk * size, min(chunk * size + size, train_ends.size)
+        base = int(train_ends[low - 1]) if low else 0
+        span = train_ends[low:high]
+        first = int(np.searchsorted(span, base + within, side="right"))
+        last = int(np.searchsorted(span, base + within + tokens - 1, side="right"))
+        span_ends = span[first : min(last + 1, span.size)]
+        lengths = np.diff(span_ends, prepend=int(span[first - 1]) if first else base)
+        keep = lengths > 0  # held-out documents count no tokens: skipped
+        documents = self.index.permutation(np.arange(low + first, low + first + span_ends.size)[keep])
+        skip = base + within - (int(span_ends[0]) - int(lengths[0]))
+        return documents, skip, lengths[keep]
+
+    def documents(self, epoch: int) -> Iterator[int]:
+        """Every training document of one epoch, in stream order (for tests and inspection: O(documents) time)."""
+        order, _ = self._epoch(epoch)
+        size, ends = self.index.chunk_size, self.index.train_ends
+        for chunk in order:
+            low, high = int(chunk) * size, min(int(chunk) * size + size, ends.size)
+            lengths = np.diff(ends[low:high], prepend=int(ends[low - 1]) if low else 0)
+            yield from self.index.permutation(np.arange(low, high)[lengths > 0]).tolist()
+
+
+class ValidationOrder:
+    """The held-out documents in index order, the same in every epoch (so evaluations are comparable)."""
+
+    def __init__(self, index: SourceIndex):
+        self.ids, self.ends = index.validation_ids, index.validation_ends
+        self.epoch_tokens = index.validation_tokens
+        self.num_documents = int(self.ids.size)
+
+    def run(self, epoch: int, offset: int, tokens: int) -> Run:
+        first = int(np.searchsorted(self.ends, offset, side="right"))
+        last = min(int(np.searchsorted(self.ends, offset + tokens - 1, side="right")) + 1, self.ends.size)
+        ends = self.ends[first:last]
+        lengths = np.diff(ends, prepend=int(self.ends[first - 1]) if first else 0)
+        return np.asarray(self.ids[first:last]), offset - (int(ends[0]) - int(lengths[0])), lengths
+
+    def documents(self, epoch: int) -> Iterator[int]:
+        return iter(self.ids.tolist())
 
 
 class DocumentStream:
     def __init__(
         self,
         shards: TokenShardSet,
-        documents: np.ndarray,
+        order: TrainingOrder | ValidationOrder,
         seq_len: int,
-        seed: list[int] | None,
+        window_seed: list[int] | None,
         shuffle_block: int = 1,
     ):
-        """`documents`: the indices (into `shards`) forming each epoch; `seed` None keeps their order and
-        the window order (validation), else both are shuffled from it."""
+        """`window_seed` None keeps the windows in order (validation), else they are shuffled in blocks."""
         self.shards = shards
-        # int32 per-document arrays where they fit: memory is ~O(documents) per rank (docs/data_loader.md).
-        self._index_dtype = compact_index_dtype(shards.num_documents)
-        self.documents = np.asarray(documents).astype(self._index_dtype)
-        self.lengths = shards.doc_lengths[self.documents]
-        self.epoch_tokens = int(self.lengths.sum(dtype=np.int64))
+        self.order = order
+        self.epoch_tokens = order.epoch_tokens
+        self.num_documents = order.num_documents
         self.seq_len = seq_len
-        self.seed = seed
-        self.shuffle_block = max(1, shuffle_block) if seed is not None else 1
-        # Small LRU caches: a window touches at most two epochs, a run of samples one or two window blocks.
-        self._epochs: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self.seed = window_seed
+        self.shuffle_block = max(1, shuffle_block) if window_seed is not None else 1
         self._window_blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
-    def _epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(document order, cumulative end offsets) of one epoch."""
-        if epoch not in self._epochs:
-            if self.seed is None:
-                order = np.arange(self.documents.size, dtype=self._index_dtype)
-            else:
-                rng = np.random.default_rng([*self.seed, epoch])
-                order = rng.permutation(self.documents.size).astype(self._index_dtype)
-            self._epochs[epoch] = (order, np.cumsum(self.lengths[order], dtype=np.int64))
-            while len(self._epochs) > 2:
-                self._epochs.popitem(last=False)
-        self._epochs.move_to_end(epoch)
-        return self._epochs[epoch]
+    def epoch_documents(self, epoch: int) -> Iterator[int]:
+        return self.order.documents(epoch)
 
     def _physical_window(self, k: int) -> int:
         if self.shuffle_block == 1:
@@ -75,22 +140,20 @@ class DocumentStream:
         need = self.seq_len + 1
         tokens = np.empty(need, dtype=np.int64)
         doc_ids = np.empty(need, dtype=np.int64)
-        epoch, offset = divmod(self._physical_window(k) * self.seq_len, self.epoch_tokens)
+        position = self._physical_window(k) * self.seq_len  # Python ints: no overflow at any stream length
         filled, doc_number = 0, 0
         while filled < need:
-            order, ends = self._epoch(epoch)
-            position = int(np.searchsorted(ends, offset, side="right"))
-            while filled < need and position < order.size:
-                slot = order[position]
-                start_in_doc = offset - (int(ends[position]) - int(self.lengths[slot]))
-                piece = self.shards.document_tokens(
-                    int(self.documents[slot]), start_in_doc, start_in_doc + need - filled
-                )
-                tokens[filled : filled + piece.size] = piece
-                doc_ids[filled : filled + piece.size] = doc_number
-                filled += piece.size
-                offset += piece.size
+            epoch, offset = divmod(position, self.epoch_tokens)
+            documents, skip, lengths = self.order.run(epoch, offset, need - filled)
+            shards, starts, _ = self.shards.document_spans(documents)
+            for shard, start, length in zip(shards.tolist(), starts.tolist(), lengths.tolist()):
+                take = min(length - skip, need - filled)
+                tokens[filled : filled + take] = self.shards.shard(shard)[0][start + skip : start + skip + take]
+                doc_ids[filled : filled + take] = doc_number
+                filled += take
+                position += take
                 doc_number += 1
-                position += 1
-            epoch, offset = epoch + 1, 0
+                skip = 0
+                if filled == need:
+                    break
         return tokens, doc_ids

@@ -12,3 +12,7 @@ class DataConfigError(UserError, ValueError):
 
 class DataStateMismatchError(UserError, ValueError):
     """A saved loader state does not belong to this mixture (shards, weights, seed or seq_len changed)."""
+
+
+class DataStateVersionError(DataStateMismatchError):
+    """A saved loader state from another loader version, whose sample order this one does not reproduce."""

@@ -20,16 +20,13 @@ from data_pipeline.formats.token_shard_set import TokenShardSet
 from data_pipeline.formats.token_shards import TokenShardError
 from pretrain.data.batch import packed_batch
 from pretrain.data.config import DataConfig
-from pretrain.data.document_stream import DocumentStream
-from pretrain.data.errors import DataConfigError, DataStateMismatchError
+from pretrain.data.document_index import name_seed, open_source_index
+from pretrain.data.document_stream import DocumentStream, TrainingOrder, ValidationOrder
+from pretrain.data.errors import DataConfigError, DataStateMismatchError, DataStateVersionError
 from pretrain.data.mixture import MixtureSchedule, resolve_fractions
 
-STATE_VERSION = 1
-_VALIDATION_STREAM = 0x76616C  # "val"
-
-
-def _name_seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "little")
+# 2: the memory-mapped document index (issue 15) — another epoch order and held-out split than version 1.
+STATE_VERSION = 2
 
 
 def _digest(obj: object) -> str:
@@ -47,27 +44,18 @@ class SourceSummary:
 
 
 class MixtureSource:
-    """One configured source: its shards, the held-out split, and its training/validation streams."""
+    """One configured source: its shards, its document index, and its training/validation streams."""
 
     def __init__(self, name: str, shards: TokenShardSet, config: DataConfig, seq_len: int):
         self.name = name
         self.shards = shards
-        n = shards.num_documents
-        held_out = (
-            0 if n < 2 or config.validation_fraction <= 0 else max(1, round(config.validation_fraction * n))
+        self.index = open_source_index(
+            name, shards, seed=config.seed, validation_fraction=config.validation_fraction,
+            cache_dir=config.index_cache_dir,
         )
-        held_out = min(held_out, n - 1)
-        rng = np.random.default_rng([config.seed, _VALIDATION_STREAM, _name_seed(name)])
-        is_validation = np.zeros(n, dtype=bool)
-        is_validation[rng.permutation(n)[:held_out]] = True
-        self.train = DocumentStream(
-            shards,
-            np.flatnonzero(~is_validation),
-            seq_len,
-            [config.seed, _name_seed(name)],
-            config.window_shuffle_block,
-        )
-        self.validation = DocumentStream(shards, np.flatnonzero(is_validation), seq_len, seed=None)
+        seed = [config.seed, name_seed(name)]
+        self.train = DocumentStream(shards, TrainingOrder(self.index, seed), seq_len, seed, config.window_shuffle_block)
+        self.validation = DocumentStream(shards, ValidationOrder(self.index), seq_len, window_seed=None)
 
 
 class PretrainDataLoader:
@@ -172,6 +160,13 @@ class PretrainDataLoader:
 
     def load_state_dict(self, state: dict) -> None:
         """Continue at the saved global sample; refuse (DataStateMismatchError) when the data changed."""
+        version = (state.get("fingerprint_parts") or {}).get("version")
+        if version != STATE_VERSION:
+            raise DataStateVersionError(
+                f"the checkpoint's data state is from loader version {version}, whose sample order this loader "
+                f"(version {STATE_VERSION}, memory-mapped document index) does not reproduce — finish that run "
+                "with the release that started it, or start a fresh run (train.resume=none)"
+            )
         if state.get("fingerprint") != self.fingerprint:
             raise DataStateMismatchError(self._mismatch(state.get("fingerprint_parts") or {}))
         self.consumed_samples = int(state["consumed_samples"])
@@ -202,9 +197,9 @@ class PretrainDataLoader:
             SourceSummary(
                 src.name,
                 f,
-                src.train.documents.size,
+                src.train.num_documents,
                 src.train.epoch_tokens,
-                src.validation.documents.size,
+                src.validation.num_documents,
                 src.validation.epoch_tokens,
             )
             for src, f in zip(self.sources, self.fractions)

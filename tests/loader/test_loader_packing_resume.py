@@ -63,8 +63,9 @@ def test_windows_tile_one_source_and_doc_ids_follow_eos(shard_factory):
     for (a, _), (b, _) in zip(windows, windows[1:]):
         assert a[-1] == b[0]
     tokens = np.concatenate([windows[0][0]] + [w[1:] for w, _ in windows[1:]])
-    order = stream._epoch(0)[0]
-    expected = np.concatenate([np.append(docs[stream.documents[i]], shard_factory.eos) for i in order])
+    order = list(stream.epoch_documents(0))
+    assert sorted(order) == list(range(40))
+    expected = np.concatenate([np.append(docs[d], shard_factory.eos) for d in order])
     np.testing.assert_array_equal(tokens, expected[: tokens.size])
     for window, doc_ids in windows:
         # a new document number starts exactly after each EOS
@@ -132,14 +133,14 @@ def test_small_source_is_upsampled_with_a_new_order_each_epoch(two_sources):
     windows_per_epoch = en.epoch_tokens // 32
     samples = [loader.global_sample(g) for g in range(6 * windows_per_epoch)]
     assert sum(loader.source_of(g) == "en" for g in range(len(samples))) == 3 * windows_per_epoch
-    assert not np.array_equal(en._epoch(0)[0], en._epoch(1)[0])
+    assert list(en.epoch_documents(0)) != list(en.epoch_documents(1))
 
 
 def test_validation_documents_are_held_out_and_batches_repeat(two_sources):
     config = make_config(two_sources, validation_fraction=0.1)
     loader = PretrainDataLoader(config, seq_len=32, micro_batch_size=2, dp_rank=1, dp_size=2)
     for source in loader.sources:
-        train, held_out = set(source.train.documents), set(source.validation.documents)
+        train, held_out = set(source.train.epoch_documents(0)), set(source.validation.epoch_documents(0))
         assert held_out and not train & held_out
         assert len(train) + len(held_out) == source.shards.num_documents
     first = list(loader.validation_batches("zh", max_batches=3))
