@@ -1,9 +1,11 @@
 """Sampling with a KV cache (temperature, top-p), for RoPE and ALiBi models.
 
     python -m pretrain.generate checkpoint=CKPT prompt="今天天气" max_new_tokens=64 [temperature=0.8 top_p=0.9 seed=0]
+    python -m pretrain.generate checkpoint=CKPT prompt="今天天气" quantize=int8|int4 [dtype=bf16]
 
 CKPT is a training checkpoint (read through `pretrain.checkpoint.load_inference_model`) or a Hugging Face
-directory written by `pretrain.export` (either layout) or published by Baichuan.
+directory written by `pretrain.export` (either layout) or published by Baichuan. `quantize=` stores the decoder's
+linear weights in int8 or int4 through torchao (pretrain/inference/quantize.py; docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from plumbing.command_line import CommandLine
 from pretrain.cli import UsageError
 from pretrain.export import load_any_checkpoint
+from pretrain.inference.quantize import check_quantize_mode, quantize_model
 from pretrain.model import BaichuanForCausalLM, KVCache
 
 
@@ -67,6 +70,7 @@ class GenerateArgs:
     seed: int = 0
     device: str = "cpu"  # cpu | cuda | cuda:N
     dtype: str = "fp32"  # bf16 | fp16 | fp32
+    quantize: str = "none"  # none | int8 | int4: weight-only quantization of the decoder's linear layers (torchao)
 
 
 COMMAND = CommandLine(
@@ -88,6 +92,7 @@ def generate_text(args: GenerateArgs) -> None:
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if args.dtype not in dtypes:
         raise UsageError(f"dtype={args.dtype!r} is not one of {list(dtypes)}")
+    check_quantize_mode(args.quantize)  # before the (slow) checkpoint load
     cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} has no tokenizer.model — export it with the tokenizer, or add one")
@@ -98,6 +103,8 @@ def generate_text(args: GenerateArgs) -> None:
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
     model = model.to(args.device, dtypes[args.dtype]).eval()
+    if args.quantize != "none":
+        print(quantize_model(model, args.quantize).summary(), file=sys.stderr)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
     ids = torch.tensor([prompt_ids], device=args.device)
     out = generate(model, ids, args.max_new_tokens, args.temperature, args.top_p, cfg.eos_token_id, generator)

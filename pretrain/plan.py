@@ -8,6 +8,11 @@ mixed precision with Adam (ZeRO paper accounting): parameters 2N bytes, gradient
 (fp32 master weights, momentum, variance); ZeRO-1 partitions the optimizer states over the data-parallel
 ranks, ZeRO-2 also the gradients, ZeRO-3 also the parameters. Activations: see `activation_bytes`. Not counted:
 ZeRO-3 gather/prefetch buffers, allocator fragmentation, communication buckets.
+
+`inference_memory`: weights for bf16 / int8 / int4 inference as `pretrain.inference.quantize` stores them (the
+decoder's linear layers quantized, embedding and lm_head bf16; the same arithmetic the quantization test checks
+against real torchao tensors) plus a bf16 KV cache of `inference_tokens` at batch 1 — beside, for
+baichuan_13b, the GPU memory Baichuan-13B's release reports (26.0 / 15.8 / 9.7 GB).
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from omegaconf import OmegaConf
 from plumbing.command_line import CommandLine
 from plumbing.hydra_compose import PrimaryConfig, compose_typed
 from pretrain.cli import UsageError
+from pretrain.inference.quantize import planned_weight_bytes
 from pretrain.model import ModelConfig
 from pretrain.model.flops import GPU_PEAK_TFLOPS, checkpointed_layers, count_parameters, flops_per_token
 
 CONF_MODEL_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
 GIB = 1024**3
+# Baichuan-13B's README: GPU memory for inference in bf16/fp16, int8 and int4 (measured, GB).
+RELEASE_13B_INFERENCE_GB = {"bf16": 26.0, "int8": 15.8, "int4": 9.7}
 
 
 @dataclass
@@ -48,6 +56,7 @@ class PlanArgs:
     deepspeed: str = "zero3"  # zero0 | zero1 | zero2 | zero3
     gpu: str = "A800"  # the GPU whose peak TFLOPS sets the speed (see pretrain/model/flops.py)
     mfu: float = 0.583  # Baichuan-7B's reported MFU on A800
+    inference_tokens: int = 2048  # prompt + generated tokens in the batch-1 KV cache of inference_memory
     cluster: ClusterArgs = field(default_factory=ClusterArgs)
     train: TrainArgs = field(default_factory=TrainArgs)
     # The model.<field>=value arguments, collected here so --cfg job shows (and a saved config replays) them.
@@ -106,6 +115,21 @@ def memory_per_gpu(parameters: int, stage: int, num_gpus: int, activations: int)
     return {name: round(value / GIB, 2) for name, value in parts.items()}
 
 
+def inference_memory(cfg: ModelConfig, tokens: int) -> dict[str, dict[str, float]]:
+    """bf16 / int8 / int4 weights (as stored after quantization) + a bf16 KV cache of `tokens` at batch 1, in GB
+    (1e9, the release's unit) and GiB."""
+    kv_cache = 2 * cfg.num_layers * cfg.hidden_size * 2 * tokens  # keys and values, 2 bytes each
+    table = {}
+    for label, mode in (("bf16", "none"), ("int8", "int8"), ("int4", "int4")):
+        weights = planned_weight_bytes(cfg, mode, dtype_bytes=2)
+        row = {"weights_gb": round(weights / 1e9, 2), "weights_gib": round(weights / GIB, 2),
+               "kv_cache_gb": round(kv_cache / 1e9, 2), "weights_plus_kv_cache_gb": round((weights + kv_cache) / 1e9, 2)}
+        if cfg.name == "baichuan_13b":
+            row["release_gpu_memory_gb"] = RELEASE_13B_INFERENCE_GB[label]
+        table[label] = row
+    return table
+
+
 def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
     if args.deepspeed not in {f"zero{i}" for i in range(4)}:
         raise UsageError(f"deepspeed={args.deepspeed} is not one of zero0, zero1, zero2, zero3")
@@ -113,6 +137,8 @@ def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
         raise UsageError(f"gpu={args.gpu} is not one of {', '.join(GPU_PEAK_TFLOPS)}")
     if args.cluster.num_gpus < 1 or args.train.seq_len < 1 or args.train.micro_batch_size < 1:
         raise UsageError("cluster.num_gpus, train.seq_len and train.micro_batch_size must be positive")
+    if args.inference_tokens < 1:
+        raise UsageError(f"inference_tokens={args.inference_tokens} must be positive")
     if not 0 < args.mfu <= 1:
         raise UsageError(f"mfu={args.mfu} must be in (0, 1]")
     cfg = load_model_config(args.model, model_overrides)
@@ -138,6 +164,7 @@ def plan(args: PlanArgs, model_overrides: list[str]) -> dict:
         "checkpoint_gib": round(checkpoint_bytes(parameters) / GIB, 2),
         "memory_gib_per_gpu_by_stage": memory,
         "gpu": args.gpu, "throughput": throughput[args.gpu], "throughput_by_gpu": throughput,
+        "inference_tokens": args.inference_tokens, "inference_memory": inference_memory(cfg, args.inference_tokens),
     }
 
 

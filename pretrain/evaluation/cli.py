@@ -32,6 +32,7 @@ class EvaluateArgs:
     output: str = "eval"  # directory for the JSON results
     device: str = "cpu"  # cpu | cuda | cuda:N
     dtype: str = "fp32"  # fp32 | bf16
+    quantize: str = "none"  # none | int8 | int4: weight-only quantization of the decoder's linear layers (torchao)
     # Perplexity
     data: str = ""  # conf/data preset or data-config YAML; empty = the checkpoint's own data config
     batches: int = 16  # held-out batches per source
@@ -55,7 +56,12 @@ def load_model(args: EvaluateArgs):
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    return model.to(args.device, dtype).eval(), tokenizer_path
+    model = model.to(args.device, dtype).eval()
+    if args.quantize != "none":
+        from pretrain.inference.quantize import quantize_model
+
+        print(quantize_model(model, args.quantize).summary(), file=sys.stderr)
+    return model, tokenizer_path
 
 
 def run_perplexity(args: EvaluateArgs, model) -> dict:
@@ -83,7 +89,8 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
         raise UsageError("no source has held-out documents — raise data.validation_fraction or add documents")
     languages = per_language(loader, per_source)
     print(perplexity_table(per_source, languages))
-    return perplexity_json(per_source, languages) | {"seq_len": seq_len, "batches": args.batches}
+    return perplexity_json(per_source, languages) | {"seq_len": seq_len, "batches": args.batches,
+                                                     "dtype": args.dtype, "quantize": args.quantize}
 
 
 def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -> dict:
@@ -100,6 +107,7 @@ def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -
     results = evaluate_multiple_choice(model, tokenizer, benchmark, shots=args.shots, max_len=model.cfg.max_seq_len,
                                        split=args.split, max_items=args.max_items,
                                        prefix=[model.cfg.eos_token_id], device=args.device)
+    results.settings.update(dtype=args.dtype, quantize=args.quantize)
     table = results.table()
     print(table)
     Path(args.output).mkdir(parents=True, exist_ok=True)
@@ -112,6 +120,9 @@ def evaluate(args: EvaluateArgs) -> dict:
         raise UsageError(f"task={args.task!r} is not one of {TASKS}")
     if args.dtype not in DTYPES:
         raise UsageError(f"dtype={args.dtype!r} is not one of {DTYPES}")
+    from pretrain.inference.quantize import check_quantize_mode
+
+    check_quantize_mode(args.quantize)
     if args.task in ("mc", "all") and not args.data_dir:
         raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
     model, tokenizer_path = load_model(args)

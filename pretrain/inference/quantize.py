@@ -1,0 +1,160 @@
+"""Weight-only int8 / int4 quantization of a Baichuan model through torchao (no kernels of our own).
+
+    from pretrain.inference.quantize import quantize_model, weight_bytes
+    report = quantize_model(model, "int4")     # in place; model.eval() first
+    weight_bytes(model)                        # bytes held by weights, quantized tensors counted as stored
+
+What is quantized is what Baichuan-13B's own `model.quantize(8|4)` quantizes: the linear layers inside the
+decoder blocks (`W_pack`, `o_proj`, `gate_proj`, `up_proj`, `down_proj`). The embedding and `lm_head` stay in
+the model's dtype — together they are 2·vocab·hidden weights, and quantizing the head costs the most accuracy.
+
+* int8: torchao `Int8WeightOnlyConfig` — per-output-row symmetric int8, works on CPU and CUDA.
+* int4: groups of `group_size` input weights share a scale and zero point (asymmetric, tinygemm's packing).
+  On CPU torchao's `PrototypeInt4WeightOnlyConfig` (the `_weight_int4pack_mm_for_cpu` kernel); on CUDA
+  `Int4WeightOnlyConfig(int4_packing_format="tile_packed_to_4d")` (tinygemm). A layer whose input size no
+  supported group size divides (the tiny test model's 176-wide MLP) stays unquantized and is counted in the
+  report, never silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from pretrain.cli import UsageError
+
+QUANTIZE_MODES = ("none", "int8", "int4")
+INT4_GROUP_SIZES = (128, 64, 32)  # tinygemm's sizes; the largest that divides a layer's input is used
+TORCHAO_PIN = "torchao==0.18.0"  # the version tested with torch 2.13 (also in requirements-lock.txt)
+
+
+def torchao_available() -> bool:
+    """Whether torchao is installed, without importing it (its import is slow and logs; see below)."""
+    import importlib.util
+
+    return importlib.util.find_spec("torchao") is not None
+
+
+def check_quantize_mode(mode: str) -> None:
+    """One-line user error for a bad `quantize=` value or a missing torchao (the CLI turns it into exit 2)."""
+    if mode not in QUANTIZE_MODES:
+        raise UsageError(f"quantize={mode!r} is not one of {QUANTIZE_MODES} — use quantize=int8 or quantize=int4")
+    if mode != "none" and not torchao_available():
+        raise UsageError(f"quantize={mode} needs torchao — pip install {TORCHAO_PIN} (make install does)")
+
+
+@dataclass
+class QuantizeReport:
+    mode: str
+    quantized: list[str] = field(default_factory=list)  # module names
+    kept: list[str] = field(default_factory=list)  # decoder linears left in the model dtype (shape does not fit)
+
+    def summary(self) -> str:
+        line = f"quantize={self.mode}: {len(self.quantized)} decoder linear layers quantized"
+        if self.kept:
+            line += f", {len(self.kept)} kept in the model dtype (input size fits no int4 group size)"
+        return line + "; embedding and lm_head kept in the model dtype"
+
+
+def decoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
+    """The linear layers inside the decoder blocks, by module name (what Baichuan's quantize() replaces)."""
+    return {name: module for name, module in model.named_modules()
+            if isinstance(module, nn.Linear) and name.startswith("model.layers.")}
+
+
+def _int4_config(group_size: int, device: torch.device):
+    if device.type == "cuda":
+        from torchao.quantization import Int4WeightOnlyConfig
+
+        return Int4WeightOnlyConfig(group_size=group_size, int4_packing_format="tile_packed_to_4d",
+                                    set_inductor_config=False)
+    from torchao.prototype.quantization.int4.inference_workflow import PrototypeInt4WeightOnlyConfig
+
+    return PrototypeInt4WeightOnlyConfig(group_size=group_size, set_inductor_config=False)
+
+
+def _quiet_torchao_import() -> None:
+    """torchao's import logs a 'Failed to load' line per CUDA extension it cannot load on a CPU build; they say
+    nothing about int8/int4 weight-only inference, so keep them off the user's terminal."""
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import torchao  # noqa: F401
+
+
+@torch.no_grad()
+def quantize_model(model: nn.Module, mode: str) -> QuantizeReport:
+    """Quantize `model`'s decoder linears in place (weights only; activations stay in the model dtype)."""
+    check_quantize_mode(mode)
+    report = QuantizeReport(mode)
+    if mode == "none":
+        return report
+    _quiet_torchao_import()
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    linears = decoder_linears(model)
+    if mode == "int8":
+        config_for = {name: Int8WeightOnlyConfig(set_inductor_config=False) for name in linears}
+    else:
+        config_for = {}
+        for name, linear in linears.items():
+            group = int4_group_size(linear.in_features)
+            if group is not None:
+                config_for[name] = _int4_config(group, linear.weight.device)
+            else:
+                report.kept.append(name)
+    for name, config in config_for.items():
+        quantize_(model, config, filter_fn=lambda _module, fqn, target=name: fqn == target)
+        report.quantized.append(name)
+    return report
+
+
+def _stored_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor holds; a torchao tensor subclass is counted by its inner tensors (qdata, scales, zeros)."""
+    flatten = getattr(tensor, "__tensor_flatten__", None)
+    if flatten is None or type(tensor) in (torch.Tensor, nn.Parameter):
+        return tensor.numel() * tensor.element_size()
+    inner_names, _ = flatten()
+    return sum(_stored_bytes(getattr(tensor, n)) for n in inner_names if getattr(tensor, n) is not None)
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes held by the model's parameters and buffers, as stored (quantized ones included)."""
+    tensors = {id(t): t for t in list(model.parameters()) + list(model.buffers())}  # tied weights once
+    return sum(_stored_bytes(t) for t in tensors.values())
+
+
+def int4_group_size(in_features: int) -> int | None:
+    """The int4 group size a layer with this input size gets (None: it stays unquantized)."""
+    return next((g for g in INT4_GROUP_SIZES if in_features % g == 0), None)
+
+
+def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2) -> int:
+    """What `weight_bytes` reports after `quantize_model(model, mode)` on a model of `cfg` whose dtype has
+    `dtype_bytes` bytes — computed from shapes alone (the model is built on the meta device), so the planner can
+    size a 13B model. Storage as torchao 0.18 keeps it: int8 = one byte per weight plus an fp32 scale and an int8
+    zero point per output row; int4 = half a byte per weight plus a scale and a zero point in the model dtype per
+    group of `group_size` inputs. Everything outside the decoder linears stays at `dtype_bytes`."""
+    import dataclasses
+
+    from pretrain.model import BaichuanForCausalLM
+
+    if mode not in QUANTIZE_MODES:
+        raise UsageError(f"quantize={mode!r} is not one of {QUANTIZE_MODES}")
+    plain = dataclasses.replace(cfg, attention="eager", norm="reference", compile=False)
+    with torch.device("meta"):
+        model = BaichuanForCausalLM(plain)
+    linears = decoder_linears(model) if mode != "none" else {}
+    total = sum(p.numel() * dtype_bytes for name, p in model.named_parameters()
+                if name.removesuffix(".weight") not in linears)
+    for linear in linears.values():
+        rows, inputs = linear.out_features, linear.in_features
+        if mode == "int8":
+            total += rows * inputs + rows * (4 + 1)
+        elif (group := int4_group_size(inputs)) is not None:
+            total += rows * inputs // 2 + rows * (inputs // group) * 2 * dtype_bytes
+        else:
+            total += rows * inputs * dtype_bytes
+    return total
