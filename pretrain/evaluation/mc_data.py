@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate
+from pretrain.evaluation.cmmlu_subjects import CMMLU_SUBJECT_NAMES
 
 LETTERS = ("A", "B", "C", "D")
 SPLITS = ("dev", "val", "test")
@@ -38,7 +39,9 @@ class McSubject:
 
     @property
     def title(self) -> str:
-        """The subject as it appears in the prompt ("high school physics")."""
+        """The subject as it appears in the prompt: CMMLU's Chinese name ("高中物理学"), else "high school physics"."""
+        if self.layout == "cmmlu" and self.name in CMMLU_SUBJECT_NAMES:
+            return CMMLU_SUBJECT_NAMES[self.name]
         return self.name.replace("_", " ")
 
 
@@ -79,12 +82,16 @@ def _row_to_item(row: list[str], layout: str) -> tuple[McItem | None, str]:
     offset = {"ceval": 1, "cmmlu": 1, "mmlu": 0}[layout]  # C-Eval's id and CMMLU's index come first
     if len(row) < offset + 6:
         return None, "too_few_columns"
-    question, a, b, c, d, answer = (cell.strip() for cell in row[offset : offset + 6])
+    cells = row[offset : offset + 6]
+    # CMMLU's own code reads its CSVs with pandas, which keeps a cell's spaces (407 real cells end in one, e.g.
+    # "0.2÷0.5 "), so its prompts hold them; the other layouts' cells are stripped as before.
+    question, a, b, c, d = cells[:5] if layout == "cmmlu" else (cell.strip() for cell in cells[:5])
+    answer = cells[5].strip()
     if not answer:
         return None, "no_answer"
     if answer.upper() not in LETTERS:
         return None, "answer_not_a_to_d"
-    if not question:
+    if not question.strip():
         return None, "empty_question"
     return McItem(question, (a, b, c, d), answer.upper()), ""
 

@@ -45,6 +45,18 @@ def build_prompt(layout: str, subject: str, shots: list[McItem], item: McItem) -
     return template.header.format(subject=subject) + "".join(template.solved(s) for s in shots) + template.body(item)
 
 
+def fewer_shots(layout: str, shots: list[McItem], encode) -> list[McItem]:
+    """The shots left after one step of shortening a prompt that does not fit.
+
+    CMMLU's `gen_prompt` drops the longest example (in tokens, every example of that length at once) and keeps
+    the rest in order; C-Eval's and MMLU's scripts drop from the end."""
+    if layout != "cmmlu" or not shots:
+        return shots[:-1]
+    template = TEMPLATES[layout]
+    lengths = [len(encode(template.solved(s))) for s in shots]
+    return [s for s, n in zip(shots, lengths) if n != max(lengths)]
+
+
 def continuations(layout: str, item: McItem) -> tuple[list[str], list[str]]:
     """(letter continuations, option-text continuations) after the answer cue, in A-D order."""
     separator = TEMPLATES[layout].separator

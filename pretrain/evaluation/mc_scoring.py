@@ -6,8 +6,8 @@
 * **option**: the log-likelihood of each option's full text as the continuation (sum over its tokens), and
   **option_norm**: the same divided by the option's length in characters (favours no length).
 
-One batch holds the eight rows `prompt + continuation`. A too-long prompt loses shots first, then (zero shots
-still too long) its oldest tokens.
+One batch holds the eight rows `prompt + continuation`. A too-long prompt loses shots first (CMMLU's longest
+first, as its script does; the others' last first), then (zero shots still too long) its oldest tokens.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Protocol
 import torch
 
 from pretrain.evaluation.mc_data import LETTERS, McItem
-from pretrain.evaluation.mc_prompt import build_prompt, continuations
+from pretrain.evaluation.mc_prompt import build_prompt, continuations, fewer_shots
 
 METHODS = ("letter", "option", "option_norm")
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # input_ids [B, L] -> logits [B, L, V]
@@ -86,12 +86,12 @@ def _argmax_letter(scores: Sequence[float]) -> str:
 
 def score_item(model: LogitsFn, tokenizer: Tokenizer, layout: str, subject_title: str, shots: Sequence[McItem],
                item: McItem, max_len: int, prefix: Sequence[int] = (), device: str | torch.device = "cpu") -> ItemScore:
-    k = len(shots)
+    kept = list(shots)
     while True:
-        rows = _rows(tokenizer, list(prefix), layout, build_prompt(layout, subject_title, list(shots[:k]), item), item)
-        if _longest(rows) <= max_len or k == 0:
+        rows = _rows(tokenizer, list(prefix), layout, build_prompt(layout, subject_title, kept, item), item)
+        if _longest(rows) <= max_len or not kept:
             break
-        k -= 1
+        kept = fewer_shots(layout, kept, tokenizer.encode)
     # Keep at least one context token per row: the first continuation token needs a position to be predicted from.
     cut = min(max(0, _longest(rows) - max_len), min(len(ctx) for ctx, _ in rows) - 1)
     scores = continuation_log_likelihoods(model, rows, cut, device)
@@ -101,4 +101,4 @@ def score_item(model: LogitsFn, tokenizer: Tokenizer, layout: str, subject_title
         "option": _argmax_letter(option),
         "option_norm": _argmax_letter([ll / max(1, len(text)) for ll, text in zip(option, item.options)]),
     }
-    return ItemScore(item.answer, predictions, k, cut > 0)
+    return ItemScore(item.answer, predictions, len(kept), cut > 0)
