@@ -1,9 +1,12 @@
 """The reading side of the token-shard format (`token_shards.py`): shard directories named by a path or a glob,
 memory-mapped and checked against their manifests, as one indexable sequence of documents.
 
-Nothing here is per document in memory: a set holds one cumulative document count per shard and maps each
-shard's ``.idx`` and ``.bin`` only when a document of it is first read (both stay in the page cache, shared by
-every process of a node). Document and token positions are int64 throughout, so a directory may hold more than
+Nothing here is per document in memory: a set holds one cumulative document count per shard, memory-maps a
+shard's ``.idx`` when a document of it is first looked up, and reads tokens from its ``.bin`` with ``pread``.
+Both go through the page cache, shared by every process of a node. Tokens are read rather than mapped because
+a mapping counts in a process's RSS every page the kernel maps around a fault (64 KiB per random read): a rank
+reading 8 x 4096 tokens would soon "hold" the whole corpus in RSS, though the memory is the node's shared
+page cache either way. Document and token positions are int64 throughout, so a directory may hold more than
 2**31 documents or tokens.
 """
 
@@ -25,9 +28,9 @@ from data_pipeline.formats.token_shards import (
     read_manifest,
 )
 
-# Every mapped file keeps a file descriptor (CPython's mmap dups it): past this many shards the least recently
-# read ones are unmapped, so a corpus of tens of thousands of shards stays under the open-file limit.
-MAX_MAPPED_SHARDS = 512
+# Each open shard keeps two file descriptors (the .bin, and the .idx mapping's: CPython's mmap dups it): past
+# this many shards the least recently read are closed, so tens of thousands of shards stay under the fd limit.
+MAX_OPEN_SHARDS = 512
 
 
 def resolve_shard_dirs(path_or_glob: str) -> list[Path]:
@@ -60,7 +63,7 @@ class TokenShardSet:
     """The documents of one or more shard directories, memory-mapped, as one indexable sequence.
 
     Document ``d`` (global over the directories, in manifest order) has `document_length(d)` tokens, its EOS
-    included; `document_tokens(d, start, end)` returns a read-only view into the page cache.
+    included; `document_tokens(d, start, end)` reads them.
     """
 
     def __init__(self, directories: Sequence[str | os.PathLike]):
@@ -94,7 +97,7 @@ class TokenShardSet:
         # first document of each shard, then the total: int64, the only per-shard array
         self.shard_first_document = np.asarray(documents, dtype=np.int64)
         self.num_tokens = sum(self._shard_tokens)
-        self._mapped: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._open: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()  # shard -> (.bin fd, .idx map)
 
     def _check_shard(self, directory: Path, name: str, documents: int, tokens: int) -> tuple[Path, Path]:
         """Sizes and the first and last boundary against the manifest: a few bytes read, not the index."""
@@ -127,22 +130,41 @@ class TokenShardSet:
     def num_shards(self) -> int:
         return len(self._paths)
 
-    def shard(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """(tokens, boundaries) of shard `index`, mapped on first use."""
-        mapped = self._mapped.get(index)
-        if mapped is None:
+    def _shard(self, index: int) -> tuple[int, np.ndarray]:
+        """(.bin file descriptor, mapped boundaries) of shard `index`, opened on first use."""
+        opened = self._open.get(index)
+        if opened is None:
             bin_path, idx_path = self._paths[index]
             documents = int(self.shard_first_document[index + 1] - self.shard_first_document[index])
-            mapped = (
-                map_read_only(bin_path, self.dtype, self._shard_tokens[index]),
-                map_read_only(idx_path, INDEX_DTYPE, documents + 1),
-            )
-            self._mapped[index] = mapped
-            if len(self._mapped) > MAX_MAPPED_SHARDS:
-                self._mapped.popitem(last=False)  # unmapped once no view into it remains
+            opened = (os.open(bin_path, os.O_RDONLY), map_read_only(idx_path, INDEX_DTYPE, documents + 1))
+            self._open[index] = opened
+            if len(self._open) > MAX_OPEN_SHARDS:
+                os.close(self._open.popitem(last=False)[1][0])  # the mapping goes with its last view
         else:
-            self._mapped.move_to_end(index)
-        return mapped
+            self._open.move_to_end(index)
+        return opened
+
+    def boundaries(self, shard: int) -> np.ndarray:
+        """Shard `shard`'s ``.idx``, memory-mapped."""
+        return self._shard(shard)[1]
+
+    def read_tokens(self, shard: int, start: int, end: int) -> np.ndarray:
+        """Tokens ``[start, end)`` of shard `shard`'s ``.bin`` (a fresh array of the shard's dtype)."""
+        size = self.dtype.itemsize
+        data = os.pread(self._shard(shard)[0], (end - start) * size, start * size)
+        if len(data) != (end - start) * size:
+            raise TokenShardError(f"shard {self._paths[shard][0]} is shorter than its manifest says — re-run tokenize")
+        return np.frombuffer(data, dtype=self.dtype)
+
+    def close(self) -> None:
+        while self._open:
+            os.close(self._open.popitem()[1][0])
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: os may be gone already
+            pass
 
     def shard_of(self, docs: np.ndarray) -> np.ndarray:
         """The shard holding each of `docs` (int64 array)."""
@@ -162,7 +184,7 @@ class TokenShardSet:
         cuts = np.flatnonzero(np.diff(sorted_shards)) + 1
         for group in np.split(order, cuts) if docs.size else []:
             s = int(shards[group[0]])
-            boundaries = self.shard(s)[1]
+            boundaries = self.boundaries(s)
             local = docs[group] - self.shard_first_document[s]
             starts[group] = boundaries[local]
             ends[group] = boundaries[local + 1]
@@ -181,7 +203,7 @@ class TokenShardSet:
         shards, starts, ends = self.document_spans(np.array([doc]))
         first, last = int(starts[0]), int(ends[0])
         stop = last if end is None else min(first + end, last)
-        return self.shard(int(shards[0]))[0][first + start : stop]
+        return self.read_tokens(int(shards[0]), first + start, max(stop, first + start))
 
     def content_signature(self) -> dict:
         """What identifies the content (tokenizer, every shard's name and counts), not where it lies: for fingerprints."""

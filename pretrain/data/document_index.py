@@ -129,7 +129,7 @@ def open_source_index(
 def _build_once(stem: Path, shards, permutation, parts, name, seed, validation_fraction) -> None:
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        lock = os.open(stem.with_suffix(".lock"), os.O_CREAT | os.O_RDWR, 0o664)
+        lock = _open_lock_file(stem.with_suffix(".lock"))
     except OSError as err:
         raise DataConfigError(
             f"data source {name!r}: cannot build its loader index in {stem.parent} ({err.strerror or err}) — set "
@@ -170,6 +170,11 @@ def _build_once(stem: Path, shards, permutation, parts, name, seed, validation_f
         ) from None
     finally:
         os.close(lock)
+
+
+def _open_lock_file(path: Path) -> int:
+    """The first file a build creates: where a read-only cache directory shows."""
+    return os.open(path, os.O_CREAT | os.O_RDWR, 0o664)
 
 
 def _extreme_hash_document(n: int, rule: HeldOutRule, smallest: bool) -> int:

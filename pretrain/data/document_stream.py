@@ -52,24 +52,41 @@ class TrainingOrder:
         self._epochs.move_to_end(epoch)
         return self._epochs[epoch]
 
+    def _base_position(self, chunk: int, within: int) -> tuple[int, int]:
+        """(base position of the document holding token `within` of `chunk`, that token's offset in the index's
+        cumulative training tokens)."""
+        size, ends = self.index.chunk_size, self.index.train_ends
+        low, high = chunk * size, min(chunk * size + size, ends.size)
+        base = int(ends[low - 1]) if low else 0
+        return low + int(np.searchsorted(ends[low:high], base + within, side="right")), base + within
+
     def run(self, epoch: int, offset: int, tokens: int) -> Run:
-        """The documents covering epoch tokens ``[offset, offset + tokens)``, stopping early at a chunk's end."""
+        """The documents covering epoch tokens ``[offset, offset + tokens)`` (or up to the epoch's end)."""
         order, ends = self._epoch(epoch)
-        slot = int(np.searchsorted(ends, offset, side="right"))
-        chunk = int(order[slot])
-        within = offset - (int(ends[slot]) - int(self.chunk_tokens[chunk]))  # tokens into the chunk
         size, train_ends = self.index.chunk_size, self.index.train_ends
-        low, high = chunk * size, min(chunk * size + size, train_ends.size)
-        base = int(train_ends[low - 1]) if low else 0
-        span = train_ends[low:high]
-        first = int(np.searchsorted(span, base + within, side="right"))
-        last = int(np.searchsorted(span, base + within + tokens - 1, side="right"))
-        span_ends = span[first : min(last + 1, span.size)]
-        lengths = np.diff(span_ends, prepend=int(span[first - 1]) if first else base)
+        first_slot = int(np.searchsorted(ends, offset, side="right"))
+        last_token = min(offset + tokens, self.epoch_tokens) - 1
+        last_slot = int(np.searchsorted(ends, last_token, side="right"))
+        first_chunk, last_chunk = int(order[first_slot]), int(order[last_slot])
+        first_start = int(ends[first_slot]) - int(self.chunk_tokens[first_chunk])  # the chunk's first epoch token
+        last_start = int(ends[last_slot]) - int(self.chunk_tokens[last_chunk])
+        first, target = self._base_position(first_chunk, offset - first_start)
+        last, _ = self._base_position(last_chunk, last_token - last_start)
+        if first_slot == last_slot:
+            positions = np.arange(first, last + 1)
+        else:  # the rest of the first chunk, every chunk between (all their positions), the last one's head
+            middle = order[first_slot + 1 : last_slot] * size
+            counts = np.minimum(middle + size, train_ends.size) - middle
+            inner = np.repeat(middle - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+            positions = np.concatenate([
+                np.arange(first, min(first_chunk * size + size, train_ends.size)), inner,
+                np.arange(last_chunk * size, last + 1),
+            ])
+        document_ends = train_ends[positions]
+        lengths = document_ends - np.where(positions > 0, train_ends[np.maximum(positions - 1, 0)], 0)
         keep = lengths > 0  # held-out documents count no tokens: skipped
-        documents = self.index.permutation(np.arange(low + first, low + first + span_ends.size)[keep])
-        skip = base + within - (int(span_ends[0]) - int(lengths[0]))
-        return documents, skip, lengths[keep]
+        skip = target - (int(document_ends[0]) - int(lengths[0]))
+        return self.index.permutation(positions[keep]), skip, lengths[keep]
 
     def documents(self, epoch: int) -> Iterator[int]:
         """Every training document of one epoch, in stream order (for tests and inspection: O(documents) time)."""
@@ -148,7 +165,7 @@ class DocumentStream:
             shards, starts, _ = self.shards.document_spans(documents)
             for shard, start, length in zip(shards.tolist(), starts.tolist(), lengths.tolist()):
                 take = min(length - skip, need - filled)
-                tokens[filled : filled + take] = self.shards.shard(shard)[0][start + skip : start + skip + take]
+                tokens[filled : filled + take] = self.shards.read_tokens(shard, start + skip, start + skip + take)
                 doc_ids[filled : filled + take] = doc_number
                 filled += take
                 position += take

@@ -80,7 +80,7 @@ def test_a_read_only_cache_dir_is_one_clear_line(shard_factory, monkeypatch, tmp
     def read_only(*args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(document_index.os, "open", read_only)
+    monkeypatch.setattr(document_index, "_open_lock_file", read_only)
     first_batches(one_source(path))  # an existing index is only read
     with pytest.raises(DataConfigError, match="Read-only file system.*data.index_cache_dir") as err:
         first_batches(one_source(path, seed=5))  # needs a new one
