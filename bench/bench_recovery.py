@@ -11,7 +11,7 @@ the recovery into:
   backoff     the supervisor's wait before relaunching (--backoff)
   launcher    relaunch → the rank-0 process exists (deepspeed's runner + launch.py, or torchrun)
   rank start  rank-0 process → its DeepSpeed engine is built (imports, distributed init, model, engine);
-              taken from the trainer's "pretrain.engine: DeepSpeed ..." log line
+              taken from the trainer's "pretrain.engine.deepspeed_engine: DeepSpeed ..." log line
   resume      engine built → start-up heartbeat: checkpoint verify + load, data-loader state, RNG restore
               (the same interval of the cold start, which has no checkpoint, is printed beside it, so the
               checkpoint load alone is about the difference)
@@ -43,7 +43,7 @@ import psutil
 
 from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
 from launch.incidents import read_incidents
-from pretrain.engine import free_port
+from pretrain.distributed.session import free_port
 from pretrain.heartbeat import read_heartbeats
 
 BIN = Path(sys.executable).parent
@@ -94,7 +94,7 @@ class RankTimes:
         return cls(psutil.Process(record.pid).create_time(), record.start_time)
 
 
-ENGINE_BUILT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO pretrain\.engine: DeepSpeed")
+ENGINE_BUILT = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO pretrain\.engine\.deepspeed_engine: DeepSpeed")
 
 
 def engine_built_times(log: Path) -> tuple[float, float]:
@@ -105,7 +105,7 @@ def engine_built_times(log: Path) -> tuple[float, float]:
         if match:
             times.append(datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp())
     if len(times) != 2:
-        raise SystemExit(f"error: expected 2 'pretrain.engine: DeepSpeed' log lines in {log}, found {len(times)}")
+        raise SystemExit(f"error: expected 2 'pretrain.engine.deepspeed_engine: DeepSpeed' log lines in {log}, found {len(times)}")
     return times[0], times[1]
 
 

@@ -8,7 +8,7 @@ with the same model (BaichuanForCausalLM), the same ZeRO-2 DeepSpeed dict (rende
 
   bare     model + torch AdamW + deepspeed.initialize(config=that dict); batches pre-built in memory;
            `loss = engine(x, labels=y); engine.backward(loss); engine.step()` — no framework code at all.
-  trainer  `pretrain.trainer.Trainer(config).fit()`: data loader over token shards, loss guard and its
+  trainer  `pretrain.training.build_trainer(config, rank, world).fit()`: data loader over token shards, loss guard and its
            all-reduces, metrics (console + JSONL, throughput, model-state report), heartbeat, stop-signal
            agreement, callbacks. Checkpoints are left out (save_interval past the run; the final save comes
            after the timed window).
@@ -100,7 +100,7 @@ def trainer_loop(config, rank: int, world_size: int, warmup: int) -> list[float]
     """Wall-clock intervals between consecutive step ends after `warmup` of the real trainer (taken by a callback,
     so everything the loop does between two steps — metrics, guard, heartbeat, callbacks — is inside)."""
     from pretrain.callbacks import Callback
-    from pretrain.trainer import Trainer
+    from pretrain.training import build_trainer
 
     stamps: dict[int, float] = {}
     inside_engine: dict[int, float] = {}
@@ -109,9 +109,9 @@ def trainer_loop(config, rank: int, world_size: int, warmup: int) -> list[float]
         def on_step_end(self, trainer):
             stamps[trainer.state.step] = time.perf_counter()
 
-    trainer = Trainer(config, rank, world_size)
+    trainer = build_trainer(config, rank, world_size)
     trainer.callbacks.append(StepClock())
-    engine = trainer.engine
+    engine = trainer.engine.engine  # the DeepSpeed engine inside the step engine
 
     def timed(method):  # seconds spent inside DeepSpeed and the model, per step
         def wrapper(*args, **kwargs):
@@ -125,7 +125,7 @@ def trainer_loop(config, rank: int, world_size: int, warmup: int) -> list[float]
 
     engine.forward, engine.backward, engine.step = (timed(m) for m in (engine.forward, engine.backward, engine.step))
     trainer.fit()
-    engine.destroy()
+    trainer.engine.close()
     steps = range(warmup + 1, config.train.max_steps + 1)
     FRAMEWORK_SECONDS.extend(
         b - a - inside_engine[step] for step, a, b in zip(steps, [stamps[s - 1] for s in steps], [stamps[s] for s in steps]))
@@ -137,7 +137,8 @@ FRAMEWORK_SECONDS: list[float] = []  # per trainer step: interval minus the time
 
 def worker(args) -> None:
     from pretrain.config import compose_config, resolve_batch_layout
-    from pretrain.engine import distributed_session, render_deepspeed_config
+    from pretrain.distributed.session import distributed_session
+    from pretrain.engine.deepspeed_config import render_deepspeed_config
 
     with distributed_session() as (rank, world_size):
         results = {"bare": [], "trainer": []}
@@ -158,7 +159,7 @@ def worker(args) -> None:
 
 # ---- the driver ------------------------------------------------------------------------------------------
 def main() -> None:
-    from pretrain.engine import free_port
+    from pretrain.distributed.session import free_port
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)

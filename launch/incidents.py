@@ -1,17 +1,18 @@
-"""`incidents.jsonl`: one JSON object per line for every failure the supervisor handled.
-
-The trainer's loss guard appends its own records to the same file; `source` tells them apart.
+"""The supervisor's records in `incidents.jsonl` (format and writer: pretrain/incidents.py, shared with the
+trainer's loss guard; `source` tells them apart): one `kind: "failure"` record per failure handled.
 A supervisor record is written once it is complete — when the restarted attempt completes its first new
 step — or, if that never happens, when the next attempt fails or the supervisor exits (unknown fields null).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
+
+from pretrain.incidents import INCIDENTS_FILE, append_incident, read_incidents
+
+__all__ = ["INCIDENTS_ENV", "RUN_DIR_ENV", "Incident", "IncidentLog", "default_incidents_path", "read_incidents"]
 
 INCIDENTS_ENV = "BAICHUAN_INCIDENTS"
 RUN_DIR_ENV = "BAICHUAN_RUN_DIR"
@@ -19,7 +20,7 @@ RUN_DIR_ENV = "BAICHUAN_RUN_DIR"
 
 def default_incidents_path(environ=os.environ) -> Path:
     run_dir = environ.get(RUN_DIR_ENV)
-    return Path(run_dir) / "incidents.jsonl" if run_dir else Path("incidents.jsonl")
+    return Path(run_dir) / INCIDENTS_FILE if run_dir else Path(INCIDENTS_FILE)
 
 
 @dataclass
@@ -42,25 +43,12 @@ class Incident:
     detail: str = ""
     source: str = "supervisor"
 
-    def to_json(self) -> str:
-        record = asdict(self)
-        record["time"] = datetime.fromtimestamp(self.detected_at, tz=timezone.utc).isoformat(timespec="milliseconds")
-        return json.dumps(record, sort_keys=True)
-
 
 class IncidentLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def append(self, incident: Incident) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # One write of a short line with O_APPEND: concurrent writers (the trainer's loss guard) never
-        # interleave inside a line.
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(incident.to_json() + "\n")
-
-
-def read_incidents(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        fields = asdict(incident)
+        del fields["source"]
+        append_incident(self.path, incident.source, "failure", at=incident.detected_at, **fields)

@@ -1,7 +1,15 @@
-"""`incidents.jsonl`: one JSON line per thing that went wrong and what was done about it.
+"""`incidents.jsonl`: one JSON object per line for every thing that went wrong in a run and what was done.
 
-The trainer (loss guard) and the supervisor (`launch.run`: crashes, hangs) append to the same file in the run
-directory, so one file tells the story of a run.
+This module owns the format; the trainer (loss guard: skipped steps, rollbacks) and the supervisor
+(`launch.run`: crashes, hangs, restarts) both append through `append_incident`, so one file in the run
+directory tells the story of a run. Every record has
+
+    time    ISO-8601 UTC with milliseconds, when it happened ("2026-12-05T12:00:00.123+00:00")
+    source  "trainer" or "supervisor"
+    kind    what the record is: "skipped_step", "rollback" (trainer), "failure" (supervisor)
+
+and the fields of its kind (step, reason, ... — see the writer). Like the heartbeat files, it imports nothing
+heavy: the supervisor reads it without torch.
 """
 
 from __future__ import annotations
@@ -9,16 +17,29 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
+INCIDENTS_FILE = "incidents.jsonl"
 
-def append_incident(path: str | Path, kind: str, **fields) -> dict:
-    record = {"time": time.time(), "source": "trainer", "kind": kind, **fields}
+
+def append_incident(path: str | Path, source: str, kind: str, at: float | None = None, **fields) -> dict:
+    """Append one record (`at`: when it happened, epoch seconds; now by default) and fsync it."""
+    moment = datetime.fromtimestamp(time.time() if at is None else at, tz=timezone.utc)
+    record = {"time": moment.isoformat(timespec="milliseconds"), "source": source, "kind": kind, **fields}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # One write() of one line with O_APPEND: concurrent writers never interleave within a record.
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    # One write() of one line with O_APPEND: concurrent writers (trainer rank 0, supervisor) never interleave
+    # within a record.
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
     return record
+
+
+def read_incidents(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -34,12 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     # DeepSpeed and the trainer are imported after the config is known to be good: a typo answers at once.
     from pretrain.checkpoint import CheckpointNotFound
-    from pretrain.engine import distributed_session
-    from pretrain.trainer import Trainer
+    from pretrain.distributed.session import distributed_session
+    from pretrain.training import build_trainer
 
     # Config, data and data-state errors are UserErrors; a missing checkpoint is the user's doing too.
     with user_errors_exit(CheckpointNotFound), distributed_session() as (rank, world_size):
-        Trainer(config, rank, world_size).fit()
+        build_trainer(config, rank, world_size).fit()
     return 0
 
 

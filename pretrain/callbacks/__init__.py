@@ -19,8 +19,8 @@ __all__ = ["Callback", "build_callbacks"]
 
 def build_callbacks(config: PretrainConfig) -> list[Callback]:
     # Imported here: these modules import pretrain.callbacks.base, i.e. this package.
+    from pretrain.callbacks.model_state import ModelStateReport
     from pretrain.callbacks.validation import ValidationCallback
-    from pretrain.metrics.model_state import ModelStateReport
 
     callbacks: list[Callback] = [ModelStateReport()]  # per-rank state bytes, buckets, comm fit, loss scale
     if config.train.eval_interval > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pretrain.trainer import Trainer
+    from pretrain.training import Trainer
 
 
 class Callback:

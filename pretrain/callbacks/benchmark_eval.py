@@ -24,7 +24,7 @@ from pretrain.evaluation.mc_scoring import METHODS
 from pretrain.evaluation.perplexity import held_out_losses, per_language
 
 if TYPE_CHECKING:
-    from pretrain.trainer import Trainer
+    from pretrain.training import Trainer
 
 
 class BenchmarkEvalCallback(Callback):
@@ -58,14 +58,9 @@ class BenchmarkEvalCallback(Callback):
 
     @torch.no_grad()
     def _evaluate(self, trainer: Trainer, module, device) -> dict:
-        masking = trainer.config.data.document_masking
-
-        def loss(batch):
-            doc_ids = batch["doc_ids"].to(device) if masking else None
-            return module(batch["input_ids"].to(device), labels=batch["labels"].to(device), doc_ids=doc_ids)
-
         metrics: dict[str, float] = {}
-        per_source = held_out_losses(loss, trainer.loader, self.config.ppl_batches, device_all_reduce(device))
+        # The engine's forward: the training step's device transfer and document masking (loader cu_seqlens).
+        per_source = held_out_losses(trainer.engine.forward, trainer.loader, self.config.ppl_batches, device_all_reduce(device))
         for r in per_source:
             metrics[f"eval/loss/{r.name}"] = r.loss
             metrics[f"eval/ppl/{r.name}"] = r.perplexity

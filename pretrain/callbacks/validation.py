@@ -23,7 +23,7 @@ from pretrain.callbacks.base import Callback
 from pretrain.evaluation.perplexity import held_out_losses
 
 if TYPE_CHECKING:
-    from pretrain.trainer import Trainer
+    from pretrain.training import Trainer
 
 
 class ValidationCallback(Callback):
@@ -52,20 +52,15 @@ def device_all_reduce(device) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def evaluate_sources(trainer: Trainer, max_batches: int) -> dict[str, float]:
     """Validation metrics for every source; a collective, call it on every rank."""
-    engine, device = trainer.engine, trainer.engine.device
-    masking = trainer.config.data.document_masking
-
-    def loss_fn(batch: dict) -> torch.Tensor:
-        return engine(batch["input_ids"].to(device), labels=batch["labels"].to(device),
-                      doc_ids=batch["doc_ids"].to(device) if masking else None)
-
-    was_training = engine.training
-    engine.eval()
+    module = trainer.engine.module
+    was_training = module.training
+    module.eval()
     try:
-        with torch.no_grad():
-            results = held_out_losses(loss_fn, trainer.loader, max_batches, device_all_reduce(device))
+        with torch.no_grad():  # the engine's forward: the training step's device transfer and document masking
+            results = held_out_losses(trainer.engine.forward, trainer.loader, max_batches,
+                                      device_all_reduce(trainer.engine.device))
     finally:
-        engine.train(was_training)
+        module.train(was_training)
     metrics: dict[str, float] = {}
     for result in results:  # a source without held-out documents has nothing to report
         metrics.update(_loss_and_ppl(f"val/{result.name}", result.loss))

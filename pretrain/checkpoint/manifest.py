@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from plumbing.atomic_write import atomic_write_json
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -24,16 +25,6 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write JSON to a temporary name, fsync, then rename: readers see the old file or the new one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_manifest(directory: Path, step: int, checksums: bool = True) -> dict:
     files = {}
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and p.name != MANIFEST):
@@ -42,7 +33,7 @@ def write_manifest(directory: Path, step: int, checksums: bool = True) -> dict:
             entry["sha256"] = sha256_file(path)
         files[path.relative_to(directory).as_posix()] = entry
     manifest = {"format_version": FORMAT_VERSION, "step": step, "files": files}
-    write_json_atomic(directory / MANIFEST, manifest)
+    atomic_write_json(directory / MANIFEST, manifest, indent=1, sort_keys=True)
     return manifest
 
 

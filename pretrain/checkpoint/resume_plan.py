@@ -1,41 +1,31 @@
-"""What a run resumes from, decided before the engine is built.
+"""Which checkpoint a run loads, and how, decided before the engine is built.
 
 The newest checkpoint whose manifest verifies is taken (`train.resume=auto`), or the one named. The saved
-config is diffed against the new one and changes outside the allow-list are refused with the diff shown. If
-the checkpoint was written by another number of ranks it is converted once to DeepSpeed's universal format.
+config is diffed against the new one and changes outside the allow-list are refused with the diff shown. A
+checkpoint written by another number of ranks or ZeRO stage is converted once to DeepSpeed's universal format
+(the engine must know that at initialisation). A loss-guard rollback asks the same question of an older
+checkpoint (`load_plan`), which after such a resume may still be one the old world size wrote.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch.distributed as dist
 
-from pretrain.checkpoint import CheckpointRef, CheckpointStore, read_saved_config, read_trainer_state
 from pretrain.checkpoint.config_diff import disallowed_changes
+from pretrain.checkpoint.store import CheckpointRef, CheckpointStore, read_saved_config, read_trainer_state
 from pretrain.checkpoint.universal import convert_to_universal
 from pretrain.config import ConfigError, PretrainConfig
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class TrainerState:
-    """Everything besides the engine that a resume needs; saved as JSON in every checkpoint."""
-
-    step: int = 0
-    consumed_tokens: int = 0
-    data: dict = field(default_factory=dict)
-    loss_window: list = field(default_factory=list)
-    world_size: int = 1
-    zero_stage: int = 0
-
-
 @dataclass(frozen=True)
 class ResumePlan:
     checkpoint: CheckpointRef | None
-    universal: bool = False
+    universal: bool = False  # load the converted universal checkpoint (written by another layout)
 
 
 def plan_resume(store: CheckpointStore, config: PretrainConfig, config_yaml: str, rank: int,
@@ -50,12 +40,17 @@ def plan_resume(store: CheckpointStore, config: PretrainConfig, config_yaml: str
     refused = disallowed_changes(read_saved_config(ref.path), config_yaml)
     if refused:
         raise ConfigError(f"resume from {ref.path} refused, config changed: {'; '.join(refused)}")
+    return load_plan(ref, config.deepspeed.zero_stage, rank, world_size)
+
+
+def load_plan(ref: CheckpointRef, zero_stage: int, rank: int, world_size: int) -> ResumePlan:
+    """Load `ref` as written, or convert it to universal first (collective: every rank calls it)."""
     saved = read_trainer_state(ref.path)
-    if saved["world_size"] == world_size and saved["zero_stage"] == config.deepspeed.zero_stage:
+    if saved["world_size"] == world_size and saved["zero_stage"] == zero_stage:
         return ResumePlan(ref)
     if rank == 0:
-        log.info("checkpoint written by %d ranks (ZeRO-%d), resuming on %d (ZeRO-%d)", saved["world_size"],
-                 saved["zero_stage"], world_size, config.deepspeed.zero_stage)
+        log.info("checkpoint %s written by %d ranks (ZeRO-%d), loading on %d (ZeRO-%d)", ref.path.name,
+                 saved["world_size"], saved["zero_stage"], world_size, zero_stage)
         convert_to_universal(ref.path)
     if dist.is_initialized():
         dist.barrier()

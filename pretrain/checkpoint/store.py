@@ -25,10 +25,14 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pretrain.checkpoint.manifest import verify_manifest, write_json_atomic, write_manifest
+from plumbing.atomic_write import atomic_write_json, atomic_write_text
+from pretrain.checkpoint.manifest import verify_manifest, write_manifest
 from pretrain.checkpoint.rng import capture_rng_state
-from pretrain.faults import maybe_inject
+
+if TYPE_CHECKING:
+    from pretrain.engine import StepEngine
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ class CheckpointStore:
         return CheckpointRef(path, int(match.group(1)))
 
     # ---- saving (called on every rank) -----------------------------------------------------------------
-    def save(self, engine, step: int, trainer_state: dict, config_yaml: str, rank: int, barrier,
+    def save(self, engine: StepEngine, step: int, trainer_state: dict, config_yaml: str, rank: int, barrier,
              tokenizer: Path | None = None) -> Path:
         final = self.root / step_dir_name(step)
         tmp = self.root / f".tmp_{step_dir_name(step)}"
@@ -108,21 +112,14 @@ class CheckpointStore:
             self.root.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(tmp, ignore_errors=True)
         barrier()
-        engine.save_checkpoint(
-            str(tmp),
-            tag=ENGINE_TAG,
-            # Lets `ds_to_universal` convert this checkpoint for a resume on another GPU count.
-            client_state={"universal_checkpoint_info": {"universal_checkpoint_version": 0.2}},
-            save_latest=False,
-        )
-        maybe_inject(step, rank, "save")  # drills: die with the engine state written but not committed
+        engine.save(tmp)  # the step engine's own state, under tmp/ENGINE_TAG
         rng_dir = tmp / "rng"
         rng_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(rng_dir / f"rank{rank}.json", capture_rng_state())
+        atomic_write_json(rng_dir / f"rank{rank}.json", capture_rng_state(), indent=1, sort_keys=True)
         barrier()  # every rank's files are on disk before rank 0 commits
         if rank == 0:
-            write_json_atomic(tmp / TRAINER_STATE, trainer_state)
-            (tmp / CONFIG_FILE).write_text(config_yaml, encoding="utf-8")
+            atomic_write_json(tmp / TRAINER_STATE, trainer_state, indent=1, sort_keys=True)
+            atomic_write_text(tmp / CONFIG_FILE, config_yaml)
             if tokenizer is not None and tokenizer.is_file():
                 shutil.copyfile(tokenizer, tmp / "tokenizer.model")
             write_manifest(tmp, step, checksums=self.checksums)
@@ -135,10 +132,7 @@ class CheckpointStore:
         return final
 
     def _point_latest(self, name: str) -> None:
-        pointer = self.root / LATEST
-        tmp = pointer.with_name(".latest.tmp")
-        tmp.write_text(name + "\n")
-        tmp.replace(pointer)
+        atomic_write_text(self.root / LATEST, name + "\n")
 
     def _prune(self) -> None:
         refs = self.committed()

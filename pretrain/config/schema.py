@@ -51,9 +51,6 @@ class TrainConfig:
     spike_sigma: float = 6.0
     spike_min_history: int = 20
     max_bad_steps: int = 3
-    # Fault injection for tests and drills: the loss of these global batches (1-based; equal to the step
-    # number unless a rollback skipped data) is made NaN.
-    inject_nan_steps: List[int] = field(default_factory=list)  # noqa: UP006
     # Logging and evaluation cadence.
     log_interval: int = 1
     eval_interval: int = 0  # 0 = never

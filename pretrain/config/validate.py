@@ -46,8 +46,6 @@ def validate_config(config: PretrainConfig) -> None:
         raise ConfigError(
             f"train.seq_len={config.train.seq_len} exceeds model.max_seq_len={config.model.max_seq_len}"
         )
-    from pretrain.distributed.buckets import check_comm_config
-
     check_comm_config(config.comm)
     from pretrain.model.flops import GPU_PEAK_TFLOPS
 
@@ -56,6 +54,17 @@ def validate_config(config: PretrainConfig) -> None:
         raise ConfigError(f"cluster.gpu={config.cluster.gpu!r} is not one of {', '.join(GPU_PEAK_TFLOPS)}")
     if not config.data.sources:
         raise ConfigError("data.sources is empty — pick a data config (data=demo) or list token-shard sources")
+
+
+def check_comm_config(comm) -> None:
+    """One-line errors for the comm node (the probe and the bucket rule in pretrain/distributed read it)."""
+    if not 0 < comm.latency_share < 1:
+        raise ConfigError(f"comm.latency_share={comm.latency_share} must be in (0, 1), e.g. 0.1")
+    sizes = list(comm.probe_sizes_kib)
+    if len(set(sizes)) < 2 or min(sizes) <= 0:
+        raise ConfigError(f"comm.probe_sizes_kib={sizes} needs two or more distinct positive sizes")
+    if comm.probe_repeats < 1:
+        raise ConfigError(f"comm.probe_repeats={comm.probe_repeats} must be >= 1")
 
 
 def check_kernels_can_train(config: PretrainConfig) -> None:

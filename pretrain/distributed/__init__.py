@@ -2,7 +2,6 @@
 
 from pretrain.distributed.buckets import (
     BucketSizes,
-    check_comm_config,
     choose_bucket_sizes,
     rule_bucket_sizes,
 )
@@ -18,7 +17,6 @@ __all__ = [
     "BucketSizes",
     "CollectiveFit",
     "CommProfile",
-    "check_comm_config",
     "choose_bucket_sizes",
     "fit_latency_bandwidth",
     "probe_collectives",

@@ -26,7 +26,6 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 
-from pretrain.config.validate import ConfigError
 from pretrain.distributed.comm_probe import CollectiveFit, CommProfile, is_usable
 
 log = logging.getLogger(__name__)
@@ -105,14 +104,3 @@ def choose_bucket_sizes(config, world_size: int, profile: CommProfile | None = N
 def communication_bytes_per_element(precision: str) -> int:
     """Buckets hold elements of the training dtype (bf16/fp16 gradients and parameters are 2 bytes)."""
     return 4 if precision == "fp32" else 2
-
-
-def check_comm_config(comm) -> None:
-    """One-line errors for the comm node (the lead's validate.py covers the rest of the config)."""
-    if not 0 < comm.latency_share < 1:
-        raise ConfigError(f"comm.latency_share={comm.latency_share} must be in (0, 1), e.g. 0.1")
-    sizes = list(comm.probe_sizes_kib)
-    if len(set(sizes)) < 2 or min(sizes) <= 0:
-        raise ConfigError(f"comm.probe_sizes_kib={sizes} needs two or more distinct positive sizes")
-    if comm.probe_repeats < 1:
-        raise ConfigError(f"comm.probe_repeats={comm.probe_repeats} must be >= 1")

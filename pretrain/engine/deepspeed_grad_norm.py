@@ -48,7 +48,7 @@ def local_grad_square_sum(engine) -> torch.Tensor:
 
 
 def _owned_gradients(engine) -> list[torch.Tensor]:
-    # Imported here: DeepSpeed is imported by the engine's module, not by whoever imports pretrain.stability.
+    # Imported here: DeepSpeed is imported when an engine is built, not when the package is.
     from deepspeed.runtime.bf16_optimizer import BF16_Optimizer
     from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3
     from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer

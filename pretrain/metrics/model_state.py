@@ -3,21 +3,15 @@
 ZeRO-0 keeps everything on every rank; ZeRO-1/2 partition the fp32 master weights and Adam moments; ZeRO-3
 partitions the low-precision parameters too. Counting the bytes actually allocated (each storage once, so
 flattened buffers and their views are not double counted) turns that promise into a number in the metrics
-record, next to the start-up facts a run should keep: chosen bucket sizes and the comm probe's fit.
+record (pretrain/callbacks/model_state.py reports it after the first step).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
-
-from pretrain.callbacks.base import Callback
-
-if TYPE_CHECKING:
-    from pretrain.trainer import Trainer
 
 
 class _StorageCounter:
@@ -62,44 +56,10 @@ def model_state_bytes(module: torch.nn.Module, optimizer: torch.optim.Optimizer)
             "total_bytes": params + master + states}
 
 
-def _max_over_ranks(values: dict[str, int], device: torch.device) -> dict[str, int]:
+def max_over_ranks(values: dict[str, int], device: torch.device) -> dict[str, int]:
     if not (dist.is_available() and dist.is_initialized()):
         return values
     keys = sorted(values)
     tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)  # NCCL: device tensors
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return {k: int(v) for k, v in zip(keys, tensor.tolist())}
-
-
-class ModelStateReport(Callback):
-    """Adds, to the first step's record of each launch, the per-rank model-state bytes (max over ranks), the
-    bucket sizes DeepSpeed was given and the comm probe's fitted latency/bandwidth; every step under fp16,
-    the current loss scale."""
-
-    def __init__(self) -> None:
-        self._reported = False
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        self._reported = False
-
-    def on_step_end(self, trainer: Trainer) -> dict | None:
-        metrics: dict = {}
-        if trainer.config.train.precision == "fp16":
-            scale = getattr(trainer.engine.optimizer, "cur_scale", None)
-            if scale is not None:
-                metrics["loss_scale"] = float(scale)
-        if self._reported:
-            return metrics
-        # After the first step: FP16_Optimizer (ZeRO-0) creates the Adam moments lazily at its first step.
-        self._reported = True
-        state = _max_over_ranks(model_state_bytes(trainer.engine.module, trainer.bundle.optimizer),
-                                trainer.engine.device)
-        metrics.update({f"state/{k}_per_rank": v for k, v in state.items()})
-        zero = trainer.bundle.ds_config["zero_optimization"]
-        for key in ("reduce_bucket_size", "allgather_bucket_size", "stage3_prefetch_bucket_size"):
-            if key in zero:
-                metrics[f"buckets/{key}"] = zero[key]
-        profile = trainer.bundle.comm_profile
-        if profile is not None:
-            metrics.update(profile.as_metrics())
-        return metrics

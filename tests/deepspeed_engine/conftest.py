@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pretrain.engine import free_port
+from pretrain.distributed.session import free_port
 from tests.token_sources import write_token_source
 
 REPO = Path(__file__).resolve().parents[2]

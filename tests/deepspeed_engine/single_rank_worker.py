@@ -24,9 +24,9 @@ import torch
 
 from pretrain.config import compose_config, resolve_batch_layout
 from pretrain.data import PretrainDataLoader
-from pretrain.engine import distributed_session
+from pretrain.distributed.session import distributed_session
 from pretrain.model import BaichuanForCausalLM
-from pretrain.trainer import Trainer
+from pretrain.training import build_trainer
 from tests.deepspeed_engine.step_guard_worker import Snapshots, same
 
 NORM_CASES = {f"zero{stage}_{precision}": [f"deepspeed=zero{stage}", f"train.precision={precision}"]
@@ -61,9 +61,9 @@ def norms(out: Path, overrides: list[str]) -> None:
         run_dir = out / case
         config = compose_config([*overrides, *case_overrides, "train.max_steps=1", "train.grad_clip=0.01",
                                  f"logging.run_dir={run_dir}", f"train.checkpoint_dir={run_dir}/checkpoints"])
-        trainer = Trainer(config, 0, 1)
+        trainer = build_trainer(config, 0, 1)
         trainer.fit()
-        trainer.engine.destroy()
+        trainer.engine.close()
         results[case] = {"reported": first_grad_norm(run_dir), "reference": reference_norm(config)}
     (out / "norms.json").write_text(json.dumps(results))
 
@@ -73,7 +73,7 @@ def offload(out: Path, overrides: list[str]) -> None:
     config = compose_config([*overrides, "deepspeed=zero3_offload", "train.precision=fp32", "train.max_steps=4",
                              "train.lr=1e-5", "train.spike_sigma=100", "train.spike_min_history=1",
                              f"logging.run_dir={run_dir}", f"train.checkpoint_dir={run_dir}/checkpoints"])
-    trainer = Trainer(config, 0, 1)
+    trainer = build_trainer(config, 0, 1)
     snapshots = Snapshots()
     trainer.callbacks.append(snapshots)
     # A spike: 1000x the loss, far above mean + 100 x (0.1 % of the mean) of the one loss before it.
@@ -84,14 +84,14 @@ def offload(out: Path, overrides: list[str]) -> None:
     trainer.fit()
     after = snapshots.after
     view = {
-        "optimizer": type(trainer.bundle.optimizer).__name__,
+        "optimizer": type(trainer.engine.optimizer).__name__,
         "spike_left_state_untouched": same(after[SPIKE_STEP - 1], after[SPIKE_STEP]),
         "nan_left_state_untouched": same(after[NAN_STEP - 1], after[NAN_STEP]),
         "next_step_applied": not same(after[NAN_STEP], after[NAN_STEP + 1]),
         "reference_norm": reference_norm(config),
     }
     (out / "offload.json").write_text(json.dumps(view))
-    trainer.engine.destroy()
+    trainer.engine.close()
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def snapshot(trainer) -> list[torch.Tensor]:
     """Master weights, Adam moments and step counts (keys and values of the optimizer state, whichever stage
     owns them), plus this rank's model parameters (their ZeRO-3 partition)."""
     tensors = []
-    for master, state in trainer.bundle.optimizer.state.items():
+    for master, state in trainer.engine.optimizer.state.items():
         tensors.append(master.detach().clone())
         tensors += [value.detach().clone() for _, value in sorted(state.items()) if torch.is_tensor(value)]
     tensors += [getattr(p, "ds_tensor", p).detach().clone() for p in trainer.engine.module.parameters()]
@@ -128,13 +128,13 @@ def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
 
 def stage_cases(out: Path, overrides: list[str], rank: int, world_size: int) -> None:
     from pretrain.config import compose_config
-    from pretrain.trainer import Trainer
+    from pretrain.training import build_trainer
 
     for case, case_overrides in CASES.items():
         run_dir = out / case
         config = compose_config([*overrides, *case_overrides, "train.max_steps=3", f"logging.run_dir={run_dir}",
                                  "train.resume=none", f"train.checkpoint_dir={run_dir}/checkpoints"])
-        trainer = Trainer(config, rank, world_size)
+        trainer = build_trainer(config, rank, world_size)
         snapshots = Snapshots()
         trainer.callbacks.append(snapshots)
         poison_final_norm(trainer, rank)
@@ -144,10 +144,10 @@ def stage_cases(out: Path, overrides: list[str], rank: int, world_size: int) -> 
             "skip_left_state_untouched": same(after[POISON_STEP - 1], after[POISON_STEP]),
             "next_step_applied": not same(after[POISON_STEP], after[POISON_STEP + 1]),
             "finite": all(bool(t.float().isfinite().all()) for t in after[POISON_STEP + 1]),
-            "scheduler_steps": trainer.engine.lr_scheduler.last_epoch,
+            "scheduler_steps": trainer.engine.scheduler.last_epoch,
         }
         (run_dir / f"rank{rank}.json").write_text(json.dumps(view))
-        trainer.engine.destroy()
+        trainer.engine.close()
 
 
 def main() -> None:
@@ -158,7 +158,7 @@ def main() -> None:
         (out / f"device_order_rank{os.environ['RANK']}.json").write_text(
             json.dumps({"local_rank": int(os.environ["LOCAL_RANK"]), "events": order}))
         return
-    from pretrain.engine import distributed_session
+    from pretrain.distributed.session import distributed_session
 
     with distributed_session() as (rank, world_size):
         stage_cases(out, overrides, rank, world_size)

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from pretrain.config import ConfigError, compose_config, resolve_batch_layout
-from pretrain.engine import parameter_groups, render_deepspeed_config
+from pretrain.engine.deepspeed_config import render_deepspeed_config
 from pretrain.model import BaichuanForCausalLM
+from pretrain.optimizer import parameter_groups
 
 SOURCES = "data.sources=[{name: zh, path: /tmp/none}]"
 
@@ -84,7 +85,7 @@ def test_no_decay_groups_hold_under_zero3_partitioning():
 def test_fp16_on_a_device_without_fp16_is_one_config_error(monkeypatch):
     from deepspeed.accelerator import get_accelerator
 
-    from pretrain.engine import check_precision_supported
+    from pretrain.engine.deepspeed_engine import check_precision_supported
 
     monkeypatch.setattr(type(get_accelerator()), "is_fp16_supported", lambda self: False)
     with pytest.raises(ConfigError, match="train.precision=fp16 is not supported"):

@@ -94,17 +94,19 @@ def test_model_state_report_once_per_launch_and_loss_scale_every_fp16_step():
 
     from pretrain.distributed import fit_latency_bandwidth
     from pretrain.distributed.comm_probe import CommProfile
-    from pretrain.metrics.model_state import ModelStateReport
+    from pretrain.callbacks.model_state import ModelStateReport
+    from pretrain.config import BatchLayout
+    from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine
 
     model = torch.nn.Linear(8, 8)
     optimizer = torch.optim.AdamW(model.parameters())
     fit = fit_latency_bandwidth("all_gather", [1 << 20, 4 << 20], [1e-4 + s / 1e9 for s in (1 << 20, 4 << 20)])
-    trainer = SimpleNamespace(
-        config=SimpleNamespace(train=SimpleNamespace(precision="fp16")),
-        engine=SimpleNamespace(module=model, optimizer=SimpleNamespace(cur_scale=1024.0), device=torch.device("cpu")),
-        bundle=SimpleNamespace(optimizer=optimizer, comm_profile=CommProfile(2, "gloo", {"all_gather": fit}),
-                               ds_config={"zero_optimization": {"reduce_bucket_size": 7, "stage": 2}}),
-    )
+    deepspeed_engine = SimpleNamespace(module=model, optimizer=SimpleNamespace(cur_scale=1024.0),  # fp16 wrapper
+                                       device=torch.device("cpu"), fp16_enabled=lambda: True)
+    engine = DeepSpeedStepEngine(deepspeed_engine, optimizer, BatchLayout(1, 1, 2),
+                                 {"zero_optimization": {"reduce_bucket_size": 7, "stage": 2}}, True,
+                                 comm_profile=CommProfile(2, "gloo", {"all_gather": fit}))
+    trainer = SimpleNamespace(engine=engine)
     report = ModelStateReport()
     report.on_train_start(trainer)
     first, second = report.on_step_end(trainer), report.on_step_end(trainer)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pretrain.config import compose_config
-from pretrain.engine import lr_lambda
+from pretrain.optimizer import lr_lambda
 from tests.deepspeed_engine.conftest import REPO, data_overrides, launch_two_ranks
 from tests.deepspeed_engine.wandb_records import read_run
 

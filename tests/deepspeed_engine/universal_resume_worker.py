@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 from pretrain.config import compose_config
-from pretrain.engine import distributed_session
-from pretrain.trainer import Trainer
+from pretrain.distributed.session import distributed_session
+from pretrain.training import build_trainer
 
 STAGE_OVERRIDES = {
     1: ["deepspeed=zero1"],
@@ -59,11 +59,11 @@ def main() -> None:
                 resume = out / f"zero{stage}" / source / "checkpoints" / MIDDLE if source else "none"
                 config = compose_config([*overrides, *stage_overrides, f"logging.run_dir={run_dir}",
                                          f"train.resume={resume}", f"train.checkpoint_dir={run_dir}/checkpoints"])
-                trainer = Trainer(config, rank, world_size)
+                trainer = build_trainer(config, rank, world_size)
                 trainer.fit()
-                view = optimizer_view(trainer.bundle.optimizer)
+                view = optimizer_view(trainer.engine.optimizer)
                 (run_dir / f"optimizer_rank{rank}.json").write_text(json.dumps(view))
-                trainer.engine.destroy()
+                trainer.engine.close()
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import torch
 
 from pretrain.callbacks.validation import evaluate_sources
 from pretrain.config import compose_config
-from pretrain.engine import distributed_session
-from pretrain.trainer import Trainer
+from pretrain.distributed.session import distributed_session
+from pretrain.training import build_trainer
 
 STAGE_OVERRIDES = {
     0: ["deepspeed=zero0"],
@@ -38,15 +38,15 @@ def main() -> None:
             run_dir = out / f"zero{stage}"
             config = compose_config([*overrides, *stage_overrides, f"logging.run_dir={run_dir}", "train.resume=none",
                                      f"train.checkpoint_dir={run_dir}/checkpoints"])
-            trainer = Trainer(config, rank, world_size)
+            trainer = build_trainer(config, rank, world_size)
             trainer.fit()
             batch = next(iter(trainer.loader))
             with torch.no_grad():
-                loss = trainer.engine(batch["input_ids"], labels=batch["labels"])
+                loss = trainer.engine.forward(batch)
             view = {"val": evaluate_sources(trainer, config.train.eval_batches), "loss_dtype": str(loss.dtype),
                     "model_dtype": str(next(trainer.engine.module.parameters()).dtype)}
             (run_dir / f"rank{rank}.json").write_text(json.dumps(view))
-            trainer.engine.destroy()
+            trainer.engine.close()
 
 
 if __name__ == "__main__":

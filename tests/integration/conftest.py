@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from launch.demo_corpus import generate_demo_corpus
-from pretrain.engine import free_port
+from pretrain.distributed.session import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEEPSPEED = str(Path(sys.executable).with_name("deepspeed"))

@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from tests.integration.conftest import metrics, train
+from tests.faults.trainer_faults import environment
+from tests.integration.conftest import REPO, metrics, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -17,7 +18,7 @@ SUPERVISOR = ["--max-restarts", "2", "--backoff", "0.2", "--poll-interval", "0.2
 
 
 def fault(**spec) -> dict:
-    return {"BAICHUAN_FAULT": json.dumps(spec)}
+    return environment(REPO, fault=spec)
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +73,11 @@ def test_a_hung_rank_is_detected_and_the_run_restarted(demo_data, tmp_path, refe
 
 def test_two_to_one_to_two_ranks_with_an_injected_nan(demo_data, tmp_path, reference):
     run_dir = tmp_path / "run"
-    nan = ["train.inject_nan_steps=[3]"]
-    train(demo_data, run_dir, STEPS + nan + ["train.stop_at_step=4"], ranks=2)
-    single = train(demo_data, run_dir, STEPS + nan + ["train.stop_at_step=7"], ranks=1)
+    nan = environment(REPO, nan_batches=[3])
+    train(demo_data, run_dir, STEPS + ["train.stop_at_step=4"], ranks=2, env=nan)
+    single = train(demo_data, run_dir, STEPS + ["train.stop_at_step=7"], ranks=1, env=nan)
     assert "universal checkpoint" in single.stdout
-    train(demo_data, run_dir, STEPS + nan, ranks=2)
+    train(demo_data, run_dir, STEPS, ranks=2, env=nan)
     records = metrics(run_dir)
     assert [r["step"] for r in records] == list(range(1, 11))
     # The global sample sequence is exact across 2 → 1 → 2 ranks (global batch stays 8).
@@ -91,9 +92,12 @@ def test_two_to_one_to_two_ranks_with_an_injected_nan(demo_data, tmp_path, refer
 
 
 def test_consecutive_bad_steps_roll_back_and_skip_the_data_window(demo_data, tmp_path):
+    """On one rank, after resuming a 2-rank checkpoint: the rollback target is that checkpoint, written by
+    another world size, so the rollback must load it as universal too."""
     run_dir = tmp_path / "run"
-    train(demo_data, run_dir, ["train.max_steps=6", "train.save_interval=2", "train.max_bad_steps=3",
-                               "train.inject_nan_steps=[3,4,5]"], ranks=1)
+    steps = ["train.max_steps=6", "train.save_interval=2", "train.max_bad_steps=3"]
+    train(demo_data, run_dir, steps + ["train.stop_at_step=2"], ranks=2)
+    train(demo_data, run_dir, steps, ranks=1, env=environment(REPO, nan_batches=[3, 4, 5]))
     incidents = [json.loads(line) for line in (run_dir / "incidents.jsonl").read_text().splitlines()]
     assert [(i["kind"], i["step"]) for i in incidents] == [
         ("skipped_step", 3), ("skipped_step", 4), ("skipped_step", 5), ("rollback", 5)]

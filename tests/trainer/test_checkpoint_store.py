@@ -9,18 +9,17 @@ import torch
 from pretrain.checkpoint import CheckpointNotFound, CheckpointStore, read_rng_state, read_trainer_state
 from pretrain.checkpoint.config_diff import disallowed_changes
 from pretrain.checkpoint.rng import capture_rng_state, restore_rng_state
+from pretrain.checkpoint.store import ENGINE_TAG
 
 
 class FakeEngine:
-    """Writes what DeepSpeed would: a directory named by the tag with the engine's state."""
+    """Writes what the DeepSpeed step engine would: the engine's state under checkpoint_dir/ENGINE_TAG."""
 
     def __init__(self, payload: bytes = b"weights"):
         self.payload = payload
 
-    def save_checkpoint(self, save_dir, tag, client_state, save_latest):
-        assert client_state["universal_checkpoint_info"]["universal_checkpoint_version"] == 0.2
-        assert save_latest is False  # our own `latest` pointer moves only after the commit
-        target = __import__("pathlib").Path(save_dir) / tag
+    def save(self, checkpoint_dir):
+        target = __import__("pathlib").Path(checkpoint_dir) / ENGINE_TAG
         target.mkdir(parents=True, exist_ok=True)
         (target / "mp_rank_00_model_states.pt").write_bytes(self.payload)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pretrain.distributed import shm_buffers
-from pretrain.engine import free_port
+from pretrain.distributed.session import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = textwrap.dedent("""
     import torch.distributed as dist
     from pretrain.distributed.shm_buffers import shm_buffer_path
-    from pretrain.engine import distributed_session
+    from pretrain.distributed.session import distributed_session
 
     buffer = shm_buffer_path(0, "127.0.0.1", "{port}")
     with distributed_session() as (rank, world):

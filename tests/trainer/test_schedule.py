@@ -3,8 +3,9 @@
 import pytest
 
 from pretrain.config import compose_config, resolve_batch_layout
-from pretrain.engine import bucket_sizes, lr_lambda, parameter_groups, render_deepspeed_config
+from pretrain.engine.deepspeed_config import bucket_sizes, render_deepspeed_config
 from pretrain.model import BaichuanForCausalLM
+from pretrain.optimizer import lr_lambda, parameter_groups
 
 SOURCES = "data.sources=[{name: zh, path: /tmp/none}]"
 

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from data_pipeline.dedup import evaluate as dedup_eval
 from data_pipeline.dedup import MinHashDedupConfig
+from data_pipeline.dedup import evaluate as dedup_eval
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
 from data_pipeline.dedup.lsh_params import optimal_bands_rows
 from data_pipeline.dedup.near_duplicates import with_near_duplicates

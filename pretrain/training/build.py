@@ -1,0 +1,52 @@
+"""`build_trainer(config, rank, world_size)`: the real parts, assembled in the order that fails fastest, then
+handed to the loop."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from pretrain.callbacks import build_callbacks
+from pretrain.checkpoint import CheckpointStore
+from pretrain.checkpoint.resume_plan import plan_resume
+from pretrain.config import PretrainConfig, to_yaml
+from pretrain.data import PretrainDataLoader
+from pretrain.distributed.collectives import Collectives
+from pretrain.engine import build_step_engine
+from pretrain.heartbeat import Heartbeat
+from pretrain.incidents import INCIDENTS_FILE
+from pretrain.metrics import MetricsLogger
+from pretrain.metrics.throughput import ThroughputMeter
+from pretrain.stability import LossGuard
+from pretrain.training.loop import Trainer, TrainerParts
+from pretrain.training.plugins import apply_plugins
+from pretrain.training.stop_signal import StopSignal
+
+
+def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer:
+    train = config.train
+    # The loader first: it is cheap, and a wrong data path should fail in a second, not after engine setup.
+    loader = PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
+                                dp_rank=rank, dp_size=world_size)
+    store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, checksums=train.verify_checksums)
+    # Decide what to resume from before building the engine: another world size needs the universal
+    # checkpoint, which DeepSpeed must be told about at initialisation.
+    resume_plan = plan_resume(store, config, to_yaml(config), rank, world_size)
+    engine = build_step_engine(config, world_size, load_universal=resume_plan.universal)
+    parts = TrainerParts(
+        engine=engine,
+        loader=loader,
+        store=store,
+        resume_plan=resume_plan,
+        metrics=MetricsLogger(config.logging, rank, run_config=asdict(config)),
+        guard=LossGuard(train.spike_sigma, train.spike_min_history, train.max_bad_steps),
+        throughput=ThroughputMeter(config.model, train.seq_len, world_size, precision=train.precision,
+                                   gpu=config.cluster.gpu),
+        collectives=Collectives(engine.device),
+        incidents_path=Path(config.logging.run_dir) / INCIDENTS_FILE,
+        heartbeat=Heartbeat.from_env(),
+        stop=StopSignal(),
+        callbacks=build_callbacks(config),
+    )
+    apply_plugins(parts, config, rank)
+    return Trainer(config, rank, world_size, parts)
