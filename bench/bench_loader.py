@@ -138,7 +138,7 @@ def scale_run(args) -> None:
             print(f"wrote {args.docs:,} documents in {time.perf_counter() - start:.0f} s to {work}", flush=True)
         for stale in work.glob("*/_loader_index"):
             shutil.rmtree(stale)  # the first open below must build
-        for label in ("first open (builds the index)", "reopen (maps the index)"):
+        for label in ("first open (builds the index)", "reopen (reads the index)"):
             r = open_in_fresh_process(work, args.batches)
             a = r["added_mib"]
             print(
@@ -153,17 +153,14 @@ def scale_run(args) -> None:
                 per_doc_s = r["open_s"] / r["documents"]
                 print(f"  first open projected to {PROJECT_TO:.0e} documents: {per_doc_s * PROJECT_TO / 60:,.1f} min "
                       f"(at {per_doc_s * 1e6:.3f} us per document, one process)")
-        per_document = sum(p.stat().st_size for p in work.glob("*/_loader_index/*ends.i64")) - sum(
-            p.stat().st_size for p in work.glob("*/_loader_index/*chunk-ends.i64"))
-        per_document += sum(p.stat().st_size for p in work.glob("*/_loader_index/*validation-ids.i64"))
-        fixed = sum(p.stat().st_size for p in work.glob("*/_loader_index/*chunk-ends.i64"))  # <= 512 KiB a source
-        shard_idx = sum(p.stat().st_size for p in work.glob("*/*.idx"))
+        index = list(work.glob("*/_loader_index/*.i64"))
+        fixed = sum(p.stat().st_size for p in index if p.name.endswith("chunk-ends.i64"))  # <= 512 KiB a source
+        per_document = sum(p.stat().st_size for p in index) - fixed
         print(
-            f"page cache a node's ranks share: index {per_document / args.docs:.2f} B/document + {fixed / 2**10:,.0f} KiB "
-            f"of chunk tables ({(per_document + fixed) / 2**20:,.0f} MiB here, "
-            f"{per_document / args.docs * PROJECT_TO / 2**30:,.1f} GiB at {PROJECT_TO:.0e}) + shard .idx "
-            f"{shard_idx / args.docs:.2f} B/document ({shard_idx / args.docs * PROJECT_TO / 2**30:,.1f} GiB at "
-            f"{PROJECT_TO:.0e}); only the pages read are resident"
+            f"page cache a node's ranks share (besides the tokens): index {per_document / args.docs:.2f} B/document + "
+            f"{fixed / 2**10:,.0f} KiB of chunk tables ({(per_document + fixed) / 2**20:,.0f} MiB here, "
+            f"{per_document / args.docs * PROJECT_TO / 2**30:,.1f} GiB at {PROJECT_TO:.0e}), only the pages read "
+            "resident; the shards' .idx (8 B/document) is read by the build and by validation only"
         )
     finally:
         if not args.keep:

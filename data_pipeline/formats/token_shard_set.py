@@ -1,8 +1,9 @@
 """The reading side of the token-shard format (`token_shards.py`): shard directories named by a path or a glob,
 memory-mapped and checked against their manifests, as one indexable sequence of documents.
 
-Nothing here is per document in memory: a set holds one cumulative document count per shard, memory-maps a
-shard's ``.idx`` when a document of it is first looked up, and reads tokens from its ``.bin`` with ``pread``.
+Nothing here is per document in memory: a set holds one cumulative document and token count per shard,
+memory-maps a shard's ``.idx`` when a document of it is first looked up, and reads tokens from its ``.bin`` with
+``pread``.
 Both go through the page cache, shared by every process of a node. Tokens are read rather than mapped because
 a mapping counts in a process's RSS every page the kernel maps around a fault (64 KiB per random read): a rank
 reading 8 x 4096 tokens would soon "hold" the whole corpus in RSS, though the memory is the node's shared
@@ -12,6 +13,7 @@ page cache either way. Document and token positions are int64 throughout, so a d
 
 from __future__ import annotations
 
+import bisect
 import glob
 import mmap
 import os
@@ -94,9 +96,14 @@ class TokenShardSet:
                 self._paths.append(self._check_shard(directory, entry.name, entry.documents, entry.tokens))
                 self._shard_tokens.append(entry.tokens)
                 documents.append(documents[-1] + entry.documents)
-        # first document of each shard, then the total: int64, the only per-shard array
+        # first document / first token of each shard, then the totals: int64, the only per-shard arrays. A
+        # "source token position" counts the tokens of every shard, in order, as one sequence.
         self.shard_first_document = np.asarray(documents, dtype=np.int64)
-        self.num_tokens = sum(self._shard_tokens)
+        self._shard_first_token = [0]
+        for tokens in self._shard_tokens:
+            self._shard_first_token.append(self._shard_first_token[-1] + tokens)
+        self.shard_first_token = np.asarray(self._shard_first_token, dtype=np.int64)
+        self.num_tokens = self._shard_first_token[-1]
         self._open: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()  # shard -> (.bin fd, .idx map)
 
     def _check_shard(self, directory: Path, name: str, documents: int, tokens: int) -> tuple[Path, Path]:
@@ -156,6 +163,12 @@ class TokenShardSet:
             raise TokenShardError(f"shard {self._paths[shard][0]} is shorter than its manifest says — re-run tokenize")
         return np.frombuffer(data, dtype=self.dtype)
 
+    def read_source_tokens(self, start: int, end: int) -> np.ndarray:
+        """Source token positions ``[start, end)``, which must lie in one shard (e.g. inside one document)."""
+        shard = bisect.bisect_right(self._shard_first_token, start) - 1
+        first = self._shard_first_token[shard]
+        return self.read_tokens(shard, start - first, end - first)
+
     def close(self) -> None:
         while self._open:
             os.close(self._open.popitem()[1][0])
@@ -189,6 +202,11 @@ class TokenShardSet:
             starts[group] = boundaries[local]
             ends[group] = boundaries[local + 1]
         return shards, starts, ends
+
+    def source_token_starts(self, docs: np.ndarray) -> np.ndarray:
+        """The source token position of each of `docs`' first token, int64."""
+        shards, starts, _ = self.document_spans(docs)
+        return self.shard_first_token[shards] + starts
 
     def document_lengths(self, docs: np.ndarray) -> np.ndarray:
         """Token counts (EOS included) of `docs`, int64."""

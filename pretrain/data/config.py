@@ -45,7 +45,7 @@ class DataConfig:
     # Windows of one source are shuffled inside blocks of this many, so neighbouring samples rarely come from
     # the same long document (documents themselves are shuffled every epoch).
     window_shuffle_block: int = 1024
-    # Where each source's document index (built once, memory-mapped by every rank; docs/data_loader.md) lives:
+    # Where each source's document index (built once, read by every rank; docs/data_loader.md) lives:
     # "" = a _loader_index folder inside the source's first shard directory. Set it when that is read-only; it
     # should be shared by the ranks of a node (node-local disk or a shared filesystem).
     index_cache_dir: str = ""

@@ -1,13 +1,17 @@
-"""A source's per-document loader index: built once into files shared by every rank and restart, memory-mapped.
+"""A source's per-document loader index: built once into files shared by every rank and restart, read by slices.
 
-What the loader needs per document is where each training document's tokens start in the shuffled stream, and
-which documents are held out. Kept in every rank's memory that is ~60 bytes per document (110 GiB per rank at
-2e9 documents); here it is one int64 per document *on disk*, read through the page cache, which the ranks of
-a node share. The files, in ``CACHE/<source>-<key>.*``:
+What the loader needs per document is where each training document's tokens start in the shuffled stream, where
+they lie in the shards, and which documents are held out. Kept in every rank's memory that was ~60 bytes per
+document (110 GiB per rank at 2e9 documents); here it is two int64 per document *on disk*, read a slice at a
+time through the page cache, which the ranks of a node share (`OffsetFile`: why pread rather than a mapping). The files, in ``CACHE/<source>-<key>.*``:
 
 * ``.train-ends.i64`` — ``ends[p]``: training tokens in base positions ``0..p`` of the source's shuffled order
   (position ``p`` holds document ``perm(p)``, `DocumentPermutation`); a held-out document counts 0 tokens,
   so the training stream skips it by itself;
+* ``.train-starts.i64`` — the source token position (`TokenShardSet.read_source_tokens`) where the document at
+  each base position starts: a window reads consecutive base positions, so its lookups are a few neighbouring
+  pages of this file instead of one random ``.idx`` page per document (the shards' ``.idx`` files are not
+  read after the build);
 * ``.chunk-ends.i64`` — ``ends`` at the end of every chunk of `chunk_size` positions (at most
   `MAX_EPOCH_CHUNKS` chunks): each epoch shuffles these chunks, so it needs only this small array in memory;
 * ``.validation-ids.i64`` / ``.validation-ends.i64`` — the held-out documents in index order and their
@@ -37,18 +41,18 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.formats.token_shard_set import TokenShardSet, map_read_only
+from data_pipeline.formats.token_shard_set import TokenShardSet
 from plumbing.atomic_write import atomic_open, atomic_write_json
 from pretrain.data.errors import DataConfigError
+from pretrain.data.offset_file import OFFSET_DTYPE, OffsetFile
 from pretrain.data.permutation import DocumentPermutation, stream_keys, uniform_hash
 
 log = logging.getLogger(__name__)
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 MAX_EPOCH_CHUNKS = 1 << 16
 BUILD_CHUNK = 1 << 20
 CACHE_DIR_NAME = "_loader_index"
-OFFSET_DTYPE = np.dtype("<i8")
 _ORDER_STREAM = 0x6F7264  # "ord"
 _VALIDATION_STREAM = 0x76616C  # "val"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -77,14 +81,15 @@ class HeldOutRule:
 
 @dataclass
 class SourceIndex:
-    """The mapped files of one source (see the module docstring)."""
+    """The opened files of one source (see the module docstring); read by slices (`OffsetFile`)."""
 
     num_documents: int
     chunk_size: int
-    train_ends: np.ndarray
+    train_ends: OffsetFile
+    train_starts: OffsetFile
     chunk_ends: np.ndarray
-    validation_ids: np.ndarray
-    validation_ends: np.ndarray
+    validation_ids: OffsetFile
+    validation_ends: OffsetFile
     permutation: DocumentPermutation
     meta: dict
 
@@ -94,11 +99,11 @@ class SourceIndex:
 
     @property
     def train_tokens(self) -> int:
-        return int(self.train_ends[-1]) if self.train_ends.size else 0
+        return self.train_ends.last()
 
     @property
     def validation_tokens(self) -> int:
-        return int(self.validation_ends[-1]) if self.validation_ends.size else 0
+        return self.validation_ends.last()
 
 
 def chunk_size_for(num_documents: int) -> int:
@@ -162,6 +167,7 @@ def _build_once(stem: Path, shards, permutation, parts, name, seed, validation_f
                 "build_seconds": round(time.perf_counter() - started, 3),
             }
             atomic_write_json(stem.with_suffix(".json"), meta, sort_keys=True)
+            shards.close()  # unmap the .idx files the build read: they would stay in this rank's RSS
             log.info("loader index of %r built in %.1f s", name, meta["build_seconds"])
     except OSError as err:
         raise DataConfigError(
@@ -204,18 +210,21 @@ def _write_validation(stem: Path, shards: TokenShardSet, rule: HeldOutRule) -> t
 
 
 def _write_train_ends(stem: Path, shards, permutation, rule) -> tuple[int, int]:
-    """Cumulative training tokens along the shuffled base order, and the chunk ends; returns (tokens, chunk)."""
+    """Cumulative training tokens and each document's first source token along the shuffled base order, and
+    the chunk ends; returns (tokens, chunk size)."""
     n = shards.num_documents
     chunk = chunk_size_for(n)
     total, chunk_ends = 0, []
-    with atomic_open(_path(stem, "train-ends")) as ends_file:
+    with atomic_open(_path(stem, "train-ends")) as ends_file, atomic_open(_path(stem, "train-starts")) as starts_file:
         for start in range(0, n, BUILD_CHUNK):
             positions = np.arange(start, min(start + BUILD_CHUNK, n), dtype=np.int64)
             docs = permutation(positions)
-            lengths = shards.document_lengths(docs)
+            shard, first_token, end_token = shards.document_spans(docs)
+            lengths = end_token - first_token
             lengths[rule(docs)] = 0
             ends = total + np.cumsum(lengths, dtype=np.int64)
             ends_file.write(ends.astype(OFFSET_DTYPE).tobytes())
+            starts_file.write((shards.shard_first_token[shard] + first_token).astype(OFFSET_DTYPE).tobytes())
             last_of_chunk = ((positions + 1) % chunk == 0) | (positions == n - 1)
             chunk_ends.append(ends[last_of_chunk])
             total = int(ends[-1])
@@ -235,10 +244,11 @@ def _load(stem: Path, permutation: DocumentPermutation) -> SourceIndex:
     return SourceIndex(
         num_documents=n,
         chunk_size=chunk,
-        train_ends=map_read_only(_path(stem, "train-ends"), OFFSET_DTYPE, n),
-        chunk_ends=np.array(map_read_only(_path(stem, "chunk-ends"), OFFSET_DTYPE, -(-n // chunk))),
-        validation_ids=map_read_only(_path(stem, "validation-ids"), OFFSET_DTYPE, validation),
-        validation_ends=map_read_only(_path(stem, "validation-ends"), OFFSET_DTYPE, validation),
+        train_ends=OffsetFile(_path(stem, "train-ends"), n),
+        train_starts=OffsetFile(_path(stem, "train-starts"), n),
+        chunk_ends=np.fromfile(_path(stem, "chunk-ends"), dtype=OFFSET_DTYPE, count=-(-n // chunk)),
+        validation_ids=OffsetFile(_path(stem, "validation-ids"), validation),
+        validation_ends=OffsetFile(_path(stem, "validation-ends"), validation),
         permutation=permutation,
         meta=meta,
     )

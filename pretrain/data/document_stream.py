@@ -8,8 +8,8 @@ of ``shuffle_block`` windows, so neighbouring samples rarely come from one long 
 
 The epoch order is two-level, so that nothing per document lives in memory (docs/data_loader.md):
   * the *base order* is a seeded pseudo-random permutation of all the source's documents, fixed across epochs
-    (`DocumentPermutation`, computed on demand); the cumulative training tokens along it are the index file
-    ``train_ends`` (`document_index.py`), memory-mapped;
+    (`DocumentPermutation`); along it the index (`document_index.py`, built once, read by slices) holds each
+    document's cumulative training tokens and where its tokens lie in the shards;
   * an epoch cuts the base order into at most 65,536 chunks of consecutive positions and visits the chunks in an
     order seeded by (seed, source, epoch) — a permutation of chunks, ~1 MiB per cached epoch at any size.
 Neighbours in the stream are neighbours in the base order, i.e. unrelated documents; a source of at most 65,536
@@ -28,7 +28,8 @@ from pretrain.data.document_index import SourceIndex
 
 _WINDOW_STREAM = 0x77696E  # "win": separates the window-order RNG stream from the epoch-order one
 
-Run = tuple[np.ndarray, int, np.ndarray]  # (documents, tokens to skip in the first, their lengths)
+# (source token position where each document starts, tokens to skip in the first, their lengths)
+Run = tuple[np.ndarray, int, np.ndarray]
 
 
 class TrainingOrder:
@@ -52,41 +53,44 @@ class TrainingOrder:
         self._epochs.move_to_end(epoch)
         return self._epochs[epoch]
 
-    def _base_position(self, chunk: int, within: int) -> tuple[int, int]:
-        """(base position of the document holding token `within` of `chunk`, that token's offset in the index's
-        cumulative training tokens)."""
-        size, ends = self.index.chunk_size, self.index.train_ends
-        low, high = chunk * size, min(chunk * size + size, ends.size)
-        base = int(ends[low - 1]) if low else 0
-        return low + int(np.searchsorted(ends[low:high], base + within, side="right")), base + within
-
     def run(self, epoch: int, offset: int, tokens: int) -> Run:
-        """The documents covering epoch tokens ``[offset, offset + tokens)`` (or up to the epoch's end)."""
+        """The documents covering epoch tokens ``[offset, offset + tokens)`` (or up to the epoch's end): per chunk
+        touched, a slice of consecutive base positions, so a window reads a few neighbouring index pages."""
         order, ends = self._epoch(epoch)
-        size, train_ends = self.index.chunk_size, self.index.train_ends
         first_slot = int(np.searchsorted(ends, offset, side="right"))
         last_token = min(offset + tokens, self.epoch_tokens) - 1
         last_slot = int(np.searchsorted(ends, last_token, side="right"))
-        first_chunk, last_chunk = int(order[first_slot]), int(order[last_slot])
-        first_start = int(ends[first_slot]) - int(self.chunk_tokens[first_chunk])  # the chunk's first epoch token
-        last_start = int(ends[last_slot]) - int(self.chunk_tokens[last_chunk])
-        first, target = self._base_position(first_chunk, offset - first_start)
-        last, _ = self._base_position(last_chunk, last_token - last_start)
-        if first_slot == last_slot:
-            positions = np.arange(first, last + 1)
-        else:  # the rest of the first chunk, every chunk between (all their positions), the last one's head
-            middle = order[first_slot + 1 : last_slot] * size
-            counts = np.minimum(middle + size, train_ends.size) - middle
-            inner = np.repeat(middle - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
-            positions = np.concatenate([
-                np.arange(first, min(first_chunk * size + size, train_ends.size)), inner,
-                np.arange(last_chunk * size, last + 1),
-            ])
-        document_ends = train_ends[positions]
-        lengths = document_ends - np.where(positions > 0, train_ends[np.maximum(positions - 1, 0)], 0)
-        keep = lengths > 0  # held-out documents count no tokens: skipped
-        skip = target - (int(document_ends[0]) - int(lengths[0]))
-        return self.index.permutation(positions[keep]), skip, lengths[keep]
+        first_start = int(ends[first_slot]) - int(self.chunk_tokens[order[first_slot]])  # its first epoch token
+        if self.index.chunk_size == 1:  # a chunk is a document: the epoch order is the document order
+            positions = order[first_slot : last_slot + 1]
+            lengths = self.chunk_tokens[positions]
+            keep = lengths > 0  # held-out documents count no tokens: skipped
+            return self.index.train_starts.gather(positions[keep]), offset - first_start, lengths[keep]
+        starts, lengths, skip = [], [], 0
+        for slot in range(first_slot, last_slot + 1):
+            chunk = int(order[slot])
+            chunk_start = int(ends[slot]) - int(self.chunk_tokens[chunk])
+            if ends[slot] == chunk_start:
+                continue  # every document of this chunk is held out
+            run_starts, run_skip, run_lengths = self._chunk_run(chunk, max(offset, chunk_start) - chunk_start,
+                                                                min(last_token, int(ends[slot]) - 1) - chunk_start)
+            skip = run_skip if slot == first_slot else skip
+            starts.append(run_starts)
+            lengths.append(run_lengths)
+        return np.concatenate(starts), skip, np.concatenate(lengths)
+
+    def _chunk_run(self, chunk: int, first_token: int, last_token: int) -> Run:
+        """The documents of `chunk` holding its tokens ``first_token .. last_token`` (inclusive)."""
+        size, ends = self.index.chunk_size, self.index.train_ends
+        low, high = chunk * size, min(chunk * size + size, ends.size)
+        base = ends.at(low - 1) if low else 0
+        first = ends.searchsorted_right(base + first_token, low, high)
+        last = min(ends.searchsorted_right(base + last_token, first, high), high - 1)
+        cumulative = ends.read(first - 1, last + 1) if first else np.concatenate([[0], ends.read(0, last + 1)])
+        lengths = np.diff(cumulative)
+        keep = lengths > 0
+        starts = self.index.train_starts.read(first, last + 1)
+        return starts[keep], base + first_token - int(cumulative[0]), lengths[keep]
 
     def documents(self, epoch: int) -> Iterator[int]:
         """Every training document of one epoch, in stream order (for tests and inspection: O(documents) time)."""
@@ -94,24 +98,25 @@ class TrainingOrder:
         size, ends = self.index.chunk_size, self.index.train_ends
         for chunk in order:
             low, high = int(chunk) * size, min(int(chunk) * size + size, ends.size)
-            lengths = np.diff(ends[low:high], prepend=int(ends[low - 1]) if low else 0)
+            lengths = np.diff(ends.read(low - 1, high) if low else np.concatenate([[0], ends.read(0, high)]))
             yield from self.index.permutation(np.arange(low, high)[lengths > 0]).tolist()
 
 
 class ValidationOrder:
     """The held-out documents in index order, the same in every epoch (so evaluations are comparable)."""
 
-    def __init__(self, index: SourceIndex):
+    def __init__(self, index: SourceIndex, shards: TokenShardSet):
+        self.shards = shards
         self.ids, self.ends = index.validation_ids, index.validation_ends
         self.epoch_tokens = index.validation_tokens
         self.num_documents = int(self.ids.size)
 
     def run(self, epoch: int, offset: int, tokens: int) -> Run:
-        first = int(np.searchsorted(self.ends, offset, side="right"))
-        last = min(int(np.searchsorted(self.ends, offset + tokens - 1, side="right")) + 1, self.ends.size)
-        ends = self.ends[first:last]
-        lengths = np.diff(ends, prepend=int(self.ends[first - 1]) if first else 0)
-        return np.asarray(self.ids[first:last]), offset - (int(ends[0]) - int(lengths[0])), lengths
+        first = self.ends.searchsorted_right(offset)
+        last = min(self.ends.searchsorted_right(offset + tokens - 1, first), self.ends.size - 1)
+        cumulative = self.ends.read(first - 1, last + 1) if first else np.concatenate([[0], self.ends.read(0, last + 1)])
+        starts = self.shards.source_token_starts(self.ids.read(first, last + 1))
+        return starts, offset - int(cumulative[0]), np.diff(cumulative)
 
     def documents(self, epoch: int) -> Iterator[int]:
         return iter(self.ids.tolist())
@@ -161,11 +166,10 @@ class DocumentStream:
         filled, doc_number = 0, 0
         while filled < need:
             epoch, offset = divmod(position, self.epoch_tokens)
-            documents, skip, lengths = self.order.run(epoch, offset, need - filled)
-            shards, starts, _ = self.shards.document_spans(documents)
-            for shard, start, length in zip(shards.tolist(), starts.tolist(), lengths.tolist()):
+            starts, skip, lengths = self.order.run(epoch, offset, need - filled)
+            for start, length in zip(starts.tolist(), lengths.tolist()):
                 take = min(length - skip, need - filled)
-                tokens[filled : filled + take] = self.shards.read_tokens(shard, start + skip, start + skip + take)
+                tokens[filled : filled + take] = self.shards.read_source_tokens(start + skip, start + skip + take)
                 doc_ids[filled : filled + take] = doc_number
                 filled += take
                 position += take

@@ -25,7 +25,7 @@ from pretrain.data.document_stream import DocumentStream, TrainingOrder, Validat
 from pretrain.data.errors import DataConfigError, DataStateMismatchError, DataStateVersionError
 from pretrain.data.mixture import MixtureSchedule, resolve_fractions
 
-# 2: the memory-mapped document index (issue 15) — another epoch order and held-out split than version 1.
+# 2: the on-disk document index (issue 15) — another epoch order and held-out split than version 1.
 STATE_VERSION = 2
 
 
@@ -55,7 +55,7 @@ class MixtureSource:
         )
         seed = [config.seed, name_seed(name)]
         self.train = DocumentStream(shards, TrainingOrder(self.index, seed), seq_len, seed, config.window_shuffle_block)
-        self.validation = DocumentStream(shards, ValidationOrder(self.index), seq_len, window_seed=None)
+        self.validation = DocumentStream(shards, ValidationOrder(self.index, shards), seq_len, window_seed=None)
 
 
 class PretrainDataLoader:
@@ -164,7 +164,7 @@ class PretrainDataLoader:
         if version != STATE_VERSION:
             raise DataStateVersionError(
                 f"the checkpoint's data state is from loader version {version}, whose sample order this loader "
-                f"(version {STATE_VERSION}, memory-mapped document index) does not reproduce — finish that run "
+                f"(version {STATE_VERSION}, on-disk document index) does not reproduce — finish that run "
                 "with the release that started it, or start a fresh run (train.resume=none)"
             )
         if state.get("fingerprint") != self.fingerprint:

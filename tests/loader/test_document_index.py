@@ -14,9 +14,16 @@ import pytest
 import torch
 
 from data_pipeline.formats.token_shards import TokenShardWriter, write_manifest
-from pretrain.data import DataConfig, DataConfigError, DataStateVersionError, PretrainDataLoader, SourceConfig
-from pretrain.data import document_index
+from pretrain.data import (
+    DataConfig,
+    DataConfigError,
+    DataStateVersionError,
+    PretrainDataLoader,
+    SourceConfig,
+    document_index,
+)
 from pretrain.data.document_index import CACHE_DIR_NAME, name_seed
+from pretrain.data.offset_file import OffsetFile
 from pretrain.data.permutation import stream_keys, uniform_hash
 
 
@@ -123,6 +130,18 @@ def test_an_old_loader_state_is_refused_in_one_line(two_sources):
     with pytest.raises(DataStateVersionError, match="loader version 1") as err:
         loader.load_state_dict(old)
     assert "\n" not in str(err.value) and isinstance(err.value, ValueError)
+
+
+@pytest.mark.parametrize("in_memory_limit", [0, 1 << 16])
+def test_offset_files_search_like_numpy(tmp_path, monkeypatch, in_memory_limit):
+    monkeypatch.setattr(OffsetFile, "IN_MEMORY_LIMIT", in_memory_limit)
+    values = np.cumsum(np.random.default_rng(0).integers(0, 3, size=5000)) + 2**33  # repeats, past 2**32
+    values.astype("<i8").tofile(tmp_path / "v.i64")
+    offsets = OffsetFile(tmp_path / "v.i64", values.size)
+    for probe in [0, 2**33, int(values[0]), int(values[2500]), int(values[-1]), int(values[-1]) + 1]:
+        assert offsets.searchsorted_right(probe) == np.searchsorted(values, probe, side="right")
+        assert offsets.searchsorted_right(probe, 100, 4000) == 100 + np.searchsorted(values[100:4000], probe, side="right")
+    assert offsets.read(4990, 6000).tolist() == values[4990:].tolist() and offsets.last() == values[-1]
 
 
 def write_many_documents(root: Path, name: str, documents: int, shards: int) -> Path:
