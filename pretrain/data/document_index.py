@@ -23,7 +23,7 @@ size and mtime), the seed, the source name and `validation_fraction` — so a ch
 index beside the old one. seq_len and the mixture weights do not change a source's document order, so
 changing them reuses the index (the loader's fingerprint still refuses a checkpoint made with other ones).
 
-One process builds (an exclusive ``flock`` on ``.lock``; the others wait, then map what it wrote), every file
+One process builds (an exclusive ``flock`` on ``.lock``; the others wait, then read what it wrote), every file
 through `plumbing.atomic_write`, in chunks of `BUILD_CHUNK` documents: memory stays bounded whatever the size.
 """
 
@@ -142,10 +142,7 @@ def _build_once(stem: Path, shards, permutation, parts, name, seed, validation_f
             "where that directory is writable"
         ) from None
     try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # the other ranks wait here while one builds
-        except OSError:  # a filesystem without flock: every process builds the same bytes, renames are atomic
-            pass
+        _lock_exclusively(lock, name, stem.parent)
         if not stem.with_suffix(".json").is_file():
             started = time.perf_counter()
             log.info("building the loader index of source %r (%d documents) in %s", name, shards.num_documents,
@@ -176,6 +173,18 @@ def _build_once(stem: Path, shards, permutation, parts, name, seed, validation_f
         ) from None
     finally:
         os.close(lock)
+
+
+def _lock_exclusively(lock: int, name: str, directory: Path) -> None:
+    """Wait for the lock, saying so when another process holds it (a build can take minutes)."""
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another process to build the loader index of source %r in %s", name, directory)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+    except OSError:  # a filesystem without flock: every process builds the same bytes, renames are atomic
+        pass
 
 
 def _open_lock_file(path: Path) -> int:

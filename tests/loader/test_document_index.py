@@ -182,3 +182,39 @@ def test_memory_held_per_rank_does_not_grow_with_the_documents(tmp_path, monkeyp
     grown = traced_bytes_to_open_and_read(large) - traced_bytes_to_open_and_read(small)
     # 380,000 more documents: a per-document array of even 4 bytes would add 1.5 MB
     assert grown < 100_000, grown
+
+
+OPEN_AFTER_GO = """
+import logging, sys, time
+from pathlib import Path
+from pretrain.data import DataConfig, PretrainDataLoader, SourceConfig, document_index
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+build = document_index._write_train_ends
+def slow_build(*args):  # long enough that the other process arrives while this one builds
+    time.sleep(1.5)
+    return build(*args)
+document_index._write_train_ends = slow_build
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+loader = PretrainDataLoader(DataConfig([SourceConfig("src", sys.argv[1])]), seq_len=16, micro_batch_size=1)
+print(loader.global_sample(5)[0].tolist())
+"""
+
+
+@pytest.mark.slow  # two processes importing torch: ~8 s on the 2-core machine
+def test_concurrent_ranks_build_the_index_once(shard_factory, tmp_path):
+    import subprocess
+    import sys
+
+    path = shard_factory.source("src", shard_factory.documents(3, 50), shards=2)
+    go = tmp_path / "go"
+    ranks = [subprocess.Popen([sys.executable, "-c", OPEN_AFTER_GO, str(path), str(go)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()
+    outputs = [rank.communicate(timeout=120) for rank in ranks]
+    assert [rank.returncode for rank in ranks] == [0, 0], outputs
+    logs = "".join(err for _, err in outputs)
+    assert logs.count("building the loader index") == 1 and logs.count("waiting for another process") == 1, logs
+    assert outputs[0][0] == outputs[1][0]  # and both read the same samples
