@@ -37,7 +37,8 @@ class DataConfig:
     seed: int = 1234
     # Attention never crosses a document boundary and positions restart per document (the model reads doc_ids).
     document_masking: bool = False
-    # Fraction of each source's documents held out for validation (at least one when the source has two or more).
+    # Fraction of each source's documents held out for validation: those whose seeded hash of the document index
+    # falls below it (about this fraction; at least one of each kind when the source has two or more documents).
     validation_fraction: float = 0.01
     # Samples are drawn from the mixture in blocks of this many global samples; inside a block the order of
     # sources is a seeded shuffle with exact per-source counts, so fractions hold to within one sample per block.
