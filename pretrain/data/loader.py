@@ -163,9 +163,9 @@ class PretrainDataLoader:
         version = (state.get("fingerprint_parts") or {}).get("version")
         if version != STATE_VERSION:
             raise DataStateVersionError(
-                f"the checkpoint's data state is from loader version {version}, whose sample order this loader "
-                f"(version {STATE_VERSION}, on-disk document index) does not reproduce — finish that run "
-                "with the release that started it, or start a fresh run (train.resume=none)"
+                f"the checkpoint's data state is from loader version {version or 'unknown (older)'}, whose sample "
+                f"order this loader (version {STATE_VERSION}, on-disk document index) does not reproduce — finish "
+                "that run with the release that started it, or start a fresh run (train.resume=none)"
             )
         if state.get("fingerprint") != self.fingerprint:
             raise DataStateMismatchError(self._mismatch(state.get("fingerprint_parts") or {}))
