@@ -122,7 +122,29 @@ def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor]
         raise FileNotFoundError(f"checkpoint {path} does not exist — pass checkpoint=<training checkpoint or HF dir>")
     from pretrain.checkpoint import load_inference_model  # owned by the trainer; imported only when needed
 
-    return load_inference_model(path)
+    cfg, state_dict, tokenizer = load_inference_model(path)
+    from pretrain.finetune.lora import is_adapter_key
+
+    if any(is_adapter_key(key) for key in state_dict):  # a LoRA fine-tune: adapters only, the base elsewhere
+        state_dict = merge_lora_checkpoint(path, cfg, state_dict)
+    return cfg, state_dict, tokenizer
+
+
+def merge_lora_checkpoint(path: str, cfg: ModelConfig, adapters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The weights a LoRA run's checkpoint stands for: its `finetune.init_from` base with the adapters merged."""
+    from omegaconf import OmegaConf
+
+    from pretrain.checkpoint import CheckpointStore, read_saved_config
+    from pretrain.finetune.config import FinetuneConfig
+    from pretrain.finetune.lora import merged_state_dict
+    from pretrain.model import BaichuanForCausalLM
+
+    ref = CheckpointStore(Path(path).parent).resolve(str(path))
+    saved = OmegaConf.create(read_saved_config(ref.path))
+    finetune = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FinetuneConfig), saved.finetune))
+    base = BaichuanForCausalLM(cfg)
+    base.load_state_dict(load_any_checkpoint(finetune.init_from)[1])
+    return merged_state_dict(base, adapters, finetune.lora)
 
 
 @dataclass

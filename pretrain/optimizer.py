@@ -39,10 +39,13 @@ def parameter_groups(model: torch.nn.Module, config: PretrainConfig) -> list[dic
         ndim = len(getattr(param, "ds_shape", param.shape))
         skip = ndim < 2 or (is_embedding and not config.train.decay_embeddings)
         (no_decay if skip else decay).append(param)
-    return [
+    groups = [
         {"params": decay, "weight_decay": config.train.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    # An empty group (LoRA trains only matrices) is dropped by ZeRO-3's optimizer, which would leave the LR
+    # schedule with one more group than the optimizer it schedules.
+    return [group for group in groups if group["params"]]
 
 
 def build_optimizer(model: torch.nn.Module, config: PretrainConfig,

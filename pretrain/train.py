@@ -25,8 +25,8 @@ COMMAND = training_command(
 )
 
 
-def main(argv: list[str] | None = None) -> int:
-    config = COMMAND.parse(argv)  # exits 2 with one line on a bad config, before any rank starts work
+def main(argv: list[str] | None = None, command=COMMAND) -> int:
+    config = command.parse(argv)  # exits 2 with one line on a bad config, before any rank starts work
     logging.basicConfig(
         level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

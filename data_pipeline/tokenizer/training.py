@@ -42,6 +42,9 @@ class SentencePieceOptions:
     max_sentencepiece_length: int = 16
     max_sentence_length: int = 4192  # bytes; the line sampler cuts longer lines
     user_defined_symbols: List[str] = field(default_factory=list)  # noqa: UP006
+    # Ids no text encodes to: the chat template's role markers (pretrain/finetune/chat_template.py), reserved
+    # at pretraining time as Baichuan reserved <reserved_102>/<reserved_103> for its chat model.
+    control_symbols: List[str] = field(default_factory=lambda: ["<user>", "<assistant>"])  # noqa: UP006
     num_threads: int = 2
     seed: int = 1234
 
@@ -60,6 +63,7 @@ def trainer_kwargs(options: SentencePieceOptions) -> dict:
         "max_sentencepiece_length": options.max_sentencepiece_length,
         "max_sentence_length": options.max_sentence_length,
         "user_defined_symbols": list(options.user_defined_symbols),
+        "control_symbols": list(options.control_symbols),
         "pad_id": PAD_ID,
         "bos_id": BOS_ID,
         "eos_id": EOS_ID,

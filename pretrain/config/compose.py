@@ -21,6 +21,11 @@ def compose_config(overrides: list[str], config_name: str = "pretrain",
     """Compose conf/<config_name>.yaml with overrides into a typed, validated config."""
     config = compose_typed(PretrainConfig, config_name, overrides, uses_conf_dir=True, primary=primary,
                            fix="check the key and its type in `python -m pretrain.train --help`")
+    if config.finetune.init_from:  # a fine-tune: the weights decide the model's shape (and the tokenizer)
+        from pretrain.finetune.init_weights import adopt_init_model
+
+        config.model, config.data.tokenizer = adopt_init_model(config.model, config.data.tokenizer,
+                                                               config.finetune.init_from)
     validate_config(config)
     return config
 
@@ -30,11 +35,12 @@ def validate_for_training(config: PretrainConfig) -> None:
     check_kernels_can_train(config)
 
 
-def training_command(prog: str, summary: str, example: str) -> CommandLine:
-    """The front end of the commands that take the trainer's config (pretrain.train, pretrain.distributed)."""
+def training_command(prog: str, summary: str, example: str, config_name: str = "pretrain") -> CommandLine:
+    """The front end of the commands that take the trainer's config (pretrain.train, pretrain.finetune,
+    pretrain.distributed); `config_name` is the conf/ file whose defaults they start from."""
     return CommandLine(prog=prog, summary=summary, example=example, schema=PretrainConfig,
-                       config_name="pretrain", uses_conf_dir=True, validate=validate_for_training,
-                       compose=lambda overrides, primary: compose_config(overrides, primary=primary))
+                       config_name=config_name, uses_conf_dir=True, validate=validate_for_training,
+                       compose=lambda overrides, primary: compose_config(overrides, config_name, primary=primary))
 
 
 def config_from_argv(argv: list[str] | None = None) -> PretrainConfig:

@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 
 from pretrain.data import DataConfig
 from pretrain.evaluation.config import EvaluationConfig
+from pretrain.finetune.config import FinetuneConfig
 from pretrain.model import ModelConfig
 
 
@@ -122,6 +123,7 @@ class PretrainConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)  # pretrain/evaluation/config.py
     comm: CommConfig = field(default_factory=CommConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # pretrain/finetune/config.py
 
 
 def register_configs() -> None:

@@ -12,6 +12,9 @@ __all__ = ["ConfigError"]  # the shared user-error type for config mistakes, re-
 if TYPE_CHECKING:
     from pretrain.config.schema import PretrainConfig, TrainConfig
 
+# The model's linear layers (pretrain/model/baichuan.py) that LoRA adapters can wrap.
+LORA_TARGETS = {"W_pack", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"}
+
 _CHOICES = {
     "train.precision": ("bf16", "fp16", "fp32"),
     "train.schedule": ("cosine", "linear", "constant"),
@@ -52,8 +55,25 @@ def validate_config(config: PretrainConfig) -> None:
     # The peak MFU is measured against; an unknown or ambiguous name ("H100": 756, 835 or 989?) fails here.
     if config.cluster.gpu not in GPU_PEAK_TFLOPS:
         raise ConfigError(f"cluster.gpu={config.cluster.gpu!r} is not one of {', '.join(GPU_PEAK_TFLOPS)}")
-    if not config.data.sources:
+    if config.finetune.init_from:
+        check_finetune_config(config)
+    elif not config.data.sources:
         raise ConfigError("data.sources is empty — pick a data config (data=demo) or list token-shard sources")
+
+
+def check_finetune_config(config: PretrainConfig) -> None:
+    finetune = config.finetune
+    if not finetune.data:
+        raise ConfigError("finetune.data is empty — list the instruction JSONL files (finetune.data=[sft.jsonl])")
+    if finetune.lora.rank < 0 or finetune.lora.alpha <= 0:
+        raise ConfigError(f"finetune.lora.rank={finetune.lora.rank} must be >= 0 (0 = full fine-tuning) and "
+                          f"finetune.lora.alpha={finetune.lora.alpha} > 0")
+    if finetune.lora.rank and not finetune.lora.targets:
+        raise ConfigError("finetune.lora.targets is empty — name the layers that get adapters, e.g. [W_pack,o_proj]")
+    unknown = sorted(set(finetune.lora.targets) - LORA_TARGETS)
+    if finetune.lora.rank and unknown:
+        raise ConfigError(f"finetune.lora.targets: {unknown} are not linear layers of the model — choose from "
+                          f"{', '.join(sorted(LORA_TARGETS))}")
 
 
 def check_comm_config(comm) -> None:

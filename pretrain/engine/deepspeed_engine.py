@@ -49,17 +49,42 @@ def check_precision_supported(precision: str) -> None:
                           "— use train.precision=bf16 or fp32")
 
 
+def copy_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], partitioned: bool) -> None:
+    """Load full weights into a freshly built model; under ZeRO-3 each parameter is a partition, gathered one at a
+    time (rank 0 writes, DeepSpeed scatters), so no rank ever holds more than one whole tensor beyond the dict."""
+    expected = dict(model.named_parameters())
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(model.state_dict()))  # persistent buffers are fine
+    if missing or unexpected:
+        raise ConfigError(f"finetune.init_from does not fit this model: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
+    if not partitioned:
+        with torch.no_grad():
+            for name, param in expected.items():
+                param.copy_(state_dict[name])
+        return
+    import deepspeed
+    import torch.distributed as dist
+
+    for name, param in expected.items():
+        with deepspeed.zero.GatheredParameters([param], modifier_rank=0), torch.no_grad():
+            if dist.get_rank() == 0:
+                param.copy_(state_dict[name])
+
+
 class DeepSpeedStepEngine:
     """A `StepEngine` over `deepspeed.initialize`'s engine; build it with `DeepSpeedStepEngine.build`."""
 
     def __init__(self, engine, optimizer: torch.optim.Optimizer, layout: BatchLayout, ds_config: dict,
-                 document_masking: bool, comm_profile: CommProfile | None = None):
+                 document_masking: bool, comm_profile: CommProfile | None = None, frozen_base: bool = False):
         self.engine = engine  # deepspeed.DeepSpeedEngine, for what the interface does not cover (tests, benches)
         self.optimizer = optimizer
         self.layout = layout
         self.ds_config = ds_config
         self.document_masking = document_masking
         self.comm_profile = comm_profile  # the start-up probe's fit when comm.probe=true
+        # LoRA: checkpoints hold the adapters only; the frozen base comes from finetune.init_from at every build.
+        self.frozen_base = frozen_base
         self.device = engine.device
         self.module = engine.module
 
@@ -79,6 +104,14 @@ class DeepSpeedStepEngine:
         torch.manual_seed(config.train.seed)  # identical initial weights on every rank and every run
         with construct:
             model = BaichuanForCausalLM(config.model)
+        if config.finetune.init_from:
+            from pretrain.finetune.init_weights import load_init_state_dict
+
+            copy_weights(model, load_init_state_dict(config.finetune.init_from), config.deepspeed.zero_stage == 3)
+        if config.finetune.lora.rank:
+            from pretrain.finetune.lora import with_lora
+
+            model = with_lora(model, config.finetune.lora)
         cpu_adam = None
         if config.deepspeed.offload_optimizer:
             from deepspeed.ops.adam import DeepSpeedCPUAdam as cpu_adam
@@ -88,7 +121,8 @@ class DeepSpeedStepEngine:
                                                config=ds_config)
         log.info("DeepSpeed ZeRO-%d, %s, batch %s, buckets %s", config.deepspeed.zero_stage,
                  config.train.precision, layout, choose_bucket_sizes(config, world_size, comm_profile).describe())
-        return cls(engine, optimizer, layout, ds_config, config.data.document_masking, comm_profile)
+        return cls(engine, optimizer, layout, ds_config, config.data.document_masking, comm_profile,
+                   frozen_base=bool(config.finetune.lora.rank))
 
     # ---- one optimizer step ----------------------------------------------------------------------------
     def forward(self, batch: dict) -> torch.Tensor:
@@ -136,14 +170,15 @@ class DeepSpeedStepEngine:
     # ---- checkpoints -----------------------------------------------------------------------------------
     def save(self, checkpoint_dir: Path) -> None:
         self.engine.save_checkpoint(str(checkpoint_dir), tag=ENGINE_TAG, client_state=UNIVERSAL_INFO,
-                                    save_latest=False)
+                                    save_latest=False, exclude_frozen_parameters=self.frozen_base)
 
     def load(self, checkpoint_dir: Path, universal: bool) -> None:
         # DeepSpeed reads this flag at every load, not only at initialisation: a rollback after a resume on a
         # new world size loads a checkpoint this world size wrote, in DeepSpeed's own layout.
         self.engine._config.load_universal_checkpoint = universal
         self.engine.load_checkpoint(str(checkpoint_dir), tag=UNIVERSAL_TAG if universal else ENGINE_TAG,
-                                    load_optimizer_states=True, load_lr_scheduler_states=True)
+                                    load_optimizer_states=True, load_lr_scheduler_states=True,
+                                    load_module_strict=not self.frozen_base)
         if universal:  # DeepSpeed's ZeRO-3 universal load flattens the parameter groups (see optimizer_groups)
             repair_universal_load(self.optimizer, universal_dir(checkpoint_dir))
 

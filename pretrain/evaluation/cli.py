@@ -49,10 +49,11 @@ class EvaluateArgs:
 def load_model(args: EvaluateArgs):
     import torch
 
-    from pretrain.checkpoint import load_inference_model
+    from pretrain.export import load_any_checkpoint
     from pretrain.model import BaichuanForCausalLM
 
-    cfg, state_dict, tokenizer_path = load_inference_model(args.checkpoint)
+    # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them.
+    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32

@@ -23,11 +23,23 @@ from pretrain.training.plugins import apply_plugins
 from pretrain.training.stop_signal import StopSignal
 
 
+def build_loader(config: PretrainConfig, rank: int, world_size: int):
+    """Token shards for pretraining; packed instruction examples for a fine-tune (same interface)."""
+    train = config.train
+    if config.finetune.init_from:
+        from pretrain.finetune.instruction_data import InstructionLoader
+
+        return InstructionLoader(list(config.finetune.data), config.data.tokenizer, train.seq_len,
+                                 train.micro_batch_size, rank, world_size, seed=config.data.seed,
+                                 pad_id=config.model.pad_token_id)
+    return PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
+                              dp_rank=rank, dp_size=world_size)
+
+
 def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer:
     train = config.train
     # The loader first: it is cheap, and a wrong data path should fail in a second, not after engine setup.
-    loader = PretrainDataLoader(config.data, seq_len=train.seq_len, micro_batch_size=train.micro_batch_size,
-                                dp_rank=rank, dp_size=world_size)
+    loader = build_loader(config, rank, world_size)
     store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, checksums=train.verify_checksums)
     # Decide what to resume from before building the engine: another world size needs the universal
     # checkpoint, which DeepSpeed must be told about at initialisation.

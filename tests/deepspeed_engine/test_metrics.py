@@ -92,10 +92,10 @@ def _real_tensorboard() -> bool:
 def test_model_state_report_once_per_launch_and_loss_scale_every_fp16_step():
     from types import SimpleNamespace
 
-    from pretrain.distributed import fit_latency_bandwidth
-    from pretrain.distributed.comm_probe import CommProfile
     from pretrain.callbacks.model_state import ModelStateReport
     from pretrain.config import BatchLayout
+    from pretrain.distributed import fit_latency_bandwidth
+    from pretrain.distributed.comm_probe import CommProfile
     from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine
 
     model = torch.nn.Linear(8, 8)
