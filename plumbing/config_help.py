@@ -91,7 +91,10 @@ def shown_value(value: object) -> str:
 
 def key_lines(schema: type, defaults: DictConfig | None, prefix: str = "") -> list[str]:
     """One line per leaf key: `  key  type  = default  meaning`; nested dataclasses expand under a header."""
-    comments = field_comments(schema)
+    comments: dict[str, str] = {}
+    for cls in reversed(schema.__mro__):  # fields inherited from a base dataclass keep their comments
+        if dataclasses.is_dataclass(cls):
+            comments.update(field_comments(cls))
     rows: list[str] = []
     for field in dataclasses.fields(schema):
         key = prefix + field.name

@@ -46,6 +46,15 @@ def test_help_shows_types_defaults_meanings_and_groups(capsys):
     assert "  train.precision: str = bf16  # bf16 | fp16 | fp32" in out
 
 
+def test_help_keeps_the_comments_of_inherited_fields(capsys):
+    from data_pipeline.train_tokenizer import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out  # SentencePieceOptions' fields, inherited by the tokenizer's config
+    assert "  control_symbols: list[str] = ['<user>', '<assistant>']  # Ids no text encodes to" in out
+
+
 def test_pipeline_help_lists_the_filter_sets(capsys):
     from data_pipeline.run import main
 
