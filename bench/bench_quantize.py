@@ -25,7 +25,7 @@ import time
 import torch
 
 MODES = ("fp32", "bf16", "int8", "int4")
-GIB = 1024**3
+MIB = 1024**2
 
 
 def resident_bytes() -> int:
@@ -69,10 +69,10 @@ def held_out_perplexity(model, args) -> float:
 @torch.no_grad()
 def measure(mode: str, args) -> dict:
     from pretrain.generate import generate
-    from pretrain.inference.quantize import _quiet_torchao_import, quantize_model, weight_bytes
+    from pretrain.inference.quantize import import_torchao_quietly, quantize_model, weight_bytes
 
     torch.set_num_threads(args.threads)
-    _quiet_torchao_import()  # every mode pays for the library's import before the baseline
+    import_torchao_quietly()  # every mode pays for the library's import before the baseline
     gc.collect()
     before = resident_bytes()
     model = build_model(args).to(torch.float32 if mode == "fp32" else torch.bfloat16).eval()
@@ -86,7 +86,7 @@ def measure(mode: str, args) -> dict:
     out = generate(model, prompt, args.new_tokens, temperature=0.0)
     elapsed = time.perf_counter() - started
     return {
-        "mode": mode, "model": model.cfg.name, "weights_gib": weight_bytes(model) / GIB, "rss_gib": resident / GIB,
+        "mode": mode, "model": model.cfg.name, "weights_mib": weight_bytes(model) / MIB, "rss_mib": resident / MIB,
         "tokens_per_s": (out.shape[1] - prompt.shape[1]) / elapsed, "ppl": held_out_perplexity(model, args),
         "quantized_layers": len(report.quantized), "kept_layers": len(report.kept),
     }
@@ -127,10 +127,10 @@ def main() -> int:
     print(f"model {base['model']} ({'checkpoint ' + args.checkpoint if args.checkpoint else 'random weights, seed 0'}),"
           f" {args.threads} threads, greedy decode of {args.new_tokens} tokens after a 32-token prompt, "
           f"held-out ppl on data={args.data} ({args.ppl_batches} x {args.ppl_seq} tokens per source)")
-    print(f"{'mode':<6} {'weights GiB':>11} {'RSS GiB':>8} {'vs ' + base['mode']:>8} {'tok/s':>7} "
+    print(f"{'mode':<6} {'weights MiB':>11} {'RSS MiB':>8} {'vs ' + base['mode']:>8} {'tok/s':>7} "
           f"{'vs ' + base['mode']:>8} {'ppl':>10} {'ppl change':>10}  quantized/kept layers")
     for r in rows:
-        print(f"{r['mode']:<6} {r['weights_gib']:>11.3f} {r['rss_gib']:>8.3f} {r['rss_gib'] / base['rss_gib']:>7.2f}x "
+        print(f"{r['mode']:<6} {r['weights_mib']:>11.1f} {r['rss_mib']:>8.1f} {r['rss_mib'] / base['rss_mib']:>7.2f}x "
               f"{r['tokens_per_s']:>7.2f} {r['tokens_per_s'] / base['tokens_per_s']:>7.2f}x {r['ppl']:>10.3f} "
               f"{(r['ppl'] / base['ppl'] - 1) * 100:>+9.2f}%  {r['quantized_layers']}/{r['kept_layers']}")
     return 0

@@ -76,7 +76,7 @@ def _int4_config(group_size: int, device: torch.device):
     return PrototypeInt4WeightOnlyConfig(group_size=group_size, set_inductor_config=False)
 
 
-def _quiet_torchao_import() -> None:
+def import_torchao_quietly() -> None:
     """torchao's import logs a 'Failed to load' line per CUDA extension it cannot load on a CPU build; they say
     nothing about int8/int4 weight-only inference, so keep them off the user's terminal."""
     for name in ("torchao", "torch.utils._pytree"):
@@ -91,7 +91,7 @@ def quantize_model(model: nn.Module, mode: str) -> QuantizeReport:
     report = QuantizeReport(mode)
     if mode == "none":
         return report
-    _quiet_torchao_import()
+    import_torchao_quietly()
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
     linears = decoder_linears(model)
