@@ -77,7 +77,8 @@ def run(config: MixConfig, command: str) -> dict:
     return {"output": str(path), **asdict(result)}
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     from data_pipeline.formats.token_shards import TokenShardError
     from plumbing.command_line import CommandLine
     from pretrain.checkpoint import CheckpointNotFound

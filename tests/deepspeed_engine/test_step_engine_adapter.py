@@ -47,8 +47,8 @@ class RecordingDeepSpeed:
     def was_step_applied(self) -> bool:
         return self.applies
 
-    def save_checkpoint(self, save_dir, tag, client_state, save_latest):
-        self.calls.append(("save", save_dir, tag, client_state, save_latest))
+    def save_checkpoint(self, save_dir, tag, client_state, save_latest, exclude_frozen_parameters):
+        self.calls.append(("save", save_dir, tag, client_state, save_latest, exclude_frozen_parameters))
 
     def load_checkpoint(self, load_dir, tag, **kwargs):
         self.calls.append(("load", load_dir, tag, self._config.load_universal_checkpoint, kwargs))
@@ -88,8 +88,9 @@ def test_a_step_deepspeed_itself_refused_advances_the_schedule_and_is_not_applie
 def test_save_writes_under_the_engine_tag_with_universal_info_and_no_deepspeed_latest(tmp_path):
     engine, raw = adapter()
     engine.save(tmp_path)
-    [(_, save_dir, tag, client_state, save_latest)] = raw.calls
+    [(_, save_dir, tag, client_state, save_latest, exclude_frozen)] = raw.calls
     assert (save_dir, tag, save_latest) == (str(tmp_path), ENGINE_TAG, False)  # our `latest` moves after commit
+    assert exclude_frozen is False  # a full model saves everything; LoRA below
     assert client_state["universal_checkpoint_info"]["universal_checkpoint_version"] == 0.2
 
 
@@ -99,7 +100,16 @@ def test_a_plain_load_after_a_universal_resume_is_not_read_as_universal(tmp_path
     engine.load(tmp_path, universal=False)
     [(_, load_dir, tag, universal_flag, kwargs)] = raw.calls
     assert (load_dir, tag, universal_flag) == (str(tmp_path), ENGINE_TAG, False)
-    assert kwargs == {"load_optimizer_states": True, "load_lr_scheduler_states": True}
+    assert kwargs == {"load_optimizer_states": True, "load_lr_scheduler_states": True, "load_module_strict": True}
+
+
+def test_lora_saves_only_trainable_tensors_and_loads_them_onto_the_rebuilt_base(tmp_path):
+    """The frozen base is rebuilt from finetune.init_from at every launch; the checkpoint holds the adapters."""
+    engine, raw = adapter()
+    engine.frozen_base = True
+    engine.save(tmp_path)
+    engine.load(tmp_path, universal=False)
+    assert raw.calls[0][-1] is True and raw.calls[1][-1]["load_module_strict"] is False
 
 
 def test_a_universal_load_reads_the_converted_directory(tmp_path, monkeypatch):
