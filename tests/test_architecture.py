@@ -17,6 +17,7 @@ PACKAGES = ("plumbing", "data_pipeline", "pretrain", "launch")
 DEEPSPEED_IMPORTERS = {
     "pretrain.engine.deepspeed_engine",
     "pretrain.engine.deepspeed_grad_norm",
+    "pretrain.engine.deepspeed_checkpoint_io",  # DeepSpeed's checkpoint-engine seam, routed to our ShardWriter
     "pretrain.checkpoint",  # load_inference_model
 }
 

@@ -19,6 +19,7 @@ ALLOWED_CHANGES = (
     "train.keep_every",
     "train.resume",
     "train.verify_checksums",
+    "train.async_save",
     "train.log_interval",
     "train.eval_interval",
     "train.eval_batches",

@@ -1,6 +1,6 @@
 """Which checkpoint a run loads, and how, decided before the engine is built.
 
-The newest checkpoint whose manifest verifies is taken (`train.resume=auto`), or the one named. The saved
+The newest checkpoint whose manifest verifies on every rank is taken (`train.resume=auto`), or the one named. The saved
 config is diffed against the new one and changes outside the allow-list are refused with the diff shown. A
 checkpoint written by another number of ranks or ZeRO stage is converted once to DeepSpeed's universal format
 (the engine must know that at initialisation). A loss-guard rollback asks the same question of an older
@@ -18,6 +18,7 @@ from pretrain.checkpoint.config_diff import disallowed_changes
 from pretrain.checkpoint.store import CheckpointRef, CheckpointStore, read_saved_config, read_trainer_state
 from pretrain.checkpoint.universal import convert_to_universal
 from pretrain.config import ConfigError, PretrainConfig
+from pretrain.distributed.collectives import Collectives
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,12 @@ class ResumePlan:
 
 
 def plan_resume(store: CheckpointStore, config: PretrainConfig, config_yaml: str, rank: int,
-                world_size: int) -> ResumePlan:
-    # Rank 0 verifies (checksums can be slow) and tells the others, so all ranks load the same checkpoint.
-    choice = [store.resolve(config.train.resume)] if rank == 0 else [None]
-    if dist.is_initialized() and world_size > 1:
-        dist.broadcast_object_list(choice, src=0)
-    ref = choice[0]
+                world_size: int, collectives: Collectives | None = None) -> ResumePlan:
+    # Every rank verifies the files it will load, in parallel, and the ranks agree on the verdict (store.verify),
+    # so all ranks load the same checkpoint — or all skip a corrupt one together.
+    if collectives is None:
+        collectives = Collectives() if dist.is_initialized() and world_size > 1 else Collectives.solo_process()
+    ref = store.resolve(config.train.resume, collectives)
     if ref is None:
         return ResumePlan(None)
     refused = disallowed_changes(read_saved_config(ref.path), config_yaml)

@@ -9,12 +9,18 @@ Layout of `train.checkpoint_dir`:
         trainer_state.json  step, consumed tokens, data-loader state, loss window, world size, ZeRO stage
         config.yaml         the resolved config the run used
         tokenizer.model     copied when the data names one, so the checkpoint is self-contained
-        manifest.json       sizes and checksums of all of the above — written last
+        manifest.json       size, digest and writing rank of all of the above — written last
     .tmp_step_00000060/     an unfinished save: never trusted, removed by the next save
 
-A save writes into the `.tmp_` directory, every rank finishes, rank 0 writes the manifest, renames the
-directory into place, and only then moves `latest`. A crash at any point leaves either the previous
-checkpoint as the newest valid one or the new one complete.
+A save writes into the `.tmp_` directory; every rank digests what it writes while writing it (shard_writer.py);
+once every rank's bytes are durable the ranks' reports are gathered in one collective, rank 0 writes the manifest
+from them, renames the directory into place, and only then moves `latest`. A crash at any point leaves either the
+previous checkpoint as the newest valid one or the new one complete. With `background=True` the bytes are written
+while training goes on and `poll` commits the save at the first step end at which every rank's are durable; at
+most one save is in flight (the next `save` first finishes the previous one).
+
+Verification on resume is collective too: each rank checks the files it will load and the ranks agree before
+anything is loaded, so a corrupt file found by any rank makes every rank skip that checkpoint together.
 """
 
 from __future__ import annotations
@@ -23,13 +29,16 @@ import json
 import logging
 import re
 import shutil
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from plumbing.atomic_write import atomic_write_json, atomic_write_text
-from pretrain.checkpoint.manifest import verify_manifest, write_manifest
+from plumbing.atomic_write import atomic_write_text
+from pretrain.checkpoint.manifest import build_manifest, verify_share, write_manifest
 from pretrain.checkpoint.rng import capture_rng_state
+from pretrain.checkpoint.shard_writer import ShardWriter
+from pretrain.distributed.collectives import Collectives
 
 if TYPE_CHECKING:
     from pretrain.engine import StepEngine
@@ -47,6 +56,11 @@ def step_dir_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
+def json_bytes(obj) -> bytes:
+    """The text `plumbing.atomic_write.atomic_write_json(..., indent=1, sort_keys=True)` writes."""
+    return (json.dumps(obj, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+
+
 class CheckpointNotFound(FileNotFoundError):
     """`train.resume=PATH` names something that is not a loadable checkpoint."""
 
@@ -57,12 +71,52 @@ class CheckpointRef:
     step: int
 
 
+@dataclass
+class SaveReport:
+    """Where one save's time went (seconds; per-rank parts are the slowest rank's), for the log and the bench."""
+
+    step: int
+    stall: float = 0.0  # the training thread blocked in save/poll/finish for this checkpoint
+    engine_save: float = 0.0  # inside the step engine's save (DeepSpeed, its barriers; the snapshot when async)
+    serialize: float = 0.0
+    write: float = 0.0
+    digest: float = 0.0
+    fsync: float = 0.0
+    barrier: float = 0.0  # barriers and the gather of the ranks' reports (waiting for the slowest rank)
+    manifest: float = 0.0  # rank 0: manifest (incl. reading back unreported files), rename, `latest`, retention
+    durable_after: float = 0.0  # from the start of the save to its commit
+    bytes: int = 0
+    read_back_bytes: int = 0
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {getattr(self, name):.3f}" for name in
+                          ("engine_save", "serialize", "write", "digest", "fsync", "barrier", "manifest"))
+        return (f"step {self.step}: stall {self.stall:.3f} s ({parts}); {self.bytes / 2**30:.2f} GiB durable after "
+                f"{self.durable_after:.3f} s; rank 0 read back {self.read_back_bytes} B")
+
+
+@dataclass
+class _InFlight:
+    step: int
+    tmp: Path
+    final: Path
+    started: float
+    report: SaveReport = field(init=False)
+
+    def __post_init__(self):
+        self.report = SaveReport(self.step)
+
+
 class CheckpointStore:
-    def __init__(self, root: str | Path, keep_last: int = 3, keep_every: int = 0, checksums: bool = True):
+    def __init__(self, root: str | Path, keep_last: int = 3, keep_every: int = 0, checksums: bool = True,
+                 background: bool = False):
         self.root = Path(root)
         self.keep_last = keep_last
         self.keep_every = keep_every
         self.checksums = checksums
+        self.writer = ShardWriter(background)  # the step engine writes its files through it
+        self.in_flight: _InFlight | None = None
+        self.last_report: SaveReport | None = None
 
     # ---- discovery -------------------------------------------------------------------------------------
     def committed(self) -> list[CheckpointRef]:
@@ -76,21 +130,42 @@ class CheckpointStore:
         ]
         return sorted(refs, key=lambda ref: ref.step, reverse=True)
 
-    def newest_valid(self) -> CheckpointRef | None:
-        """The newest checkpoint whose manifest verifies; torn or corrupt ones are reported and skipped."""
-        for ref in self.committed():
-            problem = verify_manifest(ref.path, self.checksums)
+    def verify(self, path: Path, collectives: Collectives | None = None) -> str | None:
+        """None when every rank finds its share of `path` whole; otherwise every rank gets the same reason.
+        Collective when `collectives` spans ranks: one all-gather of the verdicts, so the ranks agree."""
+        group = collectives or Collectives.solo_process()
+        mine = verify_share(path, self.checksums, group.rank(), group.world_size())
+        if mine is not None and group.world_size() > 1:
+            log.warning("rank %d: checkpoint %s fails verification: %s", group.rank(), path, mine)
+        verdicts = group.all_gather_object(mine)
+        found: dict[str, int] = {}
+        for rank, problem in enumerate(verdicts):
+            if problem is not None:
+                found.setdefault(problem, rank)
+        if not found:
+            return None
+        if group.world_size() == 1:
+            return next(iter(found))
+        return "; ".join(f"{problem} (found by rank {rank})" for problem, rank in found.items())
+
+    def newest_valid(self, collectives: Collectives | None = None) -> CheckpointRef | None:
+        """The newest checkpoint that verifies; torn or corrupt ones are reported and skipped (by every rank
+        together: rank 0's listing is the one every rank walks)."""
+        group = collectives or Collectives.solo_process()
+        for ref in group.broadcast_object(self.committed() if group.rank() == 0 else None):
+            problem = self.verify(ref.path, group)
             if problem is None:
                 return ref
-            log.warning("skipping checkpoint %s: %s", ref.path, problem)
+            if group.rank() == 0:
+                log.warning("skipping checkpoint %s: %s", ref.path, problem)
         return None
 
-    def resolve(self, resume: str) -> CheckpointRef | None:
+    def resolve(self, resume: str, collectives: Collectives | None = None) -> CheckpointRef | None:
         """`none` → start fresh; `auto` → newest valid (or fresh); anything else is a checkpoint path."""
         if resume == "none":
             return None
         if resume == "auto":
-            return self.newest_valid()
+            return self.newest_valid(collectives)
         path = Path(resume)
         if (path / LATEST).is_file():
             path = path / (path / LATEST).read_text().strip()
@@ -98,38 +173,102 @@ class CheckpointStore:
         if not path.is_dir() or not match:
             raise CheckpointNotFound(f"{resume} is not a checkpoint: expected a step_NNNNNNNN directory or a "
                                      f"checkpoint directory with a `latest` file")
-        problem = verify_manifest(path, self.checksums)
+        problem = self.verify(path, collectives)
         if problem:
             raise CheckpointNotFound(f"checkpoint {resume} cannot be loaded: {problem}")
         return CheckpointRef(path, int(match.group(1)))
 
     # ---- saving (called on every rank) -----------------------------------------------------------------
-    def save(self, engine: StepEngine, step: int, trainer_state: dict, config_yaml: str, rank: int, barrier,
-             tokenizer: Path | None = None) -> Path:
-        final = self.root / step_dir_name(step)
-        tmp = self.root / f".tmp_{step_dir_name(step)}"
+    def save(self, engine: StepEngine, step: int, trainer_state: dict, config_yaml: str,
+             collectives: Collectives | None = None, tokenizer: Path | None = None) -> Path:
+        """Write checkpoint `step`; committed before returning unless the writer is in the background."""
+        group = collectives or Collectives.solo_process()
+        self.finish(group)  # at most one save in flight (its wait counts as that save's stall)
+        blocked = time.perf_counter()
+        rank = group.rank()
+        save = _InFlight(step, self.root / f".tmp_{step_dir_name(step)}", self.root / step_dir_name(step),
+                         time.perf_counter())
         if rank == 0:
             self.root.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-        barrier()
-        engine.save(tmp)  # the step engine's own state, under tmp/ENGINE_TAG
-        rng_dir = tmp / "rng"
-        rng_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(rng_dir / f"rank{rank}.json", capture_rng_state(), indent=1, sort_keys=True)
-        barrier()  # every rank's files are on disk before rank 0 commits
-        if rank == 0:
-            atomic_write_json(tmp / TRAINER_STATE, trainer_state, indent=1, sort_keys=True)
-            atomic_write_text(tmp / CONFIG_FILE, config_yaml)
+            shutil.rmtree(save.tmp, ignore_errors=True)
+        self._barrier(group, save.report)
+        self.writer.begin(save.tmp)
+        started = time.perf_counter()
+        engine.save(save.tmp)  # the step engine's own state, under tmp/ENGINE_TAG, through self.writer
+        save.report.engine_save = time.perf_counter() - started
+        self.writer.write_bytes(save.tmp / "rng" / f"rank{rank}.json", json_bytes(capture_rng_state()))
+        if rank == 0:  # rank 0's files may land before the others finish: the commit waits for every rank
+            self.writer.write_bytes(save.tmp / TRAINER_STATE, json_bytes(trainer_state))
+            self.writer.write_bytes(save.tmp / CONFIG_FILE, config_yaml.encode("utf-8"))
             if tokenizer is not None and tokenizer.is_file():
-                shutil.copyfile(tokenizer, tmp / "tokenizer.model")
-            write_manifest(tmp, step, checksums=self.checksums)
-            if final.exists():  # an earlier run saved this step and then crashed before moving `latest`
-                shutil.rmtree(final)
-            tmp.rename(final)
-            self._point_latest(final.name)
+                self.writer.write_bytes(save.tmp / "tokenizer.model", tokenizer.read_bytes())
+        self.in_flight = save
+        save.report.stall += time.perf_counter() - blocked
+        if not self.writer.background:
+            self.finish(group)
+        return save.final
+
+    def poll(self, collectives: Collectives | None = None) -> bool:
+        """Commit the save in flight once every rank's bytes are durable. Every rank calls it at the same step
+        (they all know a save is in flight); it costs one small all-reduce per step while one is."""
+        if self.in_flight is None:
+            return False
+        group = collectives or Collectives.solo_process()
+        blocked = time.perf_counter()
+        report = self.in_flight.report
+        pending = group.any(not self.writer.done())
+        report.stall += time.perf_counter() - blocked
+        if pending:
+            return False
+        self.finish(group)
+        return True
+
+    def finish(self, collectives: Collectives | None = None) -> Path | None:
+        """Wait for the save in flight (if any) and commit it: gather every rank's report, rank 0 writes the
+        manifest, renames the directory into place and moves `latest`. Raises on every rank if any rank's
+        write failed (the `.tmp_` directory then stays uncommitted)."""
+        save = self.in_flight
+        if save is None:
+            return None
+        self.in_flight = None
+        group = collectives or Collectives.solo_process()
+        blocked = time.perf_counter()
+        report = save.report
+        share = self.writer.wait()
+        gathered_at = time.perf_counter()
+        shares = group.all_gather_object((share.files, share.times.as_dict(), share.error))
+        report.barrier += time.perf_counter() - gathered_at
+        errors = [f"rank {rank}: {error}" for rank, (_, _, error) in enumerate(shares) if error]
+        if errors:
+            raise RuntimeError(f"checkpoint step {save.step} not committed: {'; '.join(errors)}")
+        for name in ("serialize", "write", "digest", "fsync"):
+            setattr(report, name, max(times[name] for _, times, _ in shares))
+        report.bytes = sum(entry["size"] for files, _, _ in shares for entry in files.values())
+        if group.rank() == 0:
+            committing = time.perf_counter()
+            built = build_manifest(save.tmp, save.step, [files for files, _, _ in shares])
+            write_manifest(save.tmp, built.manifest)
+            if save.final.exists():  # an earlier run saved this step and then crashed before moving `latest`
+                shutil.rmtree(save.final)
+            save.tmp.rename(save.final)
+            self._point_latest(save.final.name)
             self._prune()
-        barrier()
-        return final
+            report.manifest = time.perf_counter() - committing
+            report.read_back_bytes = built.read_back_bytes
+            report.bytes += built.read_back_bytes
+        self._barrier(group, report)
+        report.durable_after = time.perf_counter() - save.started
+        report.stall += time.perf_counter() - blocked
+        self.last_report = report
+        if self.writer.background and group.rank() == 0:
+            log.info("committed checkpoint %s (%s)", save.final, report.describe())
+        return save.final
+
+    @staticmethod
+    def _barrier(group: Collectives, report: SaveReport) -> None:
+        started = time.perf_counter()
+        group.barrier()
+        report.barrier += time.perf_counter() - started
 
     def _point_latest(self, name: str) -> None:
         atomic_write_text(self.root / LATEST, name + "\n")

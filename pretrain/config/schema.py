@@ -46,7 +46,13 @@ class TrainConfig:
     keep_last: int = 3
     keep_every: int = 0  # additionally keep every M-th step forever; 0 = off
     resume: str = "auto"  # auto | none | PATH of one checkpoint
+    # On resume every rank re-digests the files it will load (XXH3-128, in parallel) besides checking their sizes;
+    # a mismatch found by any rank makes every rank skip that checkpoint. false = sizes only (faster, misses bit rot).
     verify_checksums: bool = True
+    # Write checkpoint bytes in a background thread while training continues (the step waits only for a copy of
+    # the state in host memory); at most one save in flight; committed (manifest, rename, `latest`) at the first
+    # step end at which every rank's bytes are fsynced. false = the step waits until the checkpoint is committed.
+    async_save: bool = False
     # Loss guard: skip a step whose loss is non-finite or above mean + spike_sigma × std of the recent window
     # (0 = spikes allowed); roll back to the previous checkpoint after max_bad_steps consecutive bad steps.
     spike_sigma: float = 6.0

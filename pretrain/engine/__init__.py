@@ -10,7 +10,8 @@ from pretrain.engine.step_engine import StepEngine
 __all__ = ["StepEngine", "build_step_engine"]
 
 
-def build_step_engine(config, world_size: int, load_universal: bool = False) -> StepEngine:
+def build_step_engine(config, world_size: int, load_universal: bool = False, checkpoint_writer=None) -> StepEngine:
+    """`checkpoint_writer`: the checkpoint store's ShardWriter, through which the engine writes its files."""
     from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine
 
-    return DeepSpeedStepEngine.build(config, world_size, load_universal)
+    return DeepSpeedStepEngine.build(config, world_size, load_universal, checkpoint_writer)

@@ -1,8 +1,9 @@
 """The step engine that trains: DeepSpeed's engine behind the `StepEngine` interface (step_engine.py).
 
-This module and its two siblings (`deepspeed_config.py` renders the JSON, `deepspeed_grad_norm.py` finds the
-gradients inside DeepSpeed's optimizers) are the training path's only door to DeepSpeed: the model is
-single-device code, the loop reads like plain PyTorch, and checkpoints know DeepSpeed only as a directory.
+This module and its siblings (`deepspeed_config.py` renders the JSON, `deepspeed_grad_norm.py` finds the
+gradients inside DeepSpeed's optimizers, `deepspeed_checkpoint_io.py` routes DeepSpeed's checkpoint files through
+our writer) are the training path's only door to DeepSpeed: the model is single-device code, the loop reads like
+plain PyTorch, and checkpoints know DeepSpeed only as a directory.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from pathlib import Path
 import torch
 
 from pretrain.checkpoint.optimizer_groups import repair_universal_load
+from pretrain.checkpoint.shard_writer import ShardWriter
 from pretrain.checkpoint.store import ENGINE_TAG
 from pretrain.checkpoint.universal import UNIVERSAL_TAG, universal_dir
 from pretrain.config import BatchLayout, ConfigError, PretrainConfig, resolve_batch_layout
 from pretrain.data import batch_to_device
 from pretrain.distributed import CommProfile, choose_bucket_sizes, run_comm_probe
+from pretrain.engine.deepspeed_checkpoint_io import install_shard_writer
 from pretrain.engine.deepspeed_config import render_deepspeed_config
 from pretrain.engine.deepspeed_grad_norm import local_grad_square_sum
 from pretrain.model import BaichuanForCausalLM
@@ -89,8 +92,11 @@ class DeepSpeedStepEngine:
         self.module = engine.module
 
     @classmethod
-    def build(cls, config: PretrainConfig, world_size: int, load_universal: bool = False) -> DeepSpeedStepEngine:
-        """The model (partitioned at construction under ZeRO-3), optimizer, schedule and DeepSpeed engine."""
+    def build(cls, config: PretrainConfig, world_size: int, load_universal: bool = False,
+              checkpoint_writer: ShardWriter | None = None) -> DeepSpeedStepEngine:
+        """The model (partitioned at construction under ZeRO-3), optimizer, schedule and DeepSpeed engine. With a
+        `checkpoint_writer` (the checkpoint store's) every file DeepSpeed saves goes through it: digested while
+        written, fsynced, in the background under `train.async_save` (deepspeed_checkpoint_io.py)."""
         import deepspeed
 
         layout = resolve_batch_layout(config.train, world_size)
@@ -119,6 +125,8 @@ class DeepSpeedStepEngine:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
                                                config=ds_config)
+        if checkpoint_writer is not None:
+            install_shard_writer(engine, checkpoint_writer)
         log.info("DeepSpeed ZeRO-%d, %s, batch %s, buckets %s", config.deepspeed.zero_stage,
                  config.train.precision, layout, choose_bucket_sizes(config, world_size, comm_profile).describe())
         return cls(engine, optimizer, layout, ds_config, config.data.document_masking, comm_profile,

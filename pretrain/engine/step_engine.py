@@ -50,7 +50,9 @@ class StepEngine(Protocol):
         schedule advances either way, so it always follows the step count."""
 
     def save(self, checkpoint_dir: Path) -> None:
-        """Write this rank's share of the engine state into `checkpoint_dir` (collective)."""
+        """Write this rank's share of the engine state into `checkpoint_dir` (collective), through the checkpoint
+        store's ShardWriter when the engine was built with one (digested while written; in the background under
+        `train.async_save`, so the files may still be in flight when this returns — the store commits them)."""
 
     def load(self, checkpoint_dir: Path, universal: bool) -> None:
         """Read the engine state back; `universal` when it was written by another world size or ZeRO stage

@@ -40,11 +40,13 @@ def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer
     train = config.train
     # The loader first: it is cheap, and a wrong data path should fail in a second, not after engine setup.
     loader = build_loader(config, rank, world_size)
-    store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, checksums=train.verify_checksums)
+    store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, checksums=train.verify_checksums,
+                            background=train.async_save)
     # Decide what to resume from before building the engine: another world size needs the universal
     # checkpoint, which DeepSpeed must be told about at initialisation.
     resume_plan = plan_resume(store, config, to_yaml(config), rank, world_size)
-    engine = build_step_engine(config, world_size, load_universal=resume_plan.universal)
+    engine = build_step_engine(config, world_size, load_universal=resume_plan.universal,
+                               checkpoint_writer=store.writer)
     parts = TrainerParts(
         engine=engine,
         loader=loader,

@@ -99,7 +99,8 @@ class Trainer:
     def rollback(self) -> None:
         """Too many bad steps in a row: reload the newest checkpoint but keep the data position, so the
         window of samples that led here is skipped rather than replayed."""
-        ref = self.store.newest_valid()
+        self.store.finish(self.collectives)  # an async save in flight was taken before the bad streak: keep it
+        ref = self.store.newest_valid(self.collectives)
         if ref is None:
             raise RuntimeError("loss guard wants a rollback but there is no checkpoint yet; lower the lr or "
                                "raise train.max_bad_steps")
@@ -150,6 +151,7 @@ class Trainer:
             if self.guard.record(result.verdict is not None):
                 self.rollback()
                 continue
+            self.store.poll(self.collectives)  # an async save commits once every rank's bytes are durable
             stopping = self.collectives.any(self.stop.requested)
             # A scheduled save waits out a streak of bad steps: a rollback must find a checkpoint from before it.
             scheduled = self.state.step % train.save_interval == 0 and self.guard.consecutive_bad == 0
@@ -157,6 +159,7 @@ class Trainer:
                 self.save()
             if stopping:
                 break
+        self.store.finish(self.collectives)  # the last save is durable and committed before the run ends
         for callback in self.callbacks:
             callback.on_train_end(self)
         self.heartbeat.finish(self.state.step)
@@ -208,11 +211,14 @@ class Trainer:
     def save(self) -> Path:
         self.state.data = self.loader.state_dict()
         path = self.store.save(
-            self.engine, self.state.step, asdict(self.state), self.config_yaml, self.rank, self.collectives.barrier,
+            self.engine, self.state.step, asdict(self.state), self.config_yaml, self.collectives,
             tokenizer=Path(self.config.data.tokenizer) if self.config.data.tokenizer else None,
         )
         if self.rank == 0:
-            log.info("saved checkpoint %s", path)
+            if self.store.in_flight is None:
+                log.info("saved checkpoint %s (%s)", path, self.store.last_report.describe())
+            else:
+                log.info("writing checkpoint %s in the background", path)
         return path
 
 

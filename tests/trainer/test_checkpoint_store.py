@@ -25,7 +25,7 @@ class FakeEngine:
 
 
 def save(store, step, payload=b"weights"):
-    return store.save(FakeEngine(payload), step, {"step": step}, "train:\n  lr: 0.1\n", rank=0, barrier=lambda: None)
+    return store.save(FakeEngine(payload), step, {"step": step}, "train:\n  lr: 0.1\n")
 
 
 def test_save_commits_manifest_and_moves_latest(tmp_path):
