@@ -61,6 +61,38 @@ def test_sigkill_during_checkpoint_write_leaves_a_torn_save_that_is_skipped(demo
     assert_same_trajectory(metrics(run_dir), reference)
 
 
+def test_an_async_save_killed_mid_flight_leaves_the_previous_checkpoint_latest(demo_data, tmp_path, reference):
+    """train.async_save: rank 0 dies right after handing step 6's state to its background writer — bytes in
+    flight, nothing committed. `latest` still names step 4, and the rerun is bit-identical."""
+    run_dir = tmp_path / "run"
+    steps = STEPS + ["train.async_save=true"]
+    first = train(demo_data, run_dir, steps, check=False,
+                  env=fault(signal="SIGKILL", rank=0, step=6, phase="save", once_file=str(tmp_path / "fired")))
+    assert first.returncode != 0 and (tmp_path / "fired").exists()
+    checkpoints = run_dir / "checkpoints"
+    assert not (checkpoints / ".tmp_step_00000006" / "manifest.json").exists()
+    assert not (checkpoints / "step_00000006").exists()
+    assert (checkpoints / "latest").read_text().strip() == "step_00000004"
+    train(demo_data, run_dir, steps)
+    assert_same_trajectory(metrics(run_dir), reference)
+
+
+def test_a_flipped_byte_in_one_ranks_file_is_found_by_that_rank_and_every_rank_skips(demo_data, tmp_path,
+                                                                                      reference):
+    run_dir = tmp_path / "run"
+    train(demo_data, run_dir, STEPS + ["train.stop_at_step=6"])
+    victim = run_dir / "checkpoints" / "step_00000006" / "deepspeed" / "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt"
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size: only the digest can tell
+    victim.write_bytes(bytes(data))
+    rerun = train(demo_data, run_dir, STEPS)
+    output = rerun.stdout + rerun.stderr
+    assert "rank 1: checkpoint" in output and "fails verification: checksum mismatch" in output
+    assert "rank 0: checkpoint" not in output  # rank 0 never read rank 1's partition
+    assert "(found by rank 1)" in output and "at step 4" in output
+    assert_same_trajectory(metrics(run_dir), reference)
+
+
 def test_a_hung_rank_is_detected_and_the_run_restarted(demo_data, tmp_path, reference):
     run_dir = tmp_path / "run"
     supervisor = SUPERVISOR + ["--heartbeat-timeout", "8", "--incidents", str(tmp_path / "inc.jsonl")]
