@@ -115,3 +115,13 @@ def test_plan_prints_the_13b_inference_memory_beside_the_release():
     assert table["bf16"]["weights_gb"] == round(2 * result["parameters"] / 1e9, 2)
     assert table["int4"]["weights_gb"] < table["int8"]["weights_gb"] < 0.55 * table["bf16"]["weights_gb"]
     assert table["int8"]["kv_cache_gb"] == round(2 * 40 * 5120 * 2 * 2048 / 1e9, 2)  # 40 layers, hidden 5120
+
+
+def test_missing_torchao_is_a_user_error_naming_the_install(monkeypatch):
+    import pretrain.inference.quantize as quantize
+    from pretrain.cli import UsageError
+
+    monkeypatch.setattr(quantize, "torchao_available", lambda: False)
+    quantize.check_quantize_mode("none")  # unquantized inference never needs it
+    with pytest.raises(UsageError, match=r"quantize=int4 needs torchao — pip install torchao==0\.18\.0"):
+        quantize.check_quantize_mode("int4")
