@@ -2,6 +2,7 @@
 
     python -m pretrain.generate checkpoint=CKPT prompt="今天天气" max_new_tokens=64 [temperature=0.8 top_p=0.9 seed=0]
     python -m pretrain.generate checkpoint=CKPT prompt="今天天气" quantize=int8|int4 [dtype=bf16]
+    python -m pretrain.generate checkpoint=SFT_CKPT prompt="中国的首都是哪里？" chat=true    (a fine-tuned model)
 
 CKPT is a training checkpoint (read through `pretrain.checkpoint.load_inference_model`) or a Hugging Face
 directory written by `pretrain.export` (either layout) or published by Baichuan. `quantize=` stores the decoder's
@@ -71,6 +72,9 @@ class GenerateArgs:
     device: str = "cpu"  # cpu | cuda | cuda:N
     dtype: str = "fp32"  # bf16 | fp16 | fp32
     quantize: str = "none"  # none | int8 | int4: weight-only quantization of the decoder's linear layers (torchao)
+    # Ask a fine-tuned model: the prompt becomes a user turn of the chat template (docs/finetune.md) and only
+    # the reply is printed.
+    chat: bool = False
 
 
 COMMAND = CommandLine(
@@ -97,7 +101,12 @@ def generate_text(args: GenerateArgs) -> None:
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} has no tokenizer.model — export it with the tokenizer, or add one")
     tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
-    prompt_ids = [cfg.bos_token_id] + tokenizer.encode(args.prompt)
+    if args.chat:
+        from pretrain.finetune.chat_template import ChatTokens, reply_prompt
+
+        prompt_ids = reply_prompt(args.prompt, tokenizer, ChatTokens.of(tokenizer, tokenizer_path))
+    else:
+        prompt_ids = [cfg.bos_token_id] + tokenizer.encode(args.prompt)
     if len(prompt_ids) + args.max_new_tokens > cfg.max_seq_len:
         raise UsageError(f"prompt ({len(prompt_ids)} tokens) + max_new_tokens exceeds max_seq_len={cfg.max_seq_len}")
     model = BaichuanForCausalLM(cfg)
@@ -109,7 +118,7 @@ def generate_text(args: GenerateArgs) -> None:
     ids = torch.tensor([prompt_ids], device=args.device)
     out = generate(model, ids, args.max_new_tokens, args.temperature, args.top_p, cfg.eos_token_id, generator)
     new_tokens = [t for t in out[0, len(prompt_ids):].tolist() if t != cfg.eos_token_id]
-    print(args.prompt + tokenizer.decode(new_tokens))
+    print(tokenizer.decode(new_tokens) if args.chat else args.prompt + tokenizer.decode(new_tokens))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,12 @@ def conversation(record: dict) -> tuple[str, list[tuple[str, str]]]:
     return system, turns
 
 
+def reply_prompt(user_text: str, tokenizer, tokens: ChatTokens, system: str = "") -> list[int]:
+    """What a fine-tuned model is given to answer one user turn: everything `render` puts before a reply."""
+    return [tokens.bos, *(tokenizer.encode(system) if system else []), tokens.user, *tokenizer.encode(user_text),
+            tokens.assistant]
+
+
 def render(record: dict, tokenizer, tokens: ChatTokens) -> tuple[list[int], list[bool]]:
     """(ids, trained): `trained[i]` is True when token i is a target the loss is taken on."""
     system, turns = conversation(record)

@@ -11,7 +11,7 @@ import sentencepiece as spm
 import torch
 
 from plumbing.user_error import UserError
-from pretrain.finetune.chat_template import ChatTokens, ExampleError, conversation, render
+from pretrain.finetune.chat_template import ChatTokens, ExampleError, conversation, render, reply_prompt
 from pretrain.finetune.instruction_data import InstructionDataError, InstructionLoader
 
 
@@ -38,6 +38,12 @@ def test_only_the_reply_and_its_eos_carry_loss(tokenizer, tokens):
                 tokens.assistant, *reply, tokens.eos]
     assert ids == expected
     assert [i for i, t in zip(ids, trained) if t] == [*reply, tokens.eos]
+
+
+@pytest.mark.parametrize("system", ["", "你是助手。"])
+def test_generation_asks_exactly_what_training_put_before_a_reply(tokenizer, tokens, system):
+    ids, trained = render({"system": system, "prompt": "中国的首都是哪里？", "response": "北京。"}, tokenizer, tokens)
+    assert reply_prompt("中国的首都是哪里？", tokenizer, tokens, system) == ids[:trained.index(True)]
 
 
 def test_every_assistant_turn_of_a_conversation_is_trained(tokenizer, tokens):

@@ -63,6 +63,15 @@ def test_full_sft_starts_from_the_given_weights_and_lowers_the_reply_loss(full_r
     assert (full_run / "checkpoints" / "step_00000016" / "tokenizer.model").is_file()  # self-contained
 
 
+def test_a_fine_tuned_checkpoint_answers_in_chat_mode(full_run):
+    result = subprocess.run([sys.executable, "-m", "pretrain.generate", f"checkpoint={full_run / 'checkpoints'}",
+                             "prompt=中国的首都是哪里？", "chat=true", "temperature=0", "max_new_tokens=8"],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    reply = result.stdout.strip().splitlines()[-1]
+    assert reply and not reply.startswith("中国的首都是哪里")  # the reply alone, not the prompt continued
+
+
 @pytest.fixture(scope="module")
 def lora_runs(full_run, instruction_file, tmp_path_factory) -> dict[str, Path]:
     """From the full run's training checkpoint: uninterrupted, and stopped at 3 then resumed, on 2 ZeRO-3 ranks."""
