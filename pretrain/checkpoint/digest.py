@@ -27,17 +27,20 @@ READ_CHUNK = 16 << 20
 class IoTimes:
     """Seconds one rank spent per part of writing its share of a checkpoint (summed over its files)."""
 
-    serialize: float = 0.0  # torch.save's pickling and zip framing (or the async snapshot copy)
+    snapshot: float = 0.0  # async only: copying the state to host memory (what the training step waits for)
+    serialize: float = 0.0  # torch.save's pickling and zip framing
     write: float = 0.0  # inside write() calls: handing bytes to the OS
     digest: float = 0.0  # hashing those bytes on their way
     fsync: float = 0.0  # making them durable (fsync + the rename of plumbing.atomic_write)
 
+    PARTS = ("snapshot", "serialize", "write", "digest", "fsync")
+
     def add(self, other: IoTimes) -> None:
-        for name in ("serialize", "write", "digest", "fsync"):
+        for name in self.PARTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict[str, float]:
-        return {"serialize": self.serialize, "write": self.write, "digest": self.digest, "fsync": self.fsync}
+        return {name: getattr(self, name) for name in self.PARTS}
 
 
 @dataclass

@@ -100,7 +100,7 @@ class ShardWriter:
         started = time.perf_counter()
         frozen = snapshot(state)
         with self._lock:  # the thread may be recording an earlier file's times
-            self._share.times.serialize += time.perf_counter() - started  # the part training waits for
+            self._share.times.snapshot += time.perf_counter() - started  # the part training waits for
         self._ensure_thread()
         self._queue.put((frozen, Path(path)))
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plumbing.atomic_write import atomic_write_text
+from pretrain.checkpoint.digest import IoTimes
 from pretrain.checkpoint.manifest import build_manifest, verify_share, write_manifest
 from pretrain.checkpoint.rng import capture_rng_state
 from pretrain.checkpoint.shard_writer import ShardWriter
@@ -78,6 +79,7 @@ class SaveReport:
     step: int
     stall: float = 0.0  # the training thread blocked in save/poll/finish for this checkpoint
     engine_save: float = 0.0  # inside the step engine's save (DeepSpeed, its barriers; the snapshot when async)
+    snapshot: float = 0.0  # async: the host copy of the state (inside engine_save)
     serialize: float = 0.0
     write: float = 0.0
     digest: float = 0.0
@@ -90,7 +92,8 @@ class SaveReport:
 
     def describe(self) -> str:
         parts = ", ".join(f"{name} {getattr(self, name):.3f}" for name in
-                          ("engine_save", "serialize", "write", "digest", "fsync", "barrier", "manifest"))
+                          ("engine_save", "snapshot", "serialize", "write", "digest", "fsync", "barrier",
+                           "manifest"))
         return (f"step {self.step}: stall {self.stall:.3f} s ({parts}); {self.bytes / 2**30:.2f} GiB durable after "
                 f"{self.durable_after:.3f} s; rank 0 read back {self.read_back_bytes} B")
 
@@ -241,7 +244,7 @@ class CheckpointStore:
         errors = [f"rank {rank}: {error}" for rank, (_, _, error) in enumerate(shares) if error]
         if errors:
             raise RuntimeError(f"checkpoint step {save.step} not committed: {'; '.join(errors)}")
-        for name in ("serialize", "write", "digest", "fsync"):
+        for name in IoTimes.PARTS:
             setattr(report, name, max(times[name] for _, times, _ in shares))
         report.bytes = sum(entry["size"] for files, _, _ in shares for entry in files.values())
         if group.rank() == 0:
