@@ -1,7 +1,9 @@
 """Export beside ``tokenizer.model`` so ``transformers.AutoTokenizer.from_pretrained(DIR)`` loads it.
 
 Only JSON is written (no `transformers` import needed to export): a `LlamaTokenizer` config over the
-SentencePiece model with no extra prefix space and no automatic bos/eos, so HF ids equal SentencePiece ids.
+SentencePiece model with no extra prefix space and no automatic bos/eos, so HF ids equal SentencePiece ids. When
+the model has the role control symbols, the fine-tuning chat template goes along as a Jinja `chat_template`, so
+`tokenizer.apply_chat_template(messages, add_generation_prompt=True)` gives the ids fine-tuning trained on.
 """
 
 from __future__ import annotations
@@ -9,8 +11,37 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from data_pipeline.tokenizer.training import BOS_PIECE, EOS_PIECE, PAD_PIECE, UNK_PIECE
+from data_pipeline.tokenizer.training import (
+    ASSISTANT_PIECE,
+    BOS_PIECE,
+    EOS_PIECE,
+    MODEL_FILE,
+    PAD_PIECE,
+    UNK_PIECE,
+    USER_PIECE,
+)
 from plumbing.atomic_write import atomic_write_bytes
+
+# pretrain/finetune/chat_template.py in Jinja: <s> {system} <user> {user} <assistant> {reply} </s> ...
+CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}"
+    f"{{% elif message['role'] == 'user' %}}{{{{ '{USER_PIECE}' + message['content'] }}}}"
+    f"{{% elif message['role'] == 'assistant' %}}{{{{ '{ASSISTANT_PIECE}' + message['content'] + eos_token }}}}"
+    "{% endif %}{% endfor %}"
+    f"{{% if add_generation_prompt %}}{{{{ '{ASSISTANT_PIECE}' }}}}{{% endif %}}"
+)
+
+
+def has_role_symbols(model_file: Path) -> bool:
+    import sentencepiece as spm
+
+    try:
+        processor = spm.SentencePieceProcessor(model_file=str(model_file))
+    except (RuntimeError, OSError):  # not a SentencePiece model: copied as given, with no chat template
+        return False
+    return all(processor.piece_to_id(piece) != processor.unk_id() and processor.is_control(processor.piece_to_id(piece))
+               for piece in (USER_PIECE, ASSISTANT_PIECE))
 
 
 def write_hf_tokenizer_files(directory: Path, model_max_length: int = 4096) -> list[Path]:
@@ -26,6 +57,8 @@ def write_hf_tokenizer_files(directory: Path, model_max_length: int = 4096) -> l
         "clean_up_tokenization_spaces": False,
         "model_max_length": model_max_length,
     }
+    if (directory / MODEL_FILE).is_file() and has_role_symbols(directory / MODEL_FILE):
+        config["chat_template"] = CHAT_TEMPLATE
     written = []
     for name, obj in (("tokenizer_config.json", config), ("special_tokens_map.json", special)):
         path = directory / name

@@ -24,6 +24,8 @@ from data_pipeline.errors import UserError
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 PAD_PIECE, BOS_PIECE, EOS_PIECE, UNK_PIECE = "<pad>", "<s>", "</s>", "<unk>"
+# The chat template's role markers (pretrain/finetune/chat_template.py), control symbols of every tokenizer.
+USER_PIECE, ASSISTANT_PIECE = "<user>", "<assistant>"
 MODEL_FILE = "tokenizer.model"
 
 
@@ -44,7 +46,7 @@ class SentencePieceOptions:
     user_defined_symbols: List[str] = field(default_factory=list)  # noqa: UP006
     # Ids no text encodes to: the chat template's role markers (pretrain/finetune/chat_template.py), reserved
     # at pretraining time as Baichuan reserved <reserved_102>/<reserved_103> for its chat model.
-    control_symbols: List[str] = field(default_factory=lambda: ["<user>", "<assistant>"])  # noqa: UP006
+    control_symbols: List[str] = field(default_factory=lambda: [USER_PIECE, ASSISTANT_PIECE])  # noqa: UP006
     num_threads: int = 2
     seed: int = 1234
 

@@ -2,6 +2,9 @@
 
     <s> {system} <user> {user} <assistant> {assistant} </s> <user> {user} <assistant> {assistant} </s> ...
 
+Exported tokenizers carry the same template for `transformers`' `apply_chat_template`
+(data_pipeline/tokenizer/hf_export.py; tested to give the same ids).
+
 `<s>`/`</s>` are the tokenizer's bos/eos; `<user>` and `<assistant>` are its control symbols (added by
 `data_pipeline.train_tokenizer` by default, as Baichuan reserved `<reserved_102>`/`<reserved_103>` for its chat
 model). A control symbol has an id but no text that encodes to it, so a prompt containing the string "<user>"
@@ -19,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data_pipeline.tokenizer.training import ASSISTANT_PIECE, USER_PIECE
 from plumbing.user_error import UserError
 
-USER, ASSISTANT = "<user>", "<assistant>"
-CONTROL_SYMBOLS = (USER, ASSISTANT)
+CONTROL_SYMBOLS = (USER_PIECE, ASSISTANT_PIECE)
 
 
 class ExampleError(ValueError):
@@ -47,7 +50,7 @@ class ChatTokens:
                                 "tokenizer with data_pipeline.train_tokenizer (it adds <user> and <assistant> as "
                                 "control symbols by default)")
             ids[symbol] = piece_id
-        return cls(tokenizer.bos_id(), tokenizer.eos_id(), ids[USER], ids[ASSISTANT])
+        return cls(tokenizer.bos_id(), tokenizer.eos_id(), ids[USER_PIECE], ids[ASSISTANT_PIECE])
 
 
 def conversation(record: dict) -> tuple[str, list[tuple[str, str]]]:

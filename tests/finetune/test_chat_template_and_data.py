@@ -4,12 +4,14 @@ resumes at the exact global sample; bad records are counted, not raised."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import sentencepiece as spm
 import torch
 
+from data_pipeline.tokenizer.hf_export import write_hf_tokenizer_files
 from plumbing.user_error import UserError
 from pretrain.finetune.chat_template import ChatTokens, ExampleError, conversation, render, reply_prompt
 from pretrain.finetune.instruction_data import InstructionDataError, InstructionLoader
@@ -44,6 +46,22 @@ def test_only_the_reply_and_its_eos_carry_loss(tokenizer, tokens):
 def test_generation_asks_exactly_what_training_put_before_a_reply(tokenizer, tokens, system):
     ids, trained = render({"system": system, "prompt": "中国的首都是哪里？", "response": "北京。"}, tokenizer, tokens)
     assert reply_prompt("中国的首都是哪里？", tokenizer, tokens, system) == ids[:trained.index(True)]
+
+
+def test_the_exported_tokenizer_applies_the_same_template_in_transformers(chat_tokenizer, tokenizer, tokens,
+                                                                         tmp_path):
+    from transformers import AutoTokenizer
+
+    shutil.copyfile(chat_tokenizer, tmp_path / "tokenizer.model")
+    write_hf_tokenizer_files(tmp_path)
+    hf = AutoTokenizer.from_pretrained(str(tmp_path))
+    messages = [{"role": "system", "content": "你是助手。"}, {"role": "user", "content": "1加1等于几？"},
+                {"role": "assistant", "content": "等于2。"}, {"role": "user", "content": "Thanks! 谢谢"},
+                {"role": "assistant", "content": "不客气。"}]
+    ids, _ = render({"messages": messages}, tokenizer, tokens)
+    assert list(hf.apply_chat_template(messages, tokenize=True, return_dict=False)) == ids
+    asked = hf.apply_chat_template(messages[:2], tokenize=True, add_generation_prompt=True, return_dict=False)
+    assert list(asked) == reply_prompt("1加1等于几？", tokenizer, tokens, system="你是助手。")
 
 
 def test_every_assistant_turn_of_a_conversation_is_trained(tokenizer, tokens):
