@@ -75,7 +75,12 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
         perplexity_table,
     )
 
-    data, seq_len = checkpoint_data(args.checkpoint)
+    hf_directory = (Path(args.checkpoint) / "config.json").is_file()
+    if hf_directory and not args.data:
+        raise UsageError(f"{args.checkpoint} is a Hugging Face directory: it holds no data config — name the "
+                         "held-out data with data=demo or data=DATA.yaml")
+    # A training checkpoint's own data config and seq_len: the split training never saw.
+    data, seq_len = (None, model.cfg.max_seq_len) if hf_directory else checkpoint_data(args.checkpoint)
     if args.data:
         data = load_data_config(args.data)
     seq_len = min(args.seq_len or seq_len, model.cfg.max_seq_len)

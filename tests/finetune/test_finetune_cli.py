@@ -44,3 +44,11 @@ def test_user_mistakes_are_one_line_and_exit_2(hf_base, tmp_path):
         result = run(*args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_perplexity_of_a_hugging_face_directory_asks_for_held_out_data(hf_base, tmp_path):
+    """A training checkpoint names its data; an exported or downloaded directory does not."""
+    result = subprocess.run([sys.executable, "-m", "pretrain.evaluation", f"checkpoint={hf_base}", "task=ppl",
+                             f"output={tmp_path}"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 2 and "holds no data config" in result.stderr and "data=demo" in result.stderr
+    assert "Traceback" not in result.stderr
