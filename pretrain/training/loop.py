@@ -104,12 +104,12 @@ class Trainer:
         if ref is None:
             raise RuntimeError("loss guard wants a rollback but there is no checkpoint yet; lower the lr or "
                                "raise train.max_bad_steps")
-        position = self.loader.state_dict()
         bad_step = self.state.step
         # After a resume on another world size the newest checkpoint may still be the old layout's.
         self._load(load_plan(ref, self.config.deepspeed.zero_stage, self.rank, self.world_size))
-        skipped = position["consumed_samples"] - self.state.data.get("consumed_samples", 0)
-        self.state.data = position
+        # Weights, optimizer, schedule and counters go back; the loader does not (only a resume rewinds it), so
+        # the samples drawn since that checkpoint are skipped. The next save records the loader's position.
+        skipped = self.loader.state_dict()["consumed_samples"] - self.state.data.get("consumed_samples", 0)
         self.metrics.truncate_after(ref.step)  # the steps are redone: one record per step, as always
         if self.rank == 0:
             append_incident(self.incidents_path, "trainer", "rollback", step=bad_step, to_step=ref.step,

@@ -100,7 +100,15 @@ def test_consecutive_bad_steps_roll_back_and_skip_the_data_window(tmp_path):
                          "train.keep_last=10")
     poisoned = {first_sample(step) for step in (3, 4, 5)}
     engine = engine_for(config, nan_samples=poisoned)
-    state = fake_trainer(config, engine).fit()
+
+    class StepBudget(Callback):  # a loop that replays the poisoned window would roll back forever
+        calls = 0
+
+        def on_step_end(self, trainer):
+            self.calls += 1
+            assert self.calls <= 20, "rolled back in a loop: the bad data window was replayed"
+
+    state = fake_trainer(config, engine, callbacks=[StepBudget()]).fit()
     assert engine.loads == [("step_00000002", False)]  # back to the checkpoint before the streak
     assert [(i["kind"], i["step"]) for i in incidents(config)] == [
         ("skipped_step", 3), ("skipped_step", 4), ("skipped_step", 5), ("rollback", 5)]
