@@ -110,13 +110,19 @@ def load_hf_checkpoint(directory) -> tuple[ModelConfig, dict[str, torch.Tensor],
     cfg = config_from_hf(json.loads(config_file.read_text()), name=directory.name)
     state_dict = from_llama(_read_weights(directory))  # a no-op on the baichuan layout
     check_layout(state_dict, cfg)
-    tokenizer = directory / "tokenizer.model"
-    return cfg, state_dict, str(tokenizer) if tokenizer.is_file() else None
+    from pretrain.checkpoint import shipped_tokenizer
+
+    return cfg, state_dict, shipped_tokenizer(directory)
+
+
+def is_hf_directory(path: str | Path) -> bool:
+    """A Hugging Face model directory (what load_hf_checkpoint reads) rather than a training checkpoint."""
+    return (Path(path) / "config.json").is_file()
 
 
 def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor], str | None]:
     """A Hugging Face directory (has config.json) or a training checkpoint (through pretrain.checkpoint)."""
-    if (Path(path) / "config.json").is_file():
+    if is_hf_directory(path):
         return load_hf_checkpoint(path)
     if not Path(path).exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist — pass checkpoint=<training checkpoint or HF dir>")
@@ -132,16 +138,12 @@ def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor]
 
 def merge_lora_checkpoint(path: str, cfg: ModelConfig, adapters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The weights a LoRA run's checkpoint stands for: its `finetune.init_from` base with the adapters merged."""
-    from omegaconf import OmegaConf
-
-    from pretrain.checkpoint import CheckpointStore, read_saved_config
+    from pretrain.checkpoint import read_run, saved_node
     from pretrain.finetune.config import FinetuneConfig
     from pretrain.finetune.lora import merged_state_dict
     from pretrain.model import BaichuanForCausalLM
 
-    ref = CheckpointStore(Path(path).parent).resolve(str(path))
-    saved = OmegaConf.create(read_saved_config(ref.path))
-    finetune = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(FinetuneConfig), saved.finetune))
+    finetune = saved_node(read_run(path)[1], "finetune", FinetuneConfig)
     base = BaichuanForCausalLM(cfg)
     base.load_state_dict(load_any_checkpoint(finetune.init_from)[1])
     return merged_state_dict(base, adapters, finetune.lora)

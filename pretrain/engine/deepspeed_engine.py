@@ -9,6 +9,7 @@ plain PyTorch, and checkpoints know DeepSpeed only as a directory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -52,26 +53,41 @@ def check_precision_supported(precision: str) -> None:
                           "— use train.precision=bf16 or fp32")
 
 
-def copy_weights(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], partitioned: bool) -> None:
-    """Load full weights into a freshly built model; under ZeRO-3 each parameter is a partition, gathered one at a
-    time (rank 0 writes, DeepSpeed scatters), so no rank ever holds more than one whole tensor beyond the dict."""
-    expected = dict(model.named_parameters())
-    missing = sorted(set(expected) - set(state_dict))
+def weights_fit_problem(model: torch.nn.Module, state_dict: dict[str, torch.Tensor]) -> str | None:
+    expected = {name for name, _ in model.named_parameters()}
+    missing = sorted(expected - set(state_dict))
     unexpected = sorted(set(state_dict) - set(model.state_dict()))  # persistent buffers are fine
     if missing or unexpected:
-        raise ConfigError(f"finetune.init_from does not fit this model: missing {missing[:3]}, "
-                          f"unexpected {unexpected[:3]}")
+        return f"finetune.init_from does not fit this model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+    return None
+
+
+def copy_initial_weights(model: torch.nn.Module, read_weights: Callable[[], dict[str, torch.Tensor]],
+                         partitioned: bool) -> None:
+    """Load full weights into a freshly built model. Unpartitioned, every rank holds the whole model anyway and
+    reads them itself. Under ZeRO-3 only rank 0 reads them (a 13B checkpoint is ~52 GB in fp32, once per node
+    rank otherwise): each parameter is gathered in turn, written by rank 0 and scattered by DeepSpeed."""
     if not partitioned:
+        state_dict = read_weights()
+        problem = weights_fit_problem(model, state_dict)
+        if problem:
+            raise ConfigError(problem)
         with torch.no_grad():
-            for name, param in expected.items():
+            for name, param in model.named_parameters():
                 param.copy_(state_dict[name])
         return
     import deepspeed
     import torch.distributed as dist
 
-    for name, param in expected.items():
+    writer = dist.get_rank() == 0
+    state_dict = read_weights() if writer else None
+    verdict = [weights_fit_problem(model, state_dict) if writer else None]
+    dist.broadcast_object_list(verdict, src=0)  # every rank fails together, before the first gather
+    if verdict[0]:
+        raise ConfigError(verdict[0])
+    for name, param in model.named_parameters():
         with deepspeed.zero.GatheredParameters([param], modifier_rank=0), torch.no_grad():
-            if dist.get_rank() == 0:
+            if writer:
                 param.copy_(state_dict[name])
 
 
@@ -113,7 +129,8 @@ class DeepSpeedStepEngine:
         if config.finetune.init_from:
             from pretrain.finetune.init_weights import load_init_state_dict
 
-            copy_weights(model, load_init_state_dict(config.finetune.init_from), config.deepspeed.zero_stage == 3)
+            copy_initial_weights(model, lambda: load_init_state_dict(config.finetune.init_from),
+                                 partitioned=config.deepspeed.zero_stage == 3)
         if config.finetune.lora.rank:
             from pretrain.finetune.lora import with_lora
 

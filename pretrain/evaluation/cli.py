@@ -74,8 +74,9 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
         perplexity_json,
         perplexity_table,
     )
+    from pretrain.export import is_hf_directory
 
-    hf_directory = (Path(args.checkpoint) / "config.json").is_file()
+    hf_directory = is_hf_directory(args.checkpoint)
     if hf_directory and not args.data:
         raise UsageError(f"{args.checkpoint} is a Hugging Face directory: it holds no data config — name the "
                          "held-out data with data=demo or data=DATA.yaml")

@@ -46,10 +46,7 @@ def inline_data_config(entries: list[str], tokenizer: str = "") -> DataConfig:
 
 def checkpoint_data(checkpoint: str) -> tuple[DataConfig, int]:
     """(data config, train.seq_len) a training checkpoint was trained with."""
-    from pretrain.checkpoint import CheckpointNotFound, CheckpointStore, read_saved_config
+    from pretrain.checkpoint import read_run
 
-    ref = CheckpointStore(Path(checkpoint).parent).resolve(str(checkpoint))
-    if ref is None:
-        raise CheckpointNotFound(f"no checkpoint at {checkpoint}")
-    saved = OmegaConf.create(read_saved_config(ref.path))
+    ref, saved = read_run(checkpoint)
     return _to_data_config(saved.data, f"{ref.path}/config.yaml"), int(saved.train.seq_len)

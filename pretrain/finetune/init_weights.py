@@ -15,35 +15,26 @@ from pretrain.model.hf_layout import config_from_hf
 RUNTIME_FIELDS = {"name", "attention", "norm", "loss_chunk_size", "activation_checkpointing", "compile"}
 
 
-def _checkpoint_model_and_tokenizer(path: Path) -> tuple[ModelConfig, str | None]:
-    from omegaconf import OmegaConf
-
-    from pretrain.checkpoint import CheckpointNotFound, CheckpointStore, read_saved_config
-
-    try:
-        ref = CheckpointStore(path.parent).resolve(str(path))
-    except CheckpointNotFound as exc:
-        raise ConfigError(f"finetune.init_from: {exc}") from None
-    saved = OmegaConf.create(read_saved_config(ref.path))
-    model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), saved.model))
-    tokenizer = ref.path / "tokenizer.model"
-    return model, str(tokenizer) if tokenizer.is_file() else None
-
-
 def init_model_and_tokenizer(init_from: str) -> tuple[ModelConfig, str | None]:
     """(the shape of the weights at `init_from`, its tokenizer.model or None)."""
+    from pretrain.checkpoint import CheckpointNotFound, read_run, saved_node, shipped_tokenizer
+    from pretrain.export import is_hf_directory
+
     path = Path(init_from)
-    if (path / "config.json").is_file():
+    if is_hf_directory(path):
         try:
             model = config_from_hf(json.loads((path / "config.json").read_text()), name=path.name)
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"finetune.init_from: {path / 'config.json'} is not a Baichuan/Llama config ({exc})") from None
-        tokenizer = path / "tokenizer.model"
-        return model, str(tokenizer) if tokenizer.is_file() else None
+        return model, shipped_tokenizer(path)
     if not path.exists():
         raise ConfigError(f"finetune.init_from={init_from} does not exist — a training checkpoint (step_N or the "
                           "checkpoint root) or a Hugging Face directory")
-    return _checkpoint_model_and_tokenizer(path)
+    try:
+        ref, saved = read_run(path)
+    except CheckpointNotFound as exc:
+        raise ConfigError(f"finetune.init_from: {exc}") from None
+    return saved_node(saved, "model", ModelConfig), shipped_tokenizer(ref.path)
 
 
 def adopt_init_model(model: ModelConfig, tokenizer: str, init_from: str) -> tuple[ModelConfig, str]:
