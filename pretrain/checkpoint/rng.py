@@ -1,4 +1,9 @@
-"""Every random generator's state as JSON (no pickles of our own), so a resume replays the same randomness."""
+"""Every random generator's state as JSON (no pickles of our own), so a resume replays the same randomness.
+
+CUDA: a rank draws only on its own device (the one its LOCAL_RANK selected), so it saves and restores that
+device's generator alone. Restoring every generator the saving node had (`set_rng_state_all`) breaks a resume
+on another node shape: 2 nodes × 8 GPUs → 4 × 4 hands 8 states to a process that sees 4 devices.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ def capture_rng_state() -> dict:
         "torch": _tensor_to_b64(torch.get_rng_state()),
     }
     if torch.cuda.is_available():
-        state["cuda"] = [_tensor_to_b64(s) for s in torch.cuda.get_rng_state_all()]
+        state["cuda_device"] = _tensor_to_b64(torch.cuda.get_rng_state(torch.cuda.current_device()))
     return state
 
 
@@ -36,5 +41,11 @@ def restore_rng_state(state: dict) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(_b64_to_tensor(state["torch"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([_b64_to_tensor(s) for s in state["cuda"]])
+    if torch.cuda.is_available():
+        device = torch.cuda.current_device()
+        if "cuda_device" in state:
+            torch.cuda.set_rng_state(_b64_to_tensor(state["cuda_device"]), device)
+        elif device < len(state.get("cuda", [])):
+            # Written before this format: every generator of the saving node, of which this rank's device
+            # index is the one it drew on when the node shape is unchanged.
+            torch.cuda.set_rng_state(_b64_to_tensor(state["cuda"][device]), device)
