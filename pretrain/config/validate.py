@@ -12,8 +12,10 @@ __all__ = ["ConfigError"]  # the shared user-error type for config mistakes, re-
 if TYPE_CHECKING:
     from pretrain.config.schema import PretrainConfig, TrainConfig
 
-# The model's linear layers (pretrain/model/baichuan.py) that LoRA adapters can wrap.
-LORA_TARGETS = {"W_pack", "o_proj", "gate_proj", "up_proj", "down_proj", "lm_head"}
+# The model's linear layers (pretrain/model/baichuan.py) that LoRA adapters can wrap. Not `lm_head`: with labels
+# its forward returns the loss (the loss is fused into the head), and peft adds lora_B(lora_A(x)) to whatever the
+# wrapped layer returns, so the "loss" would come back as a (batch, seq, vocab) tensor.
+LORA_TARGETS = {"W_pack", "o_proj", "gate_proj", "up_proj", "down_proj"}
 
 _CHOICES = {
     "train.precision": ("bf16", "fp16", "fp32"),
@@ -70,6 +72,10 @@ def check_finetune_config(config: PretrainConfig) -> None:
                           f"finetune.lora.alpha={finetune.lora.alpha} > 0")
     if finetune.lora.rank and not finetune.lora.targets:
         raise ConfigError("finetune.lora.targets is empty — name the layers that get adapters, e.g. [W_pack,o_proj]")
+    if finetune.lora.rank and "lm_head" in finetune.lora.targets:
+        raise ConfigError("finetune.lora.targets: lm_head cannot take a LoRA adapter (its forward returns the loss, "
+                          "which the adapter's output would be added to) — adapt the decoder's linears only, or "
+                          "fine-tune every weight with finetune.lora.rank=0")
     unknown = sorted(set(finetune.lora.targets) - LORA_TARGETS)
     if finetune.lora.rank and unknown:
         raise ConfigError(f"finetune.lora.targets: {unknown} are not linear layers of the model — choose from "
