@@ -108,18 +108,26 @@ def drop_page_cache(root: Path) -> None:
 
 
 # ---- inside the 2-rank process group ---------------------------------------------------------------------
+def join_group():
+    """Join the launcher's group on this rank's LOCAL_RANK device; Collectives on that device (NCCL reduces
+    only tensors on the rank's own GPU; on DeepSpeed's CPU accelerator both are the CPU)."""
+    from pretrain.distributed.collectives import Collectives
+    from pretrain.distributed.session import init_distributed, local_device
+
+    init_distributed()
+    return Collectives(local_device())
+
+
 def worker(args) -> None:
     import torch
     from deepspeed.runtime.checkpoint_engine import TorchCheckpointEngine
 
     from pretrain.checkpoint import CheckpointStore
     from pretrain.config import compose_config
-    from pretrain.distributed.collectives import Collectives
     from pretrain.engine.deepspeed_checkpoint_io import install_shard_writer
-    from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine, select_device_and_join_group
+    from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine
 
-    select_device_and_join_group(0)
-    collectives = Collectives()
+    collectives = join_group()
     rank, world = collectives.rank(), collectives.world_size()
     config = compose_config([
         "model=tiny", f"model.hidden_size={args.hidden}", f"model.num_layers={args.layers}",

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None, command=COMMAND) -> int:
     from pretrain.training import build_trainer
 
     # Config, data and data-state errors are UserErrors; a missing checkpoint is the user's doing too.
-    with user_errors_exit(CheckpointNotFound), distributed_session() as (rank, world_size):
+    with user_errors_exit(CheckpointNotFound), distributed_session(config.train.dist_timeout_minutes) as (rank, world_size):
         build_trainer(config, rank, world_size).fit()
     return 0
 

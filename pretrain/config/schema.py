@@ -53,6 +53,10 @@ class TrainConfig:
     # the state in host memory); at most one save in flight; committed (manifest, rename, `latest`) at the first
     # step end at which every rank's bytes are fsynced. false = the step waits until the checkpoint is committed.
     async_save: bool = False
+    # How long any collective may wait before the process group gives up on a rank (torch's NCCL default: 10
+    # minutes). A verification, a save's rank-0 files or a slow filesystem can keep one rank busy while the others
+    # wait in a collective; an aborted rank makes a supervised job restart that phase, possibly forever.
+    dist_timeout_minutes: float = 60.0
     # Loss guard: skip a step whose loss is non-finite or above mean + spike_sigma × std of the recent window
     # (0 = spikes allowed); roll back to the previous checkpoint after max_bad_steps consecutive bad steps.
     spike_sigma: float = 6.0

@@ -43,7 +43,8 @@ def validate_config(config: PretrainConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
     if config.deepspeed.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"deepspeed.zero_stage={config.deepspeed.zero_stage} must be 0, 1, 2 or 3")
-    positive = ("train.seq_len", "train.micro_batch_size", "train.max_steps", "train.save_interval")
+    positive = ("train.seq_len", "train.micro_batch_size", "train.max_steps", "train.save_interval",
+                "train.dist_timeout_minutes")
     for key in positive:
         if _get(config, key) <= 0:
             raise ConfigError(f"{key}={_get(config, key)} must be > 0")

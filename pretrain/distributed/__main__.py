@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     config = COMMAND.parse(args)  # validated: a bad comm.* value is one line and exit 2 here
     from pretrain.distributed.session import distributed_session
 
-    with distributed_session() as (rank, world_size):
+    with distributed_session(config.train.dist_timeout_minutes) as (rank, world_size):
         profile = run_comm_probe(config.comm, config.train.precision)
     if rank != 0:
         return 0

@@ -4,15 +4,32 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
+
+import torch
 
 from pretrain.distributed.shm_buffers import remove_own_shm_buffer
+from pretrain.distributed.slurm_env import is_srun_task, torch_env_from_slurm
 
 
-def init_distributed() -> tuple[int, int]:
+def launcher_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The torch.distributed variables to add when no launcher set RANK: an srun task's, from Slurm's own
+    (slurm_env.py), else those of a single process. DeepSpeed's own discovery (mpi4py, AzureML, SageMaker) never
+    runs once RANK is set, so a missing mapping would silently make every srun task a world of one."""
+    if "RANK" in environ:
+        return {}
+    if is_srun_task(environ):
+        return torch_env_from_slurm(environ)
+    return {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": environ.get("MASTER_PORT") or str(free_port())}
+
+
+def init_distributed(timeout_minutes: float | None = None) -> tuple[int, int]:
     """Select this rank's device, then join (or, for a plain `python -m pretrain.train`, create) the process
-    group; returns (rank, world).
+    group; returns (rank, world). `timeout_minutes` (train.dist_timeout_minutes) bounds how long any collective
+    may wait; None keeps DeepSpeed's default (10 minutes, or $DEEPSPEED_TIMEOUT).
 
     The device comes first because collectives run long before the engine would select it (the resume
     broadcast, the comm probe): under NCCL a rank that has not called set_device puts its tensors on cuda:0,
@@ -20,15 +37,22 @@ def init_distributed() -> tuple[int, int]:
     """
     from pretrain.engine.deepspeed_engine import select_device_and_join_group
 
-    if "RANK" not in os.environ:  # single process without a launcher
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(free_port()))
-    select_device_and_join_group(int(os.environ.get("LOCAL_RANK", "0")))
+    os.environ.update(launcher_environment(os.environ))
+    timeout = timedelta(minutes=timeout_minutes) if timeout_minutes else None
+    select_device_and_join_group(int(os.environ.get("LOCAL_RANK", "0")), timeout)
     return int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
 
 
+def local_device() -> torch.device:
+    """This rank's device: cuda:LOCAL_RANK under NCCL (which reduces only tensors there), cpu on DeepSpeed's
+    CPU accelerator — what a `Collectives` built before the engine must be given."""
+    from pretrain.engine.deepspeed_engine import rank_device
+
+    return rank_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
 @contextmanager
-def distributed_session() -> Iterator[tuple[int, int]]:
+def distributed_session(timeout_minutes: float | None = None) -> Iterator[tuple[int, int]]:
     """`init_distributed()`, and destroy the process group on the way out (also after an error).
 
     Left to interpreter shutdown, the group's C++ threads (gloo's transport loop, c10d's work threads) are torn
@@ -38,7 +62,7 @@ def distributed_session() -> Iterator[tuple[int, int]]:
     import torch.distributed as dist
 
     remove_own_shm_buffer()  # left by a dead run on this port, if any
-    rank, world_size = init_distributed()
+    rank, world_size = init_distributed(timeout_minutes)
     try:
         yield rank, world_size
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -34,13 +35,21 @@ log = logging.getLogger(__name__)
 UNIVERSAL_INFO = {"universal_checkpoint_info": {"universal_checkpoint_version": 0.2}}
 
 
-def select_device_and_join_group(local_rank: int) -> None:
-    """Through DeepSpeed's accelerator (a no-op on CPU), then DeepSpeed's process-group setup (gloo or NCCL)."""
+def select_device_and_join_group(local_rank: int, timeout: timedelta | None = None) -> None:
+    """Through DeepSpeed's accelerator (a no-op on CPU), then DeepSpeed's process-group setup (gloo or NCCL),
+    with `timeout` for every collective (None: DeepSpeed's 10-minute default)."""
     import deepspeed
     from deepspeed.accelerator import get_accelerator
 
     get_accelerator().set_device(local_rank)
-    deepspeed.init_distributed(verbose=False)
+    deepspeed.init_distributed(verbose=False, **({"timeout": timeout} if timeout is not None else {}))
+
+
+def rank_device(local_rank: int) -> torch.device:
+    """The device DeepSpeed's accelerator gives local rank `local_rank` (cuda:N, or cpu)."""
+    from deepspeed.accelerator import get_accelerator
+
+    return torch.device(get_accelerator().device_name(local_rank))
 
 
 def check_precision_supported(precision: str) -> None:
