@@ -30,10 +30,9 @@ from data_pipeline.dedup.bucket_store import (
     write_removals,
     write_summary,
 )
-from data_pipeline.dedup.clusters import UnionFind, keep_order
-from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
+from data_pipeline.dedup.clusters import DOC_STATS, UnionFind, doc_stats, rank_key
+from data_pipeline.stage import CorpusStage, ShardInfo, reject, text_of
 
-DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
 DUPLICATE_RULE = "duplicate"
 
 
@@ -89,8 +88,7 @@ class ClusterDedupStage(CorpusStage):
             for first_row, batch in _batches(records):
                 for record in batch:
                     ids.write(record)
-                    quality = meta_of(record).get("quality_score")
-                    stats.append((np.nan if quality is None else float(quality), len(text_of(record))))
+                    stats.append(doc_stats(record))
                 for row, doc_keys in enumerate(keyer.keys(batch), start=first_row):
                     if doc_keys is not None:
                         rows.append(row)
@@ -144,9 +142,7 @@ class ClusterDedupStage(CorpusStage):
 
         def keep_key(row: int) -> tuple:
             shard, local = locate(offsets, row)
-            stat = docs[shard][local]
-            quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
-            return keep_order(quality, int(stat["length"]), ids[row])
+            return rank_key(docs[shard][local], ids[row])
 
         clusters: dict[int, list[int]] = defaultdict(list)
         for row in members.tolist():

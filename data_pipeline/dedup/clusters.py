@@ -1,8 +1,15 @@
-"""Union-find over global item indices, and the quality-aware choice of which cluster member to keep."""
+"""Union-find over global item indices, and the quality-aware choice of which copy to keep (document and
+sentence dedup rank copies the same way: one rule, here)."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from data_pipeline.stage import meta_of, text_of
+
+# What `observe` records per document so `fit` can rank copies without the text: quality_score (NaN when
+# absent) and text length, in arrival order (docs.npy).
+DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
 
 
 class UnionFind:
@@ -36,6 +43,18 @@ class UnionFind:
             if np.array_equal(grand, parent):
                 return parent
             parent = grand
+
+
+def doc_stats(record: dict) -> tuple[float, int]:
+    """One DOC_STATS row for `record`."""
+    quality = meta_of(record).get("quality_score")
+    return (np.nan if quality is None else float(quality), len(text_of(record)))
+
+
+def rank_key(stat: np.void, record_id: str) -> tuple:
+    """keep_order of a DOC_STATS row and the record's id."""
+    quality = None if np.isnan(stat["quality"]) else float(stat["quality"])
+    return keep_order(quality, int(stat["length"]), record_id)
 
 
 def keep_order(quality: float | None, length: int, record_id: str) -> tuple:

@@ -37,18 +37,15 @@ class MinHashDedupConfig:
 
 @dataclass
 class SentenceDedupConfig:
-    """Boilerplate sentences that survive document dedup: removed from every document but the first."""
+    """Boilerplate passages that survive document dedup: exact runs of consecutive sentences found in more than
+    `max_docs` documents are kept in the best document (quality, length, id) and cut from the others."""
 
     enabled: bool = True
-    max_docs: int = 2  # a sentence found in more than this many documents is boilerplate
-    min_sentence_chars: int = 10  # shorter (normalised) sentences are never touched
-    near_duplicates: bool = True  # MinHash over sentence shingles; False = exact normalised match only
-    ngram_zh: int = 3
-    ngram_en: int = 2
-    num_perm: int = 64
-    threshold: float = 0.8  # no verification at sentence level: bands/rows from weights 0.2 / 0.8 (8 x 8)
-    false_positive_weight: float = 0.2
-    false_negative_weight: float = 0.8
+    span_sentences: int = 3  # consecutive sentences hashed together (datatrove's n_sentences)
+    min_span_chars: int = 30  # shorter spans (normalised characters) are never touched
+    # A span in more than this many documents is boilerplate. 10: twice the most documents any span of the
+    # clean shared corpus (zh Wikipedia fish articles' shared morphology) is found in (docs/dedup.md).
+    max_docs: int = 10
     min_keep_fraction: float = 0.5  # drop the document when less than this fraction of its chars remains
     min_keep_chars: int = 20
 
@@ -74,9 +71,8 @@ def validate_dedup_config(cfg: DedupConfig) -> None:
         (m.bands * m.rows <= m.num_perm, "dedup.minhash.bands * rows must be <= num_perm"),
         (m.bands >= 0 and m.rows >= 0, "dedup.minhash.bands/rows must be >= 0"),
         (s.max_docs >= 1, "dedup.sentence.max_docs must be >= 1"),
-        (s.ngram_zh >= 1 and s.ngram_en >= 1, "dedup.sentence.ngram_zh/ngram_en must be >= 1"),
-        (s.num_perm >= 2, "dedup.sentence.num_perm must be >= 2"),
-        (0.0 < s.threshold < 1.0, "dedup.sentence.threshold must be in (0, 1)"),
+        (s.span_sentences >= 1, "dedup.sentence.span_sentences must be >= 1"),
+        (s.min_span_chars >= 1, "dedup.sentence.min_span_chars must be >= 1"),
         (0.0 <= s.min_keep_fraction <= 1.0, "dedup.sentence.min_keep_fraction must be in [0, 1]"),
         (cfg.merge_memory_mb >= 1, "dedup.merge_memory_mb must be >= 1"),
     ]

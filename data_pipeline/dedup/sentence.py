@@ -1,20 +1,25 @@
-"""Sentence-level near-duplicate removal across documents: boilerplate that survives document dedup.
+"""Sentence-level dedup across documents: boilerplate passages that survive document dedup.
 
-Every sentence (zh 。！？； / en .?! / newline) of at least `min_sentence_chars` normalised characters gets
-LSH band keys — MinHash of its shingles, or one hash of its normalised text in exact mode. Sentences that
-collide are clustered by union-find; a cluster found in more than `max_docs` documents is boilerplate and
-is removed from every document but the first (in shard, row order). A document left with too little text is
-rejected as `sentence_dedup:too_little_left`; the others pass with the sentences cut out and
-meta["sentence_dedup"] = {"removed_sentences", "removed_chars"}. Corpus totals go to summary.json.
+As datatrove's SentenceDedup: every run of `span_sentences` consecutive sentences (zh 。！？； / en .?! /
+newline; sentences that normalise to nothing are skipped) with at least `min_span_chars` normalised characters
+gets one 64-bit hash of its normalised text. Exact spans, not near-duplicates: two species articles whose
+fin-ray counts differ share no span, and a span is removed only where its exact text stays elsewhere. A span
+found in more than `max_docs` documents is boilerplate; it is kept in the one document document dedup would
+keep (quality, length, id: `clusters.keep_order`) and cut from the others, so the result does not depend on
+input order, shard count or worker count.
 
-Per shard under workdir/<name>/shard-NNNNN/: sentences.npy (row, sentence index, chars per candidate
-sentence), band files, ids.jsonl; fit adds removals.json {"<row>": [id, [sentence indices]]}.
+Documents are decided best first: a document loses the spans some better surviving document keeps; it is
+rejected (`sentence_dedup:too_little_left`, text untouched) when too little would remain, and then keeps
+nothing for others; otherwise it keeps each remaining repeated span that is still whole in it. So every cut
+piece is, after normalisation, inside the kept text of the document named in its `duplicate_of`.
+
+Per shard under workdir/<name>/shard-NNNNN/: spans.npy (row, start, end character offsets per candidate span,
+12 bytes each), band-000.npy (sorted span hashes), docs.npy (quality, length), ids.jsonl; fit adds
+removals.json {"<row>": [id, {"pieces": [[start, end, duplicate_of], ...], "reject": bool}]}.
 """
 
 from __future__ import annotations
 
-import json
-from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,17 +40,13 @@ from data_pipeline.dedup.bucket_store import (
     write_removals,
     write_summary,
 )
-from data_pipeline.dedup.clusters import UnionFind
+from data_pipeline.dedup.clusters import DOC_STATS, doc_stats, rank_key
 from data_pipeline.dedup.config import SentenceDedupConfig
-from data_pipeline.dedup.hashing import MinHasher, ShingleHasher
-from data_pipeline.dedup.lsh_params import optimal_bands_rows
 from data_pipeline.dedup.text import normalize_for_hash, sentence_spans
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
-SENTENCE = np.dtype([("row", np.uint32), ("sentence", np.uint32), ("chars", np.uint32)])
-# Sentences are hashed in batches of about this many (whole documents): one batched shingling + MinHash call
-# instead of ~50 small numpy calls per sentence.
-_HASH_BATCH_SENTENCES = 2048
+SPAN = np.dtype([("row", np.uint32), ("start", np.uint32), ("end", np.uint32)])
+REJECT_RULE = "too_little_left"
 
 
 class SentenceDedupStage(CorpusStage):
@@ -53,88 +54,99 @@ class SentenceDedupStage(CorpusStage):
                  merge_memory_mb: int = 256):
         self.name, self.cfg, self.seed = name, cfg, seed
         self.merge_memory_bytes = merge_memory_mb << 20
-        if cfg.near_duplicates:
-            self.bands, self.rows = optimal_bands_rows(
-                cfg.threshold, cfg.num_perm, cfg.false_positive_weight, cfg.false_negative_weight)
-            self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
-            self.minhasher = MinHasher(cfg.num_perm, seed)
-        else:
-            self.bands, self.rows = 1, 1
         self.workdir: Path | None = None
         self.summary: dict = {}
 
-    def sentence_keys(self, normalized: list[str], langs: list[str | None]) -> np.ndarray:
-        """uint64[len(normalized), bands]: the band keys of many normalised sentences at once."""
-        if not self.cfg.near_duplicates:
-            return np.array([xxhash.xxh3_64_intdigest(text.encode(), seed=self.seed) for text in normalized],
-                            dtype=np.uint64).reshape(-1, 1)
-        signatures = self.minhasher.signatures(*self.shingler.shingles_batch(normalized, langs))
-        return self.minhasher.band_keys(signatures, self.bands, self.rows)
+    def spans(self, text: str) -> Iterator[tuple[int, int, int]]:
+        """(start, end, hash) of every candidate span of `text`, in order."""
+        sentences = []
+        for start, end in sentence_spans(text):
+            normalized = normalize_for_hash(text[start:end])
+            if normalized:
+                sentences.append((start, end, normalized))
+        n = self.cfg.span_sentences
+        for i in range(len(sentences) - n + 1):
+            window = sentences[i:i + n]
+            joined = "\n".join(s[2] for s in window)
+            if len(joined) - (n - 1) >= self.cfg.min_span_chars:
+                yield window[0][0], window[-1][1], xxhash.xxh3_64_intdigest(joined.encode(), seed=self.seed)
 
     def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
         root = shard_dir(workdir / self.name, shard.index)
         root.mkdir(parents=True, exist_ok=True)
-        entries = array("I")  # (row, sentence, chars) triplets, 12 bytes per sentence
-        keys: list[np.ndarray] = []  # one (sentences, bands) block per batch of sentences
-        pending: tuple[list[str], list[str | None]] = ([], [])  # sentences waiting to be hashed in one batch
-        num_docs = 0
+        entries, keys, stats = [], [], []
         with IdWriter(root) as ids:
             for row, record in enumerate(records):
                 ids.write(record)
-                num_docs += 1
-                text = text_of(record)
-                lang = meta_of(record).get("lang")
-                for index, (start, end) in enumerate(sentence_spans(text)):
-                    normalized = normalize_for_hash(text[start:end])
-                    if len(normalized) >= self.cfg.min_sentence_chars:
-                        entries.extend((row, index, end - start))
-                        pending[0].append(normalized)
-                        pending[1].append(lang)
-                if len(pending[0]) >= _HASH_BATCH_SENTENCES:
-                    keys.append(self.sentence_keys(*pending))
-                    pending = ([], [])
-        if pending[0]:
-            keys.append(self.sentence_keys(*pending))
-        np.save(root / "sentences.npy", np.frombuffer(entries, dtype=np.uint32).view(SENTENCE))
-        (root / "num_docs.json").write_text(json.dumps(num_docs))
-        band_keys = np.concatenate(keys) if keys else np.empty((0, self.bands), dtype=np.uint64)
-        write_band_files(workdir / self.name, shard.index, np.arange(len(band_keys), dtype=np.uint32), band_keys)
+                stats.append(doc_stats(record))
+                for start, end, key in self.spans(text_of(record)):
+                    entries.append((row, start, end))
+                    keys.append(key)
+        np.save(root / "spans.npy", np.array(entries, dtype=SPAN))
+        np.save(root / "docs.npy", np.array(stats, dtype=DOC_STATS))
+        band_keys = np.array(keys, dtype=np.uint64).reshape(-1, 1)
+        write_band_files(workdir / self.name, shard.index, np.arange(len(keys), dtype=np.uint32), band_keys)
 
     def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
         root = workdir / self.name
         self.workdir = workdir
-        sentences = [np.load(shard_dir(root, s) / "sentences.npy") for s in range(num_shards)]
-        num_docs = [json.loads((shard_dir(root, s) / "num_docs.json").read_text()) for s in range(num_shards)]
-        offsets = np.cumsum([0] + [len(s) for s in sentences])
-        doc_offsets = np.cumsum([0] + num_docs)
-        clusters = UnionFind(int(offsets[-1]))
-        for _band, group in find_collisions(root, offsets, self.bands, self.merge_memory_bytes):
-            first = int(group[0])
-            for item in group[1:].tolist():
-                clusters.union(first, item)
-        roots = clusters.roots()
-        all_sentences = np.concatenate(sentences) if sentences else np.empty(0, dtype=SENTENCE)
-        shard_of = np.repeat(np.arange(num_shards), np.diff(offsets))
-        global_doc = doc_offsets[shard_of] + all_sentences["row"].astype(np.int64)
-        removed = _boilerplate_repeats(roots, global_doc, self.cfg.max_docs)
-        self._write_removals(root, removed, all_sentences, shard_of, doc_offsets)
+        spans = [np.load(shard_dir(root, s) / "spans.npy", mmap_mode="r") for s in range(num_shards)]
+        docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
+        span_offsets = np.cumsum([0] + [len(s) for s in spans])
+        doc_offsets = np.cumsum([0] + [len(d) for d in docs])
+        # Only the occurrences of boilerplate spans are held in RAM: (group, global doc row, start, end).
+        occurrences: list[tuple[int, int, int, int]] = []
+        groups = 0
+        for _band, items in find_collisions(root, span_offsets, 1, self.merge_memory_bytes):
+            members = []
+            for item in items.tolist():
+                shard, local = locate(span_offsets, item)
+                span = spans[shard][local]
+                members.append((int(doc_offsets[shard]) + int(span["row"]), int(span["start"]), int(span["end"])))
+            if len({doc for doc, _, _ in members}) > self.cfg.max_docs:
+                occurrences += [(groups, *member) for member in members]
+                groups += 1
+        decisions = self._decide(occurrences, groups, root, docs, doc_offsets)
+        removals: dict[int, dict[str, list]] = defaultdict(dict)
+        for row, (record_id, decision) in decisions.items():
+            shard, local = locate(doc_offsets, row)
+            removals[shard][str(local)] = [record_id, decision]
+        write_removals(root, num_shards, removals)
+        cut = [d for _, d in decisions.values() if not d["reject"]]
         self.summary = {
-            "removed_sentences": int(removed.sum()),
-            "removed_chars": int(all_sentences["chars"][removed].sum()),
-            "candidate_sentences": int(len(all_sentences)),
+            "candidate_spans": int(span_offsets[-1]),
+            "boilerplate_spans": groups,
+            "docs_cut": len(cut),
+            "docs_rejected": len(decisions) - len(cut),
+            "removed_chars": sum(end - start for d in cut for start, end, _ in d["pieces"]),
         }
         write_summary(root, self.summary)
 
-    def _write_removals(self, root: Path, removed: np.ndarray, sentences: np.ndarray, shard_of: np.ndarray,
-                        doc_offsets: np.ndarray) -> None:
-        picked = np.flatnonzero(removed)
-        rows = doc_offsets[shard_of[picked]] + sentences["row"][picked].astype(np.int64)
-        ids = load_ids(root, np.unique(rows), doc_offsets)
-        removals: dict[int, dict[str, list]] = defaultdict(dict)
-        for row, index in zip(rows.tolist(), sentences["sentence"][picked].tolist()):
-            shard, local = locate(doc_offsets, row)
-            removals[shard].setdefault(str(local), [ids[row], []])[1].append(index)
-        write_removals(root, len(doc_offsets) - 1, removals)
+    def _decide(self, occurrences: list[tuple[int, int, int, int]], groups: int, root: Path,
+                docs: list[np.ndarray], doc_offsets: np.ndarray) -> dict[int, tuple[str, dict]]:
+        """Per document that loses text: (id, {"pieces": [[start, end, duplicate_of]], "reject": bool}).
+        Documents are visited best first (keep_order), so each one's fate depends only on better ones."""
+        involved = sorted({doc for _, doc, _, _ in occurrences})
+        ids = load_ids(root, np.array(involved, dtype=np.int64), doc_offsets)
+        stats = {doc: docs[shard][local] for doc in involved for shard, local in [locate(doc_offsets, doc)]}
+        by_doc: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for group, doc, start, end in occurrences:
+            by_doc[doc].append((start, end, group))
+        keeper: list[str | None] = [None] * groups  # id of the document that keeps each boilerplate span
+        decisions: dict[int, tuple[str, dict]] = {}
+        for doc in sorted(involved, key=lambda d: rank_key(stats[d], ids[d])):
+            spans = sorted(by_doc[doc])
+            pieces = _cut_pieces([(s, e, keeper[g]) for s, e, g in spans if keeper[g] is not None])
+            length = int(stats[doc]["length"])
+            left = length - sum(e - s for s, e, _ in pieces)
+            rejected = left < self.cfg.min_keep_chars or left < self.cfg.min_keep_fraction * length
+            if not rejected:
+                for start, end, group in spans:  # keep what is still whole here, for the documents after it
+                    if keeper[group] is None and not any(s < end and start < e for s, e, _ in pieces):
+                        keeper[group] = ids[doc]
+            if pieces:
+                decisions[doc] = (ids[doc], {"pieces": [list(p) for p in pieces], "reject": rejected})
+        return decisions
 
     def fit_summary(self, workdir: Path) -> dict:
         """The corpus-level counts of the last fit under `workdir` (also after a resumed run skipped fit)."""
@@ -143,35 +155,51 @@ class SentenceDedupStage(CorpusStage):
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:
             raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
-        for record, sentences in with_removals(self.workdir / self.name, shard.index, shard.name, records,
-                                               self.name):
-            if sentences is not None:
-                self._cut(record, set(sentences))
+        for record, decision in with_removals(self.workdir / self.name, shard.index, shard.name, records,
+                                              self.name):
+            if decision is not None:
+                self._apply(record, decision)
             yield record
 
-    def _cut(self, record: dict, drop: set[int]) -> None:
+    def _apply(self, record: dict, decision: dict) -> None:
+        """Cut the pieces (or reject, text untouched) and record what went and what it duplicated."""
         text = record["text"]
-        spans = sentence_spans(text)
-        kept = "".join(text[s:e] for i, (s, e) in enumerate(spans) if i not in drop)
-        removed_chars = len(text) - len(kept)
-        stripped = len(kept.strip())
-        if stripped < self.cfg.min_keep_chars or stripped < self.cfg.min_keep_fraction * len(text.strip()):
-            reject(record, self.name, "too_little_left")
+        pieces = decision["pieces"]
+        meta_of(record)["sentence_dedup"] = {
+            "removed_chars": sum(end - start for start, end, _ in pieces),
+            "removed": [{"text": text[start:end], "duplicate_of": kept} for start, end, kept in pieces]}
+        if decision["reject"]:
+            record["duplicate_of"] = _main_source(pieces)
+            reject(record, self.name, REJECT_RULE)
             return
-        record["text"] = kept
-        meta_of(record)["sentence_dedup"] = {"removed_sentences": len(drop), "removed_chars": removed_chars}
+        kept, position = [], 0
+        for start, end, _ in pieces:
+            kept.append(text[position:start])
+            position = end
+        kept.append(text[position:])
+        record["text"] = "".join(kept)
 
 
-def _boilerplate_repeats(roots: np.ndarray, global_doc: np.ndarray, max_docs: int) -> np.ndarray:
-    """Mask of sentences to remove: members of clusters spanning more than `max_docs` documents, except
-    those in the cluster's first document."""
-    if len(roots) == 0:
-        return np.zeros(0, dtype=bool)
-    pairs = np.unique(np.stack([roots, global_doc], axis=1), axis=0)  # one row per (cluster, document)
-    cluster_ids, doc_counts = np.unique(pairs[:, 0], return_counts=True)
-    first_doc = np.full(len(roots), -1, dtype=np.int64)
-    starts = np.searchsorted(pairs[:, 0], cluster_ids)
-    first_doc[cluster_ids] = pairs[starts, 1]  # pairs are sorted, so the first row of a cluster is its min doc
-    boilerplate = np.zeros(len(roots), dtype=bool)
-    boilerplate[cluster_ids[doc_counts > max_docs]] = True
-    return boilerplate[roots] & (global_doc != first_doc[roots])
+def _cut_pieces(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Disjoint (start, end, duplicate_of) pieces covering `spans` (sorted by start; they may overlap). Where
+    spans overlap, the part already covered stays with the earlier span's piece; each piece lies inside one
+    span, so its text is inside that span's keeper."""
+    pieces: list[tuple[int, int, str]] = []
+    for start, end, kept in spans:
+        if pieces and start < pieces[-1][1]:
+            start = pieces[-1][1]
+            if end <= start:
+                continue
+        if pieces and start == pieces[-1][1] and kept == pieces[-1][2]:
+            pieces[-1] = (pieces[-1][0], end, kept)
+        else:
+            pieces.append((start, end, kept))
+    return pieces
+
+
+def _main_source(pieces: list[list]) -> str:
+    """The document holding most of what a rejected document duplicated (ties: the smaller id)."""
+    chars: dict[str, int] = defaultdict(int)
+    for start, end, kept in pieces:
+        chars[kept] += end - start
+    return min(chars, key=lambda kept: (-chars[kept], kept))

@@ -34,7 +34,9 @@ def test_pipeline_accounts_for_every_record(demo_data):
     # The corpus-wide stages report what they decided as a whole, consistent with the per-record reasons.
     fit = stats["corpus_fit"]
     assert fit["exact_dedup"]["removed"] == sum(r["reject_reason"].startswith("exact_dedup:") for r in rejected)
-    assert fit["sentence_dedup"]["removed_sentences"] > 0
+    sentence = stats["stages"]["sentence_dedup"]
+    assert fit["sentence_dedup"]["removed_chars"] == \
+        sentence["chars_in"] - sentence["chars_kept"] - sentence["chars_rejected"]
 
 
 def test_train_stop_resume_continue_and_generate(demo_data, tmp_path):

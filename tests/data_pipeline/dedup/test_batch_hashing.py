@@ -10,13 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data_pipeline.dedup import MinHashDedupConfig, SentenceDedupConfig, hashing
+from data_pipeline.dedup import MinHashDedupConfig, hashing
 from data_pipeline.dedup import cluster_stage as cluster_stage_module
-from data_pipeline.dedup import sentence as sentence_module
 from data_pipeline.dedup.batch_tokens import CJK, WORD, codepoint_classes, tokenize_batch
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher
 from data_pipeline.dedup.minhash import MinHashDedupStage
-from data_pipeline.dedup.sentence import SentenceDedupStage
 from data_pipeline.dedup.text import CJK_CODEPOINT_RANGES, shingle_tokens
 
 # Texts that stress the edges: empty, punctuation only, one token (shorter than n), a token longer than the
@@ -114,19 +112,3 @@ def test_observe_batching_does_not_change_the_index(corpus_records, tmp_path, mo
                                [(r["id"], r.get("duplicate_of")) for shard in out for r in shard])
     assert outputs[512] == outputs[7] == outputs[1]
     assert sum(kept is not None for _, kept in outputs[1][1]) >= 30  # the copies really were removed
-
-
-def test_sentence_hash_batching_does_not_change_the_index(corpus_records, tmp_path, monkeypatch, drive):
-    records = corpus_records[:60] + [dict(r, id=r["id"] + "-copy") for r in corpus_records[:20]]
-    outputs = {}
-    for batch_sentences in (2048, 1):
-        monkeypatch.setattr(sentence_module, "_HASH_BATCH_SENTENCES", batch_sentences)
-        stage = SentenceDedupStage(SentenceDedupConfig(max_docs=1))
-        out = drive(stage, [records[:40], records[40:]], tmp_path / str(batch_sentences))
-        files = sorted(p for p in (tmp_path / str(batch_sentences)).rglob("band-*.npy"))
-        outputs[batch_sentences] = ([(p.parent.name, p.name, p.read_bytes()) for p in files],
-                                    [(r["id"], r["text"], r.get("reject_reason")) for shard in out for r in shard])
-    assert outputs[2048] == outputs[1]
-    originals = {r["id"]: r["text"] for r in records}
-    changed = [i for i, text, reason in outputs[1][1] if reason or text != originals[i]]
-    assert len(changed) >= 20  # every copy lost its sentences (cut, or rejected as too little left)

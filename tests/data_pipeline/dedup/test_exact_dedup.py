@@ -56,6 +56,6 @@ def test_bad_dedup_config_is_a_user_error_naming_the_key():
     with pytest.raises(UserError, match="dedup.minhash.bands"):
         build_dedup_stages(cfg)
     cfg = DedupConfig()
-    cfg.sentence.threshold = 1.5
-    with pytest.raises(UserError, match="dedup.sentence.threshold"):
+    cfg.sentence.span_sentences = 0
+    with pytest.raises(UserError, match="dedup.sentence.span_sentences"):
         build_dedup_stages(cfg)

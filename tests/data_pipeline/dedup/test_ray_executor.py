@@ -38,8 +38,9 @@ def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records
     base, others = pool[:240], pool[240:]
     records = with_near_duplicates(base, 1, seed=0)
     records += [dict(r, id=r["id"] + "#copy") for r in base[:30]]  # exact copies
-    boiler = "\nAll rights reserved by the original authors, reproduced here for research use only."
-    records += [dict(r, text=r["text"] + boiler) for r in others]  # boilerplate sentence in 12 documents
+    boiler = ("\nAll rights reserved by the original authors. Reproduced here for research use only. "
+              "Please cite the source when you quote it.")
+    records += [dict(r, text=r["text"] + boiler) for r in others]  # a 3-sentence footer in 12 documents
     random.Random(1).shuffle(records)
     for shard in range(3):
         with open(tmp_path / f"in{shard}.jsonl", "w", encoding="utf-8") as out:
@@ -60,12 +61,10 @@ def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records
     dedup = {name: stats["local"]["stages"][name]["docs_rejected"]
              for name in ("exact_dedup", "minhash_dedup", "sentence_dedup")}
     assert dedup["exact_dedup"] >= 30 and dedup["minhash_dedup"] >= 50, dedup
-    assert stats["local"]["stages"]["sentence_dedup"]["chars_in"] - \
-        stats["local"]["stages"]["sentence_dedup"]["chars_kept"] >= 8 * (len(boiler) - 1)
-    # (not 11: normalisation turns the newline into a space, so after a text with no final full stop the
-    # boilerplate merges into that last sentence and is no longer the same sentence)
+    sentence = stats["local"]["stages"]["sentence_dedup"]
+    assert sentence["chars_in"] - sentence["chars_kept"] - sentence["chars_rejected"] == 11 * (len(boiler) - 1)
     assert len(kept) + sum(s["docs_rejected"] for s in stats["local"]["stages"].values()) == len(records)
-    assert stats["ray"]["corpus_fit"]["sentence_dedup"]["removed_sentences"] >= 8
+    assert stats["ray"]["corpus_fit"]["sentence_dedup"]["docs_cut"] == 11
 
 
 def test_ray_executor_without_ray_is_a_user_error(tmp_path, monkeypatch):
