@@ -43,6 +43,13 @@ def validate_config(config: PretrainConfig) -> None:
             raise ConfigError(f"{key}={value!r} is not one of {', '.join(allowed)}")
     if config.deepspeed.zero_stage not in (0, 1, 2, 3):
         raise ConfigError(f"deepspeed.zero_stage={config.deepspeed.zero_stage} must be 0, 1, 2 or 3")
+    if config.train.precision == "fp16" and config.deepspeed.zero_stage == 0:
+        # DeepSpeed 0.19.8 wraps the optimizer in FP16_UnfusedOptimizer here: engine.backward scales the loss only
+        # for ZeRO optimizers (runtime/engine.py ~3417), yet its step divides the gradients by the loss scale
+        # (fp16/unfused_optimizer.py ~245) — unscaled fp16 gradients underflow and every update shrinks by the scale.
+        raise ConfigError("train.precision=fp16 does not train under deepspeed.zero_stage=0 (DeepSpeed never scales "
+                          "the loss there, yet divides the gradients by the scale) — use train.precision=bf16, "
+                          "or deepspeed=zero1 (ZeRO >= 1)")
     positive = ("train.seq_len", "train.micro_batch_size", "train.max_steps", "train.save_interval",
                 "train.dist_timeout_minutes")
     for key in positive:

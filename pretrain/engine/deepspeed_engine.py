@@ -25,7 +25,7 @@ from pretrain.data import batch_to_device
 from pretrain.distributed import CommProfile, choose_bucket_sizes, run_comm_probe
 from pretrain.engine.deepspeed_checkpoint_io import install_shard_writer
 from pretrain.engine.deepspeed_config import render_deepspeed_config
-from pretrain.engine.deepspeed_grad_norm import local_grad_square_sum
+from pretrain.engine.deepspeed_grad_norm import fp16_loss_scale, local_grad_square_sum
 from pretrain.model import BaichuanForCausalLM
 from pretrain.optimizer import build_optimizer, lr_lambda
 
@@ -179,7 +179,7 @@ class DeepSpeedStepEngine:
 
     @property
     def loss_scale(self) -> float | None:
-        return float(self.engine.optimizer.cur_scale) if self.engine.fp16_enabled() else None
+        return fp16_loss_scale(self.engine)
 
     @property
     def scheduler(self) -> torch.optim.lr_scheduler.LRScheduler:

@@ -42,9 +42,17 @@ def local_grad_square_sum(engine) -> torch.Tensor:
     for grad in _owned_gradients(engine):
         for chunk in grad.reshape(-1).split(CHUNK_ELEMENTS):
             total += chunk.float().square().sum(dtype=torch.float64).to(device)
-    if engine.fp16_enabled():
-        total = total / float(engine.optimizer.cur_scale) ** 2
+    scale = fp16_loss_scale(engine)
+    if scale is not None:
+        total = total / scale**2
     return total
+
+
+def fp16_loss_scale(engine) -> float | None:
+    """The loss scale the gradients carry under fp16, else None. Read as `loss_scale`, the name every DeepSpeed
+    fp16 wrapper promotes (ZeRO-1/2, ZeRO-3, and the ZeRO-0 FP16_(Unfused)Optimizer, which has no `cur_scale`);
+    fp16 with ZeRO-0 is refused at validation anyway (pretrain/config/validate.py)."""
+    return float(engine.optimizer.loss_scale) if engine.fp16_enabled() else None
 
 
 def _owned_gradients(engine) -> list[torch.Tensor]:

@@ -101,7 +101,8 @@ def test_model_state_report_once_per_launch_and_loss_scale_every_fp16_step():
     model = torch.nn.Linear(8, 8)
     optimizer = torch.optim.AdamW(model.parameters())
     fit = fit_latency_bandwidth("all_gather", [1 << 20, 4 << 20], [1e-4 + s / 1e9 for s in (1 << 20, 4 << 20)])
-    deepspeed_engine = SimpleNamespace(module=model, optimizer=SimpleNamespace(cur_scale=1024.0),  # fp16 wrapper
+    # `loss_scale`: the name DeepSpeed's fp16 wrappers promote (read on the real ones in test_fp16_loss_scale.py).
+    deepspeed_engine = SimpleNamespace(module=model, optimizer=SimpleNamespace(loss_scale=1024.0),
                                        device=torch.device("cpu"), fp16_enabled=lambda: True)
     engine = DeepSpeedStepEngine(deepspeed_engine, optimizer, BatchLayout(1, 1, 2),
                                  {"zero_optimization": {"reduce_bucket_size": 7, "stage": 2}}, True,
