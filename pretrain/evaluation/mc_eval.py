@@ -1,7 +1,9 @@
 """Few-shot multiple-choice evaluation over a benchmark directory: per-subject and average accuracy.
 
 Accuracy is reported per scoring method (see mc_scoring): `average` is the mean over subjects (C-Eval's and
-MMLU's headline number), `micro` the fraction of all items.
+MMLU's headline number), `micro` the fraction of all items. Beside each subject the table shows the mean number of
+shots its prompts kept and how many items' letter prompts lost their oldest tokens (`truncated`), so a context too
+short for the benchmark shows where it changed the prompts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class SubjectResult:
     items: int
     correct: dict[str, int]
     mean_shots: float
-    truncated: int
+    truncated: int  # items whose letter prompt lost its oldest tokens
+    options_cut: int = 0  # items where an option-text row (only) lost its oldest tokens
 
     def accuracy(self, method: str) -> float:
         return self.correct[method] / self.items if self.items else 0.0
@@ -53,16 +56,18 @@ class McResults:
 
     def table(self) -> str:
         width = max([len("subject")] + [len(s.subject) for s in self.subjects])
-        head = f"{'subject':<{width}}  {'layout':<6} {'split':<5} {'items':>6} " + " ".join(f"{m:>11}" for m in METHODS)
+        head = (f"{'subject':<{width}}  {'layout':<6} {'split':<5} {'items':>6} {'mean_shots':>10} {'truncated':>9} "
+                + " ".join(f"{m:>11}" for m in METHODS))
         lines = [head, "-" * len(head)]
         for s in self.subjects:
-            lines.append(f"{s.subject:<{width}}  {s.layout:<6} {s.split:<5} {s.items:>6} "
-                         + " ".join(f"{s.accuracy(m):>11.2%}" for m in METHODS))
+            lines.append(f"{s.subject:<{width}}  {s.layout:<6} {s.split:<5} {s.items:>6} {s.mean_shots:>10.2f} "
+                         f"{s.truncated:>9} " + " ".join(f"{s.accuracy(m):>11.2%}" for m in METHODS))
         lines.append("-" * len(head))
         items = sum(s.items for s in self.subjects)
-        lines.append(f"{'average (subjects)':<{width}}  {'':<6} {'':<5} {items:>6} "
+        truncated = sum(s.truncated for s in self.subjects)
+        lines.append(f"{'average (subjects)':<{width}}  {'':<6} {'':<5} {items:>6} {'':>10} {truncated:>9} "
                      + " ".join(f"{self.average(m):>11.2%}" for m in METHODS))
-        lines.append(f"{'micro (items)':<{width}}  {'':<6} {'':<5} {items:>6} "
+        lines.append(f"{'micro (items)':<{width}}  {'':<6} {'':<5} {items:>6} {'':>10} {'':>9} "
                      + " ".join(f"{self.micro(m):>11.2%}" for m in METHODS))
         if self.rejected_rows:
             lines.append("rejected rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.rejected_rows.items())))
@@ -81,14 +86,15 @@ def evaluate_multiple_choice(model: LogitsFn, tokenizer: Tokenizer, benchmark: M
             items = items[:max_items]
         examples = subject.splits.get("dev", [])[:shots]
         correct = dict.fromkeys(METHODS, 0)
-        shots_used = truncated = 0
+        shots_used = truncated = options_cut = 0
         for item in items:
             score = score_item(model, tokenizer, subject.layout, subject.title, examples, item, max_len, prefix, device)
             for method in METHODS:
                 correct[method] += score.correct(method)
             shots_used += score.shots
             truncated += score.truncated
+            options_cut += score.options_cut
         results.append(SubjectResult(name, subject.layout, used_split, len(items), correct,
-                                     shots_used / len(items) if items else 0.0, truncated))
+                                     shots_used / len(items) if items else 0.0, truncated, options_cut))
     settings = {"shots": shots, "split": split, "max_items": max_items, "max_len": max_len}
     return McResults(results, dict(sorted(benchmark.rejected.items())), settings)

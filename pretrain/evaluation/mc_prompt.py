@@ -39,22 +39,30 @@ TEMPLATES = {
 }
 
 
-def build_prompt(layout: str, subject: str, shots: list[McItem], item: McItem) -> str:
+def build_prompt(layout: str, subject: str, shots: list[McItem], item: McItem, header: bool = True) -> str:
     """Header + solved shots + the question up to the answer cue (no trailing separator)."""
     template = TEMPLATES[layout]
-    return template.header.format(subject=subject) + "".join(template.solved(s) for s in shots) + template.body(item)
+    start = template.header.format(subject=subject) if header else ""
+    return start + "".join(template.solved(s) for s in shots) + template.body(item)
 
 
-def fewer_shots(layout: str, shots: list[McItem], encode) -> list[McItem]:
-    """The shots left after one step of shortening a prompt that does not fit.
+def cmmlu_prompt(subject: str, shots: list[McItem], item: McItem, encode, budget: int) -> tuple[str, int]:
+    """(prompt, shots kept) exactly as CMMLU's `gen_prompt` (src/mp_utils.py) fits a prompt into `budget` tokens.
 
-    CMMLU's `gen_prompt` drops the longest example (in tokens, every example of that length at once) and keeps
-    the rest in order; C-Eval's and MMLU's scripts drop from the end."""
-    if layout != "cmmlu" or not shots:
-        return shots[:-1]
-    template = TEMPLATES[layout]
-    lengths = [len(encode(template.solved(s))) for s in shots]
-    return [s for s, n in zip(shots, lengths) if n != max(lengths)]
+    Each part is measured alone, as gen_prompt does: with `start_end` the header's and the question's tokens, a
+    prompt whose start_end exceeds the budget is the question alone (no header, no shot); else, while the shots
+    take `budget - start_end` tokens or more, every shot of the longest length is dropped, the rest kept in order.
+    The budget bounds the letter prompt only: what the option-text rows add never costs a shot."""
+    template = TEMPLATES["cmmlu"]
+    header, end = template.header.format(subject=subject), template.body(item)
+    start_end = len(encode(header)) + len(encode(end))
+    if start_end > budget:
+        return end, 0
+    kept = [(shot, len(encode(template.solved(shot)))) for shot in shots]
+    while kept and sum(n for _, n in kept) >= budget - start_end:
+        longest = max(n for _, n in kept)
+        kept = [(shot, n) for shot, n in kept if n != longest]
+    return build_prompt("cmmlu", subject, [shot for shot, _ in kept], item), len(kept)
 
 
 def continuations(layout: str, item: McItem) -> tuple[list[str], list[str]]:

@@ -9,6 +9,7 @@ without it.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import torch
 
 from pretrain.evaluation import evaluate_multiple_choice, load_benchmark, score_item
 from pretrain.evaluation.cmmlu_subjects import CMMLU_SUBJECT_NAMES
-from pretrain.evaluation.mc_prompt import TEMPLATES, build_prompt, fewer_shots
+from pretrain.evaluation.mc_prompt import TEMPLATES, build_prompt, cmmlu_prompt
 from tests.evaluation.conftest import CharTokenizer, ForcedModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,17 +94,72 @@ def test_letter_accuracy_on_real_subjects_equals_the_share_of_that_answer(forced
     assert "agronomy" in results.table() and "average (subjects)" in results.table()
 
 
+def gen_prompt(header: str, shots: list[str], prompt_end: str, encode, max_length: int) -> str:
+    """CMMLU's src/mp_utils.py `gen_prompt`, transcribed: the reference our prompt fitting must equal."""
+    start_end_token_len = len(encode(header) + encode(prompt_end))
+    if start_end_token_len > max_length:
+        return prompt_end
+    prompt_list = [(example, encode(example)) for example in shots]
+    while prompt_list != [] and sum(len(e[1]) for e in prompt_list) >= max_length - start_end_token_len:
+        longest_length = max([len(e[1]) for e in prompt_list])
+        prompt_list = [e for e in prompt_list if len(e[1]) != longest_length]
+    return header + "".join(p[0] for p in prompt_list) + prompt_end
+
+
 def test_cmmlu_drops_the_longest_shot_first_and_keeps_the_order():
-    shots = load_benchmark(EXCERPT).subjects["elementary_mathematics"].splits["dev"]
-    tokenizer = CharTokenizer()
-    lengths = [len(tokenizer.encode(TEMPLATES["cmmlu"].solved(s))) for s in shots]
-    longest = lengths.index(max(lengths))
-    assert fewer_shots("cmmlu", shots, tokenizer.encode) == [s for i, s in enumerate(shots) if i != longest]
-    assert fewer_shots("mmlu", shots, tokenizer.encode) == shots[:-1]
-    # Through scoring: a budget that holds the prompt with all shots but the longest.
     subject = load_benchmark(EXCERPT).subjects["elementary_mathematics"]
-    item = subject.splits["test"][0]
-    four = fewer_shots("cmmlu", shots, tokenizer.encode)
-    budget = len(tokenizer.encode(build_prompt("cmmlu", subject.title, four, item))) + max(map(len, item.options))
-    score = score_item(ForcedModel(tokenizer.encode("B")[0]), tokenizer, "cmmlu", subject.title, shots, item, budget)
-    assert score.shots == 4 and not score.truncated
+    shots, item, encode = subject.splits["dev"], subject.splits["test"][0], CharTokenizer().encode
+    template = TEMPLATES["cmmlu"]
+    lengths = [len(encode(template.solved(s))) for s in shots]
+    four = [s for s, n in zip(shots, lengths) if n != max(lengths)]
+    budget = len(encode(build_prompt("cmmlu", subject.title, four, item))) + 1
+    assert cmmlu_prompt(subject.title, shots, item, encode, budget) == (build_prompt("cmmlu", subject.title, four,
+                                                                                        item), 4)
+    # Too small for the header and the question: the question alone, as gen_prompt returns prompt_end.
+    assert cmmlu_prompt(subject.title, shots, item, encode, 20) == (template.body(item), 0)
+
+
+class RecordingModel(ForcedModel):
+    def __call__(self, input_ids: torch.Tensor) -> torch.Tensor:
+        self.inputs = input_ids
+        return super().__call__(input_ids)
+
+
+@pytest.mark.parametrize("max_len", [200, 256, 4096])
+def test_the_letter_prompt_is_gen_prompts_and_a_long_option_costs_only_its_own_row(max_len):
+    """At a small context the letter rows are exactly CMMLU's gen_prompt (budget: the context less the document
+    prefix) + the letter, cut only when the question alone does not fit; an option row longer than the context
+    changes neither the shots nor the letter rows: that row alone loses its oldest tokens."""
+    subject = load_benchmark(EXCERPT).subjects["elementary_mathematics"]
+    tokenizer, prefix, template = CharTokenizer(), [2], TEMPLATES["cmmlu"]
+    option_bound = 0  # items where only an option row does not fit: the case that used to cost shots
+    for item in subject.splits["test"]:
+        longer = replace(item, options=(item.options[0], item.options[1] + "，即较长的一段说明文字" * 3, *item.options[2:]))
+        for variant in (item, longer):
+            expected = gen_prompt(template.header.format(subject=subject.title),
+                                  [template.solved(s) for s in subject.splits["dev"]], template.body(variant),
+                                  tokenizer.encode, max_len - len(prefix))
+            model = RecordingModel(tokenizer.encode("A")[0])
+            score = score_item(model, tokenizer, "cmmlu", subject.title, subject.splits["dev"], variant, max_len, prefix)
+            letters = [prefix + tokenizer.encode(expected + letter) for letter in "ABCD"]
+            options = [prefix + tokenizer.encode(expected + option) for option in variant.options]
+            rows = [row[row != 0].tolist() for row in model.inputs]  # CharTokenizer ids start at 3
+            assert score.shots == expected.count("答案是：") - 1
+            assert rows == [row[-max_len:] for row in letters + options]  # each row cut alone, if at all
+            assert score.truncated == (len(letters[0]) > max_len)
+            assert score.options_cut == any(len(row) > max_len for row in options)
+            option_bound += score.options_cut and not score.truncated
+    assert option_bound > 0 or max_len == 4096
+
+
+def test_the_table_shows_mean_shots_and_truncated_per_subject():
+    bench = load_benchmark(EXCERPT)
+    tokenizer = CharTokenizer()
+    results = evaluate_multiple_choice(ForcedModel(tokenizer.encode("A")[0]), tokenizer, bench, shots=5, max_len=200,
+                                       prefix=[2])
+    header, _, row = results.table().splitlines()[:3]
+    assert header.split()[:6] == ["subject", "layout", "split", "items", "mean_shots", "truncated"]
+    subject = results.subjects[0]
+    assert row.split()[:6] == ["elementary_mathematics", "cmmlu", "test", str(subject.items),
+                               f"{subject.mean_shots:.2f}", str(subject.truncated)]
+    assert subject.mean_shots < 5  # 200 tokens hold fewer than five shots
