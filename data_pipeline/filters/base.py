@@ -4,6 +4,7 @@ A subclass implements `compute(text, lang) -> signals` and `judge(signals, thres
 stores ``meta[<stage>] = {lang: signals}`` (one entry per language part; a mixed document has a zh and an en
 part, each judged with its own language's thresholds) and rejects with the first failing rule.
 `rejudge(record)` re-applies (possibly new) thresholds to the stored signals without recomputing them.
+The rules judge prose: code blocks (`code_blocks`) are left out when enough prose remains to judge.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from data_pipeline.langid.script import EN, LangIdConfig, split_by_language
+from data_pipeline.filters.code_blocks import without_code
+from data_pipeline.langid.script import EN, MIXED, OTHER, LangIdConfig, guess_language, split_by_language
 from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
 
 
@@ -37,7 +39,15 @@ class SignalFilter(Stage):
         return getattr(thresholds, "enabled", True)
 
     def parts(self, record: dict) -> dict[str, str]:
-        return split_by_language(record["text"], meta_of(record).get("lang", EN), self.langid)
+        text, lang = record["text"], meta_of(record).get("lang", EN)
+        prose = without_code(text)
+        if prose != text and len(prose.strip()) >= self.langid.min_part_chars:
+            # A zh tutorial is "mixed" only because of its code's Latin letters: re-read the prose's language.
+            text = prose
+            if lang == MIXED:
+                guess = guess_language(prose, self.langid).lang
+                lang = guess if guess != OTHER else lang
+        return split_by_language(text, lang, self.langid)
 
     def rejudge(self, record: dict) -> str | None:
         """The first failing rule for the signals stored on `record`, under the current thresholds."""

@@ -25,7 +25,7 @@ class GopherQualityThresholds:
     min_mean_word_length: float = 3.0  # en only
     max_mean_word_length: float = 10.0
     max_symbol_word_ratio: float = 0.1  # ("#", "...", "…") per unit
-    min_lines_for_line_rules: int = 3  # bullet/ellipsis shares of a 1-2 line document say nothing
+    min_lines_for_line_rules: int = 4  # bullet/ellipsis shares of a 1-3 line document say nothing (1 of 3 > 0.3)
     max_bullet_lines_ratio: float = 0.9
     max_ellipsis_lines_ratio: float = 0.3
     min_alpha_units_ratio: float = 0.8  # en: words with a letter; zh: units that are Han characters

@@ -1,4 +1,9 @@
-"""Character-class ratios: symbols, digits, URLs and special characters per character."""
+"""Character-class ratios: symbols, digits, URLs and special characters per character.
+
+A math operator between two operands ("I < Br < SCN", "x = 2", "3 + 4") is a formula in science text, not
+symbol soup: it counts for neither the symbol nor the special ratio. Symbol soup (★☆, $$$, emoji, box
+drawing, runs like "+++") still counts: its symbols stand next to other symbols or alone.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,22 @@ from data_pipeline.filters.base import SignalFilter
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。]+", re.IGNORECASE)
 # Punctuation normal prose uses; anything else that is neither letter, digit nor space is "special".
 _PROSE_PUNCT = frozenset(".,;:!?'\"()-—–…/%&“”‘’«»，。！？；：、（）《》「」『』【】·～")
+
+
+def _neighbour(text: str, i: int, step: int) -> str:
+    """The nearest character to text[i] in direction `step` across at most one space ("" at the edges)."""
+    j = i + step
+    if 0 <= j < len(text) and text[j] == " ":
+        j += step
+    return text[j] if 0 <= j < len(text) else ""
+
+
+def _is_operator(text: str, i: int) -> bool:
+    """text[i] is a math symbol (Sm) between two operands: letters, digits or closing/opening brackets."""
+    if unicodedata.category(text[i]) != "Sm":
+        return False
+    before, after = _neighbour(text, i, -1), _neighbour(text, i, 1)
+    return bool(before) and bool(after) and (before.isalnum() or before in ")]）⁻⁺") and (after.isalnum() or after in "([（")
 
 
 @dataclass
@@ -28,7 +49,7 @@ class RatioFilter(SignalFilter):
 
     def compute(self, text: str, lang: str) -> dict:
         nonspace = symbols = digits = special = 0
-        for ch in text:
+        for i, ch in enumerate(text):
             if ch.isspace():
                 continue
             nonspace += 1
@@ -36,7 +57,7 @@ class RatioFilter(SignalFilter):
                 digits += 1
             elif ch.isalpha():
                 continue
-            elif ch not in _PROSE_PUNCT:
+            elif ch not in _PROSE_PUNCT and not _is_operator(text, i):
                 special += 1
                 if unicodedata.category(ch)[0] == "S":
                     symbols += 1

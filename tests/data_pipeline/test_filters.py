@@ -94,3 +94,129 @@ def test_line_cleaner_rejects_when_too_little_is_left_and_keeps_original_text(cf
     text = "Home\nAbout\nCareers\nClick here to subscribe\nOk."
     [record] = list(cleaner.run(iter([{"id": "x", "text": text, "meta": {"lang": "en"}}]), SHARD))
     assert record["reject_reason"] == "line_clean:too_little_left" and record["text"] == text
+
+
+def stage(cfg, name):
+    [found] = [s for s in build_document_filters(cfg.filters, cfg.langid) if s.name == name]
+    return found
+
+
+def run_stage(s, text, lang):
+    [record] = list(s.run(iter([{"id": "x", "text": text, "meta": {"lang": lang}}]), SHARD))
+    return record
+
+
+# issue 27 item 2: lines of a news item that the old line rules cut ("注册"/"登录" anywhere in a short line,
+# digits and quotes counted against the letters ratio).
+NEWS = ["新华社北京4月20日电 国家市场监督管理总局今天发布最新数据。",
+        "据统计，一季度全国新注册企业超过二百万户。",
+        "用户可通过手机号登录政务服务平台办理业务。",
+        "1963年12月至1967年4月，任县委书记。",
+        "他站起来，对大家说：",
+        "“走！”",
+        "大家跟着他一起走出了会议室，外面的雨已经停了。"]
+
+
+def test_line_cleaner_keeps_sentences_digits_and_dialogue_and_lists_what_it_removed(cfg):
+    text = "\n".join(NEWS[:3] + ["登录 | 注册"] + NEWS[3:] + ["责任编辑：王明"])
+    reason, record = judge(cfg, text)
+    assert reason is None
+    assert record["text"] == "\n".join(NEWS)
+    assert record["meta"]["lines_removed"] == [{"text": "登录 | 注册", "reason": "boilerplate"},
+                                               {"text": "责任编辑：王明", "reason": "boilerplate"}]
+
+
+def test_rejected_document_keeps_its_removed_lines_with_reasons(cfg):
+    cleaner = build_line_cleaner(cfg.filters, cfg.langid)
+    text = "Home\nAbout\nClick here to subscribe\nOk."
+    [record] = list(cleaner.run(iter([{"id": "x", "text": text, "meta": {"lang": "en"}}]), SHARD))
+    assert record["reject_reason"] == "line_clean:too_little_left"
+    assert {"text": "Click here to subscribe", "reason": "boilerplate"} in record["meta"]["lines_removed"]
+
+
+def test_boilerplate_counts_navigation_lines_not_prose_that_mentions_a_phrase(cfg):
+    # item 3: one paragraph mentioning 版权所有者 / "click here" / 上一篇课文 was 100 % boilerplate.
+    prose = ("这本书的版权所有者是作者本人，出版社只获得了十年的出版权。老师在上一篇课文里讲过这个故事，学生们都记得"
+             "很清楚。 In the early web, \"click here\" was the usual link text, which is why it is now avoided.")
+    record = run_stage(stage(cfg, "boilerplate"), prose, "zh")
+    assert "reject_reason" not in record and record["meta"]["boilerplate"]["zh"]["boilerplate_lines"] == 0
+    assert judge(cfg, prose)[0] is None
+    nav = "\n".join(["首页 | 新闻 | 联系我们", "上一篇：茶的历史", "下一篇：围棋的规则", "版權所有 © 2024",
+                     ZH_PROSE, "京ICP备12345678号"])  # 版權所有: Traditional, matched through the key
+    record = run_stage(stage(cfg, "boilerplate"), nav, "zh")
+    assert record["reject_reason"] == "boilerplate:boilerplate_lines"
+    assert record["meta"]["boilerplate"]["zh"]["boilerplate_lines"] == round(5 / 6, 4)
+
+
+@pytest.mark.parametrize("text, lang", [
+    # item 4: each was rejected by substring matching (成人, escort, slots, 成人 in a biography).
+    ("【药品名称】对乙酰氨基酚片\n【用法用量】口服。成人一次一片，一日三次；儿童用量请咨询医师或药师。\n"
+     "【注意事项】用药期间不宜饮酒，肝肾功能不全者慎用。如服用过量或出现严重不良反应，应立即就医。", "zh"),
+    ("The destroyer escort was a class of warship built in large numbers during the Second World War. These "
+     "ships were smaller and slower than fleet destroyers, and they protected convoys from submarines.", "en"),
+    ("The scheduler divides each day into time slots of thirty minutes. When a job arrives, it is placed into "
+     "the first free slots that can hold it, and the remaining slots are offered to the next job.", "en"),
+    ("环望，日本漫画家，出生于东京都世田谷区，自幼立志成为漫画家。1996年在杂志上连载成人漫画，之后作品开始偏向"
+     "成人类，但近年的作品又回归普通级。", "zh"),
+], ids=["medicine_leaflet", "destroyer_escort", "scheduler_slots", "manga_artist_biography"])
+def test_flagged_words_keep_ordinary_uses(cfg, text, lang):
+    record = run_stage(stage(cfg, "flagged_words"), text, lang)
+    assert "reject_reason" not in record, record["meta"]["flagged_words"]
+
+
+def test_flagged_words_catch_traditional_gambling_spam(cfg):
+    spam = ("澳門百家樂線上娛樂，老虎機免費試玩，時時彩穩贏計劃。\n註冊即送彩金，百家樂、老虎機、時時彩應有盡有。\n"
+            "本站為您提供最專業的線上博彩服務，歡迎加入我們。")
+    record = run_stage(stage(cfg, "flagged_words"), spam, "zh")
+    assert record["reject_reason"] == "flagged_words:flagged_ratio"
+    assert record["meta"]["flagged_words"]["zh"]["flagged_distinct"] == 4  # 百家乐 老虎机 时时彩 博彩
+    assert record["text"] == spam  # matched on the Simplified key, written unchanged
+
+
+ZH_TUTORIAL = "\n".join([
+    "在Python中，我们可以用字典来统计一段文本里每个单词出现的次数。下面的函数先把文本按空格切分，然后逐个累加计数。",
+    "```python",
+    "def count_words(text):",
+    "counts = {}",
+    "for word in text.split():",
+    "counts[word] = counts.get(word, 0) + 1",
+    "return counts",
+    "result = count_words(\"the cat and the dog\")",
+    "print(sorted(result.items(), key=lambda kv: kv[1], reverse=True))",
+    "```",
+    "运行这段代码，会输出每个单词和它出现的次数，出现最多的单词排在最前面。",
+])
+
+
+def test_code_block_in_a_zh_tutorial_is_exempt_from_prose_rules(cfg):
+    # item 6: the code formed the "en" part of a mixed document and failed English prose rules.
+    reason, record = judge(cfg, ZH_TUTORIAL)
+    assert record["meta"]["lang"] == "mixed"
+    assert reason is None and record["text"] == ZH_TUTORIAL  # the line cleaner leaves code lines alone
+    assert set(record["meta"]["gopher_quality"]) == {"zh"}
+    unfenced = "\n".join(line for line in ZH_TUTORIAL.split("\n") if not line.startswith("```"))
+    assert judge(cfg, unfenced)[0] is None
+
+
+@pytest.mark.parametrize("text", [
+    # item 8: clean encyclopedia text the zh rules rejected.
+    # symbol_ratio: a spectrochemical series ("<" between ligands; ＜ is folded to "<" by NFKC)
+    "光谱化学序列用以表示配体对分裂能Δ的影响大小，主要应用在晶体场理论中。常见配体的顺序如下，分裂能从小到大："
+    "I＜Br＜S＜SCN＜Cl＜NO＜F＜OH＜CO＜NCS＜py＜NH＜en＜bipy＜phen＜CN。左边的配体称为弱场配体，右边的称为强场配体。",
+    # ellipsis_lines: 1 of 3 lines ends in "..."
+    "《林投姐》为1988年由丁善玺执导的电影作品，改编自台湾民间广传的清代四大奇案之一。\n"
+    "某日，吴由厦门经商返台，同行带回好友周俊，周行事聪颖果断，使吴视之为己出，更加以大力栽培。\n"
+    "怎料周之种种所为，均为吴家忠心女仆阿秀所知，逐求助于卖肉粽的阿旺与其母为柳复仇...",
+    # punctuation (short_lines, terminal_punct): an article quoting its school song
+    "台中市立忠明高级中学，简称忠明高中，为台湾台中市一所市立完全中学，1957年创校，紧邻于国立自然科学博物馆。"
+    "其体育校队更为中部地区知名指标性培育学校，田径、软式网球、武术都是年年全中运的常客。校歌歌词如下：\n"
+    "巍巍玉山 浩浩海洋\n美丽宝岛 气势雄壮\n莘莘学子 弦歌一堂\n春风化雨 教泽孔长\n明礼义 知廉耻\n敦品励学 自立自强\n"
+    "任重道远 多难兴邦\n努力奋斗 为民族争光\n"
+    "由于忠明裤的耐看性以及耐穿性，忠明裤深受学生以及师长喜爱，每年11月6日定为「全国忠明裤日」，当天校友、在校生"
+    "甚至师长都会一同穿上忠明裤庆祝该节日，象征对这所学校的认同感。",
+], ids=["spectrochemical_series", "one_of_three_lines_ellipsis", "school_song"])
+def test_clean_encyclopedia_text_passes_the_zh_rules(cfg, text):
+    from data_pipeline.normalize import NormalizeStage
+
+    [record] = list(NormalizeStage(cfg.normalize).run(iter([{"id": "x", "text": text}]), SHARD))
+    assert judge(cfg, record["text"])[0] is None

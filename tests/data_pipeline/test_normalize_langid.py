@@ -1,6 +1,6 @@
 from data_pipeline.langid import LangIdConfig, LangIdStage, guess_language, split_by_language
 from data_pipeline.normalize import NormalizeConfig, NormalizeStage, normalize_text
-from data_pipeline.normalize.chinese_variants import to_simplified
+from data_pipeline.normalize.chinese_variants import matching_key, to_simplified
 from data_pipeline.stage import ShardInfo
 
 SHARD = ShardInfo(0, 1, "00000")
@@ -14,10 +14,21 @@ def test_normalize_folds_width_entities_tags_controls_and_spaces():
     assert normalize_text("a &lt; b &amp; c", NormalizeConfig()) == "a < b & c"
 
 
-def test_traditional_to_simplified_fallback_table():
-    assert to_simplified("這個國家的歷史", use_opencc=False) == "这个国家的历史"
-    cfg = NormalizeConfig(traditional_to_simplified=True)
-    assert "国" in normalize_text("國", cfg)
+def test_traditional_to_simplified_is_opencc_and_text_is_unchanged_unless_asked():
+    # 臺 於 兩 娛 註 冊 were missing from the old fallback table, which wrote mixed script ("位於臺湾").
+    assert to_simplified("位於臺灣") == "位于台湾"
+    assert to_simplified("兩家娛樂公司註冊，手冊") == "两家娱乐公司注册，手册"
+    assert to_simplified("乾燥的頭髮") == "干燥的头发"  # phrase-level: 乾→干 and 髮→发 in context
+    text = "位於臺灣的兩家娛樂公司已註冊。"
+    assert normalize_text(text, NormalizeConfig()) == text
+    assert normalize_text(text, NormalizeConfig(traditional_to_simplified=True)) == "位于台湾的两家娱乐公司已注册。"
+    assert matching_key("百家樂 Casino") == "百家乐 casino"
+
+
+def test_nfkc_keeps_chinese_tilde_and_ellipsis():
+    # NFKC would turn ～ into the ASCII symbol "~" (a symbol for the ratio rules) and …… into "......".
+    out = normalize_text("每天服用3～5次……ＡＢＣ＜１０", NormalizeConfig())
+    assert out == "每天服用3～5次……ABC<10"
 
 
 def test_normalize_stage_rejects_text_that_becomes_empty():
