@@ -1,7 +1,10 @@
-"""Gopher repetition rules: duplicate lines and paragraphs, top n-gram and duplicated n-gram coverage.
+"""Gopher repetition rules (Rae et al. 2021, table A1) as datatrove computes them: duplicate lines and
+paragraphs, the top n-gram's characters (every occurrence) and the characters of repeated n-grams (repeats
+only, not the first occurrence), each over the length of the text.
 
-English n-grams are over words; Chinese n-grams over Han characters (a two-character Chinese word is about one
-English word, so zh uses larger n and its own thresholds, set in conf/pipeline/filters/zh.yaml).
+English n-grams are over words and punctuation marks; Chinese n-grams over characters
+(textstats.ngram_tokens). zh thresholds are FineWeb-2's cmn_Hani ones re-derived on ../shared/data/corpus
+(conf/pipeline/filters/zh.yaml).
 """
 
 from __future__ import annotations
@@ -10,13 +13,13 @@ from dataclasses import dataclass, field
 
 from data_pipeline.filters.base import SignalFilter
 from data_pipeline.filters.textstats import (
+    NGRAM_JOINER,
     duplicate_stats,
-    duplicated_ngram_char_fraction,
     lines,
+    ngram_tokens,
     paragraphs,
-    token_ids,
-    top_ngram_char_fraction,
-    units,
+    repeated_ngram_chars,
+    top_ngram_chars,
 )
 
 
@@ -43,17 +46,15 @@ class GopherRepetitionFilter(SignalFilter):
         chars = max(len(text), 1)
         dup_lines, dup_line_chars = duplicate_stats(text_lines)
         dup_paras, dup_para_chars = duplicate_stats(paras)
-        tokens = units(text, lang)
-        ids = token_ids(tokens)
-        token_chars = sum(len(tok) for tok in tokens)
+        tokens = ngram_tokens(text, lang)
+        joiner = NGRAM_JOINER.get(lang, " ")
         return {
             "dup_line_frac": round(dup_lines / max(len(text_lines), 1), 4),
             "dup_para_frac": round(dup_paras / max(len(paras), 1), 4),
             "dup_line_char_frac": round(dup_line_chars / chars, 4),
             "dup_para_char_frac": round(dup_para_chars / chars, 4),
-            "top_ngram": [round(top_ngram_char_fraction(tokens, ids, n, token_chars), 4) for n in t.top_ngram_sizes],
-            "dup_ngram": [round(duplicated_ngram_char_fraction(tokens, ids, n, token_chars), 4)
-                          for n in t.dup_ngram_sizes],
+            "top_ngram": [round(top_ngram_chars(tokens, n, joiner) / chars, 4) for n in t.top_ngram_sizes],
+            "dup_ngram": [round(repeated_ngram_chars(tokens, n) / chars, 4) for n in t.dup_ngram_sizes],
         }
 
     def judge(self, s: dict, t: GopherRepetitionThresholds) -> str | None:

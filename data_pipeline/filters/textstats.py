@@ -52,38 +52,53 @@ def duplicate_stats(elements: list[str]) -> tuple[int, int]:
     return dup_count, dup_chars
 
 
-def _ngram_keys(ids: list[int], n: int) -> list[tuple[int, ...]]:
-    return list(zip(*(ids[i:] for i in range(n))))
+# Tokens for the Gopher n-gram rules. en: words, and punctuation as tokens of their own, as NLTK's
+# word_tokenize gives datatrove (every non-space character lies in exactly one token); a run of punctuation
+# ("!!!!!!") is one token, so a shouted line is not a "repeated 2-gram" of "!" worth more than the text.
+# zh: each Han character, each run of other word characters, each punctuation run. FineWeb-2 uses jieba words
+# for cmn; on ../shared/data/corpus character tokens separate clean Wikipedia from repetitive junk better
+# (docs/pipeline.md, "Repetition").
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_NGRAM_TOKEN = {
+    ZH: re.compile(rf"[{_HAN}]|(?:(?![{_HAN}])\w)+|[^\w\s]+"),
+    "en": re.compile(r"\w+(?:[-'’]\w+)*|[^\w\s]+"),
+}
+# What joins an n-gram's tokens in the text: a space between English words, nothing between Chinese characters.
+NGRAM_JOINER = {ZH: ""}
 
 
-def top_ngram_char_fraction(tokens: list[str], ids: list[int], n: int, total_chars: int) -> float:
-    """Characters covered by the most frequent n-gram (counted once per occurrence) / all characters."""
-    if len(tokens) < n or total_chars == 0:
-        return 0.0
-    counts = Counter(_ngram_keys(ids, n))
-    key, count = counts.most_common(1)[0]
+def ngram_tokens(text: str, lang: str) -> list[str]:
+    return _NGRAM_TOKEN.get(lang, _NGRAM_TOKEN["en"]).findall(text)
+
+
+def top_ngram_chars(tokens: list[str], n: int, joiner: str = " ") -> int:
+    """Gopher's "top n-gram character fraction" numerator (datatrove's find_top_duplicate): the characters of
+    the most frequent n-gram (its tokens joined by `joiner`) times its count, every occurrence included.
+    Ties go to the n-gram seen first. 0 when no n-gram occurs twice: datatrove then returns the first
+    n-gram's length, which measures how short the text is, not repetition (Gopher applied the rule to texts
+    of >= 50 words, where that value stays under every threshold; our en minimum is 20 words)."""
+    if len(tokens) < n:
+        return 0
+    counts = Counter(zip(*(tokens[i:] for i in range(n))))
+    gram, count = counts.most_common(1)[0]
     if count < 2:
-        return 0.0
-    first = _ngram_keys(ids, n).index(key)
-    chars = sum(len(tokens[first + k]) for k in range(n))
-    return chars * count / total_chars
+        return 0
+    return (sum(map(len, gram)) + len(joiner) * (n - 1)) * count
 
 
-def duplicated_ngram_char_fraction(tokens: list[str], ids: list[int], n: int, total_chars: int) -> float:
-    """Characters inside n-grams that occur more than once (each character counted once) / all characters."""
-    if len(tokens) < n or total_chars == 0:
-        return 0.0
-    keys = _ngram_keys(ids, n)
-    counts = Counter(keys)
-    covered = [False] * len(tokens)
-    for start, key in enumerate(keys):
-        if counts[key] > 1:
-            for k in range(start, start + n):
-                covered[k] = True
-    return sum(len(token) for token, hit in zip(tokens, covered) if hit) / total_chars
-
-
-def token_ids(tokens: list[str]) -> list[int]:
-    """Small ints standing for tokens, so n-grams are tuples of ints (fast to hash and compare)."""
-    vocab: dict[str, int] = {}
-    return [vocab.setdefault(token, len(vocab)) for token in tokens]
+def repeated_ngram_chars(tokens: list[str], n: int) -> int:
+    """Gopher's "duplicate n-gram character fraction" numerator (datatrove's find_all_duplicate): scanning left
+    to right, an n-gram seen before adds its characters and the scan jumps past it; the first occurrence adds
+    nothing. n-grams compare as token tuples (datatrove compares the joined strings, which can merge
+    different n-grams: "ab"+"c" and "a"+"bc")."""
+    seen: set[tuple[str, ...]] = set()
+    repeated, i = 0, 0
+    while i <= len(tokens) - n:
+        gram = tuple(tokens[i:i + n])
+        if gram in seen:
+            repeated += sum(map(len, gram))
+            i += n
+        else:
+            seen.add(gram)
+            i += 1
+    return repeated
