@@ -106,3 +106,89 @@ def merge_stage_counts(per_shard: list[dict[str, dict]], order: list[str]) -> di
         for name, data in shard_counts.items():
             totals.setdefault(name, StageCounts()).add(StageCounts.from_dict(data))
     return {name: counts.to_dict() for name, counts in totals.items()}
+
+
+UNKNOWN_LANG = "unknown"  # records rejected before langid (or without a label)
+
+
+@dataclass
+class OutcomeTally:
+    """What became of one group's records (a language, or a source file): kept or rejected, by which
+    "stage:rule", and which line-cleaning reasons removed lines from them. Each record is counted once, where it
+    leaves the pipeline: in rejected/ (any segment) or in kept/ (the last one)."""
+
+    docs_kept: int = 0
+    chars_kept: int = 0
+    docs_rejected: int = 0
+    chars_rejected: int = 0
+    rules: dict[str, dict[str, int]] = field(default_factory=dict)  # "stage:rule" -> {"docs", "chars"}
+    lines_dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> {"lines", "chars"}
+
+    def add_record(self, record: dict) -> None:
+        chars = text_chars(record)
+        if REJECT_REASON in record:
+            self.docs_rejected += 1
+            self.chars_rejected += chars
+            _bump(self.rules, str(record[REJECT_REASON]), docs=1, chars=chars)
+        else:
+            self.docs_kept += 1
+            self.chars_kept += chars
+        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        dropped = meta.get("lines_dropped")
+        if isinstance(dropped, dict):  # reason -> lines; the removed lines themselves in meta.lines_removed
+            removed_chars: dict[str, int] = {}
+            for line in meta.get("lines_removed") or []:
+                if isinstance(line, dict):
+                    reason = str(line.get("reason"))
+                    removed_chars[reason] = removed_chars.get(reason, 0) + len(str(line.get("text", "")))
+            for reason, lines in dropped.items():
+                _bump(self.lines_dropped, str(reason), lines=int(lines), chars=removed_chars.get(str(reason), 0))
+
+    def add(self, other: OutcomeTally) -> None:
+        for name in ("docs_kept", "chars_kept", "docs_rejected", "chars_rejected"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for mine, theirs in ((self.rules, other.rules), (self.lines_dropped, other.lines_dropped)):
+            for key, slot in theirs.items():
+                _bump(mine, key, **slot)
+
+    def to_dict(self) -> dict:
+        return {"docs_kept": self.docs_kept, "chars_kept": self.chars_kept, "docs_rejected": self.docs_rejected,
+                "chars_rejected": self.chars_rejected, "rules": {k: dict(self.rules[k]) for k in sorted(self.rules)},
+                "lines_dropped": {k: dict(self.lines_dropped[k]) for k in sorted(self.lines_dropped)}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> OutcomeTally:
+        tally = cls(**{k: v for k, v in data.items() if k not in ("rules", "lines_dropped")})
+        tally.rules = {k: dict(v) for k, v in data.get("rules", {}).items()}
+        tally.lines_dropped = {k: dict(v) for k, v in data.get("lines_dropped", {}).items()}
+        return tally
+
+
+def _bump(slots: dict[str, dict[str, int]], key: str, **counts: int) -> None:
+    slot = slots.setdefault(key, {name: 0 for name in counts})
+    for name, value in counts.items():
+        slot[name] = slot.get(name, 0) + value
+
+
+class LanguageTallies:
+    """OutcomeTally per meta.lang of the records leaving one shard."""
+
+    def __init__(self):
+        self.tallies: dict[str, OutcomeTally] = {}
+
+    def add_record(self, record: dict) -> None:
+        meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+        lang = meta.get("lang") or UNKNOWN_LANG
+        self.tallies.setdefault(str(lang), OutcomeTally()).add_record(record)
+
+    def to_dict(self) -> dict[str, dict]:
+        return {lang: self.tallies[lang].to_dict() for lang in sorted(self.tallies)}
+
+
+def sum_tallies(groups: list[dict[str, dict]]) -> dict[str, OutcomeTally]:
+    """Per-key sums of several {key: OutcomeTally dict} maps."""
+    totals: dict[str, OutcomeTally] = {}
+    for group in groups:
+        for key, data in group.items():
+            totals.setdefault(key, OutcomeTally()).add(OutcomeTally.from_dict(data))
+    return totals

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from data_pipeline.errors import ShardFailedError, UnreadableShardError
 from data_pipeline.executors.accounting import (
+    LanguageTallies,
     ProgressFn,
     StageCounts,
     counted_input,
@@ -74,27 +75,35 @@ def run_segment_shard(segment: Segment, source, layout: OutputLayout, progress: 
         return read_json(marker)
     errors: list[str] = []
     counts: dict[str, StageCounts] = {}
-    with JsonlWriter(layout.rejected(segment.index, shard.name), lazy=True) as rejected, \
+    outcomes = LanguageTallies()  # each record where it leaves: rejected here, or kept by the last segment
+    with JsonlWriter(layout.rejected(segment.index, shard.name), lazy=True) as rejected_writer, \
             JsonlWriter(layout.segment_output(segment.index, shard.name, segment.last)) as kept:
+
+        def rejected(record: dict) -> None:
+            outcomes.add_record(record)
+            rejected_writer.write(record)
+
         stream = _segment_input(segment, source, layout, errors)
         if segment.index == 0:  # the reader's own rejects (bad JSON, bad UTF-8...) count as stage "read"
             counts[READ_STAGE] = StageCounts()
             stream = _naming_failures(stream, READ_STAGE, counts[READ_STAGE], source)
             stream = routed_output(READ_STAGE, counted_input(stream, counts[READ_STAGE]), counts[READ_STAGE],
-                                   rejected.write, progress)
+                                   rejected, progress)
         for stage in segment.stages:
             stage_counts = counts[stage.name] = StageCounts()
             output = _naming_failures(stage.run(counted_input(stream, stage_counts), shard), stage.name,
                                       stage_counts, source)
-            stream = routed_output(stage.name, output, stage_counts, rejected.write, progress)
+            stream = routed_output(stage.name, output, stage_counts, rejected, progress)
         for record in stream:
             kept.write(record)
+            if segment.last:
+                outcomes.add_record(record)
         for name, stage_counts in counts.items():
             stage_counts.check(name)
-        rejected.commit()
+        rejected_writer.commit()
         kept.commit()
     result = {"shard": shard.name, "source": getattr(source, "location", shard.name), "errors": errors,
-              "stages": {name: c.to_dict() for name, c in counts.items()}}
+              "stages": {name: c.to_dict() for name, c in counts.items()}, "languages": outcomes.to_dict()}
     write_json_atomic(marker, result)
     return result
 

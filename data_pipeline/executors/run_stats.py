@@ -9,16 +9,19 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 
-from data_pipeline.executors.accounting import merge_stage_counts
+from data_pipeline.executors.accounting import OutcomeTally, merge_stage_counts, sum_tallies
 from data_pipeline.executors.layout import OutputLayout, write_json_atomic
 from data_pipeline.readers.validate import READ_STAGE
 
 
 def merge_shard_result(results: dict[str, dict], result: dict) -> None:
     """Fold one segment's result for a shard into `results` (shard name -> counts over all segments)."""
-    merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [], "stages": {}})
+    merged = results.setdefault(result["shard"], {"source": result["source"], "errors": [], "stages": {},
+                                                  "languages": {}})
     merged["errors"].extend(result["errors"])
     merged["stages"].update(result["stages"])
+    languages = sum_tallies([merged["languages"], result.get("languages", {})])
+    merged["languages"] = {lang: tally.to_dict() for lang, tally in sorted(languages.items())}
 
 
 def finish_run(results: dict[str, dict], stage_order: list[str], sources: Sequence, segments: Sequence,
@@ -56,4 +59,28 @@ def build_stats(results: dict[str, dict], stage_order: list[str], shard_order: l
               for name in shard_order if name in results]
     errors = [{"shard": name, "source": results[name]["source"], "error": err}
               for name in shard_order if name in results for err in results[name]["errors"]]
-    return {"totals": totals, "stages": stages, "shards": shards, "errors": errors}
+    return {"totals": totals, "stages": stages, "shards": shards, "errors": errors,
+            "by_language": by_language(per_shard), "by_source": by_source(per_shard)}
+
+
+def by_language(per_shard: list[dict]) -> dict[str, dict]:
+    """Per meta.lang ("unknown" before langid): documents and characters kept and rejected, every "stage:rule"
+    that rejected some, and the reasons line cleaning dropped lines for."""
+    totals = sum_tallies([shard.get("languages", {}) for shard in per_shard])
+    return {lang: tally.to_dict() for lang, tally in sorted(totals.items())}
+
+
+def by_source(per_shard: list[dict]) -> dict[str, dict]:
+    """The same per input source (file), plus what was read from it."""
+    sources: dict[str, dict] = {}
+    for shard in per_shard:
+        tally = OutcomeTally()
+        for data in shard.get("languages", {}).values():
+            tally.add(OutcomeTally.from_dict(data))
+        entry = sources.setdefault(str(shard["source"]), {"docs_read": 0, "chars_read": 0, "tally": OutcomeTally()})
+        read = shard["stages"].get(READ_STAGE, {})
+        entry["docs_read"] += read.get("docs_in", 0)
+        entry["chars_read"] += read.get("chars_in", 0)
+        entry["tally"].add(tally)
+    return {source: {"docs_read": e["docs_read"], "chars_read": e["chars_read"], **e["tally"].to_dict()}
+            for source, e in sorted(sources.items())}

@@ -18,11 +18,27 @@ def stage_table(stats: dict) -> list[str]:
     return rows
 
 
+def outcome_table(groups: dict[str, dict], label: str) -> list[str]:
+    """One row per language or source: what was kept, what was rejected and by which rules, why lines went."""
+    rows = [f"| {label} | docs kept | docs rejected | chars kept | chars rejected | top rules | lines dropped |",
+            "|---|---:|---:|---:|---:|---|---|"]
+    for name, g in groups.items():
+        top = sorted(g["rules"].items(), key=lambda kv: (-kv[1]["docs"], kv[0]))[:4]
+        rules = ", ".join(f"{rule} ({slot['docs']})" for rule, slot in top)
+        lines = ", ".join(f"{reason} ({slot['lines']})" for reason, slot in g["lines_dropped"].items())
+        rows.append(f"| {name} | {g['docs_kept']} | {g['docs_rejected']} | {g['chars_kept']} | {g['chars_rejected']}"
+                    f" | {rules} | {lines} |")
+    return rows
+
+
 def write_report(output_dir: Path, stats: dict) -> Path:
     totals = stats["totals"]
     lines = ["# Pipeline report", "",
              f"Read {totals['docs_read']} documents: kept {totals['docs_kept']}, rejected {totals['docs_rejected']}.",
              "", "## Stages", "", *stage_table(stats), ""]
+    for key, title, label in (("by_language", "By language", "lang"), ("by_source", "By source", "source")):
+        if stats.get(key):
+            lines += [f"## {title}", "", *outcome_table(stats[key], label), ""]
     images = plot_histograms(Path(output_dir))
     if images:
         lines += ["## Histograms", ""] + [f"![{p.stem}](report/{p.name})" for p in images] + [""]
