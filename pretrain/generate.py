@@ -96,7 +96,7 @@ def generate_text(args: GenerateArgs) -> None:
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     if args.dtype not in dtypes:
         raise UsageError(f"dtype={args.dtype!r} is not one of {list(dtypes)}")
-    check_quantize_mode(args.quantize)  # before the (slow) checkpoint load
+    check_quantize_mode(args.quantize, args.device, args.dtype)  # before the (slow) checkpoint load
     cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} has no tokenizer.model — export it with the tokenizer, or add one")

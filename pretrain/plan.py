@@ -121,7 +121,7 @@ def inference_memory(cfg: ModelConfig, tokens: int) -> dict[str, dict[str, float
     kv_cache = 2 * cfg.num_layers * cfg.hidden_size * 2 * tokens  # keys and values, 2 bytes each
     table = {}
     for label, mode in (("bf16", "none"), ("int8", "int8"), ("int4", "int4")):
-        weights = planned_weight_bytes(cfg, mode, dtype_bytes=2)
+        weights = planned_weight_bytes(cfg, mode, dtype_bytes=2, device="cuda")  # GPU serving: int4 padded
         row = {"weights_gb": round(weights / 1e9, 2), "weights_gib": round(weights / GIB, 2),
                "kv_cache_gb": round(kv_cache / 1e9, 2), "weights_plus_kv_cache_gb": round((weights + kv_cache) / 1e9, 2)}
         if cfg.name == "baichuan_13b":

@@ -129,7 +129,7 @@ def evaluate(args: EvaluateArgs) -> dict:
         raise UsageError(f"dtype={args.dtype!r} is not one of {DTYPES}")
     from pretrain.inference.quantize import check_quantize_mode
 
-    check_quantize_mode(args.quantize)
+    check_quantize_mode(args.quantize, args.device, args.dtype)  # int4 on CUDA needs bf16: refused here
     if args.task in ("mc", "all") and not args.data_dir:
         raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
     model, tokenizer_path = load_model(args)

@@ -13,7 +13,10 @@ the model's dtype — together they are 2·vocab·hidden weights, and quantizing
   On CPU torchao's `PrototypeInt4WeightOnlyConfig` (the `_weight_int4pack_mm_for_cpu` kernel); on CUDA
   `Int4WeightOnlyConfig(int4_packing_format="tile_packed_to_4d")` (tinygemm). A layer whose input size no
   supported group size divides (the tiny test model's 176-wide MLP) stays unquantized and is counted in the
-  report, never silently.
+  report, never silently. The CUDA layout holds bf16 weights only and needs compute capability >= 8.0
+  (torchao 0.18 `int4_tile_packed_to_4d_tensor.py` ~112/124 asserts and raises): other pairings are refused with
+  one line before the checkpoint is read. It also stores each weight padded to a multiple of 1024 inputs and 8
+  rows (same file ~130), which Baichuan's 11008/13696-wide `down_proj` pays for; `planned_weight_bytes` counts it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ from pretrain.cli import UsageError
 QUANTIZE_MODES = ("none", "int8", "int4")
 INT4_GROUP_SIZES = (128, 64, 32)  # tinygemm's sizes; the largest that divides a layer's input is used
 TORCHAO_PIN = "torchao==0.18.0"  # the version tested with torch 2.13 (also in requirements-lock.txt)
+# torchao 0.18's CUDA int4 layout (Int4TilePackedTo4dTensor.from_hp) pads inputs to a multiple of 1024 and outputs
+# to one of its ntile_size (8), and stores the padded weight: half a byte each, a bf16 scale and zero per group.
+CUDA_INT4_IN_MULTIPLE, CUDA_INT4_OUT_MULTIPLE = 1024, 8
+DTYPE_NAMES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def torchao_available() -> bool:
@@ -38,12 +45,37 @@ def torchao_available() -> bool:
     return importlib.util.find_spec("torchao") is not None
 
 
-def check_quantize_mode(mode: str) -> None:
-    """One-line user error for a bad `quantize=` value or a missing torchao (the CLI turns it into exit 2)."""
+def check_quantize_mode(mode: str, device: str | torch.device = "cpu", dtype: str | torch.dtype = "bf16") -> None:
+    """One-line user error for a bad `quantize=` value, a missing torchao, or int4 on a device and dtype its
+    kernel cannot take (the CLIs call it with their `device=` and `dtype=` before loading; exit 2)."""
     if mode not in QUANTIZE_MODES:
         raise UsageError(f"quantize={mode!r} is not one of {QUANTIZE_MODES} — use quantize=int8 or quantize=int4")
     if mode != "none" and not torchao_available():
         raise UsageError(f"quantize={mode} needs torchao — pip install {TORCHAO_PIN} (make install does)")
+    if mode == "int4":
+        try:
+            device = torch.device(device)
+        except RuntimeError:
+            raise UsageError(f"device={device!r} is not a device — use cpu, cuda or cuda:N") from None
+        problem = int4_cuda_problem(device, DTYPE_NAMES.get(dtype, dtype))
+        if problem:
+            raise UsageError(problem)
+
+
+def int4_cuda_problem(device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why int4 cannot run on this CUDA device in this dtype (None: it can, or the device is not CUDA)."""
+    if device.type != "cuda":
+        return None
+    if dtype != torch.bfloat16:
+        name = next((key for key, value in DTYPE_NAMES.items() if value == dtype), str(dtype))
+        return (f"quantize=int4 on {device} needs dtype=bf16, not {name} (torchao's CUDA int4 layout holds bf16 "
+                "weights only) — add dtype=bf16")
+    if torch.cuda.is_available():
+        major, minor = torch.cuda.get_device_capability(device)
+        if major < 8:
+            return (f"quantize=int4 on {device} needs compute capability >= 8.0 (tinygemm's tensor-core kernel); "
+                    f"this GPU is {major}.{minor} — use quantize=int8, or device=cpu")
+    return None
 
 
 @dataclass
@@ -87,14 +119,15 @@ def import_torchao_quietly() -> None:
 @torch.no_grad()
 def quantize_model(model: nn.Module, mode: str) -> QuantizeReport:
     """Quantize `model`'s decoder linears in place (weights only; activations stay in the model dtype)."""
-    check_quantize_mode(mode)
+    linears = decoder_linears(model)
+    weight = next(iter(linears.values())).weight if linears else torch.empty(0)
+    check_quantize_mode(mode, weight.device, weight.dtype)  # int4 on CUDA in fp32: this line, not torchao's assert
     report = QuantizeReport(mode)
     if mode == "none":
         return report
     import_torchao_quietly()
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
-    linears = decoder_linears(model)
     if mode == "int8":
         config_for = {name: Int8WeightOnlyConfig(set_inductor_config=False) for name in linears}
     else:
@@ -131,12 +164,13 @@ def int4_group_size(in_features: int) -> int | None:
     return next((g for g in INT4_GROUP_SIZES if in_features % g == 0), None)
 
 
-def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2) -> int:
+def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2, device: str = "cpu") -> int:
     """What `weight_bytes` reports after `quantize_model(model, mode)` on a model of `cfg` whose dtype has
-    `dtype_bytes` bytes — computed from shapes alone (the model is built on the meta device), so the planner can
-    size a 13B model. Storage as torchao 0.18 keeps it: int8 = one byte per weight plus an fp32 scale and an int8
-    zero point per output row; int4 = half a byte per weight plus a scale and a zero point in the model dtype per
-    group of `group_size` inputs. Everything outside the decoder linears stays at `dtype_bytes`."""
+    `dtype_bytes` bytes, on `device` — computed from shapes alone (the model is built on the meta device), so the
+    planner can size a 13B model. Storage as torchao 0.18 keeps it: int8 = one byte per weight plus an fp32 scale
+    and an int8 zero point per output row; int4 = half a byte per weight plus a scale and a zero point in the
+    model dtype per group of `group_size` inputs — on CUDA of the weight padded to 1024 inputs and 8 outputs, in
+    bf16 (the only dtype that layout takes). Everything outside the decoder linears stays at `dtype_bytes`."""
     import dataclasses
 
     from pretrain.model import BaichuanForCausalLM
@@ -154,7 +188,11 @@ def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2) -> int:
         if mode == "int8":
             total += rows * inputs + rows * (4 + 1)
         elif (group := int4_group_size(inputs)) is not None:
-            total += rows * inputs // 2 + rows * (inputs // group) * 2 * dtype_bytes
+            scale_bytes = dtype_bytes
+            if torch.device(device).type == "cuda":
+                rows, inputs, scale_bytes = -(-rows // CUDA_INT4_OUT_MULTIPLE) * CUDA_INT4_OUT_MULTIPLE, \
+                    -(-inputs // CUDA_INT4_IN_MULTIPLE) * CUDA_INT4_IN_MULTIPLE, 2
+            total += rows * inputs // 2 + rows * (inputs // group) * 2 * scale_bytes
         else:
             total += rows * inputs * dtype_bytes
     return total

@@ -85,6 +85,55 @@ def test_evaluation_refuses_a_bad_quantize_value_before_loading(capsys):
     assert "quantize='fp8'" in err and len(err.splitlines()) == 1
 
 
+def test_int4_on_cuda_outside_bf16_is_refused_in_one_line_by_both_clis(capsys, monkeypatch):
+    """torchao's CUDA int4 layout asserts bf16 weights and raises below compute capability 8.0 (issue 22 item 5);
+    generate and evaluation default to fp32. The device is only named here: the check runs before any load."""
+    from pretrain.cli import UsageError
+    from pretrain.evaluation.cli import main as evaluation_main
+    from pretrain.inference.quantize import check_quantize_mode
+
+    for main, args in ((generate_main, ["prompt=hi"]), (evaluation_main, [])):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["checkpoint=does-not-exist", "device=cuda", "quantize=int4", *args])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == 2 and len(err.splitlines()) == 1, err
+        assert "quantize=int4 on cuda needs dtype=bf16, not fp32" in err and "add dtype=bf16" in err
+    with pytest.raises(UsageError, match="not fp16"):
+        check_quantize_mode("int4", torch.device("cuda", 1), torch.float16)
+    check_quantize_mode("int4", "cuda:1", "bf16")
+    check_quantize_mode("int4", "cpu", "fp32")  # torchao's CPU int4 takes any dtype
+    check_quantize_mode("int8", "cuda", "fp32")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))  # a T4 / V100-class GPU
+    with pytest.raises(UsageError, match=r"compute capability >= 8\.0.*this GPU is 7\.5 — use quantize=int8"):
+        check_quantize_mode("int4", "cuda", "bf16")
+
+
+@pytest.mark.parametrize("intermediate_size", [340, 352])  # gate/up rows padded to 344; down_proj kept / padded
+def test_planned_int4_bytes_on_cuda_count_torchaos_padding(intermediate_size):
+    """The planner against torchao's own CUDA layout (Int4TilePackedTo4dTensor.from_hp on meta weights, with the
+    compute-capability query answered as an H100's): inputs padded to 1024 and rows to 8, stored in full."""
+    from unittest import mock
+
+    from pretrain.inference.quantize import _int4_config, import_torchao_quietly, int4_group_size
+    from pretrain.model import BaichuanForCausalLM
+
+    import_torchao_quietly()
+    from torchao.quantization import quantize_
+
+    cfg = small_config(vocab_size=200, hidden_size=128, intermediate_size=intermediate_size)
+    with torch.device("meta"):
+        model = BaichuanForCausalLM(cfg).to(torch.bfloat16)
+    with mock.patch("torch.cuda.get_device_capability", return_value=(9, 0)):
+        for name, linear in decoder_linears(model).items():
+            if (group := int4_group_size(linear.in_features)) is not None:
+                quantize_(model, _int4_config(group, torch.device("cuda")), filter_fn=lambda _m, fqn, t=name: fqn == t)
+    assert type(model.model.layers[0].mlp.gate_proj.weight).__name__ == "Int4TilePackedTo4dTensor"
+    stored = weight_bytes(model)
+    assert stored == planned_weight_bytes(cfg, "int4", 2, device="cuda")
+    assert stored > 3 * planned_weight_bytes(cfg, "int4", 2)  # 128-wide inputs stored as 1024: not a rounding
+
+
 def test_generate_cli_runs_int8_and_int4_on_an_exported_model(tmp_path, corpus_dir, capsys):
     spm = pytest.importorskip("sentencepiece")
     from pretrain.export import export_state_dict
