@@ -19,6 +19,7 @@ DEEPSPEED_IMPORTERS = {
     "pretrain.engine.deepspeed_grad_norm",
     "pretrain.engine.deepspeed_checkpoint_io",  # DeepSpeed's checkpoint-engine seam, routed to our ShardWriter
     "pretrain.checkpoint",  # load_inference_model
+    "pretrain.checkpoint.universal_convert",  # ds_to_universal made resumable (run in a subprocess)
 }
 
 

@@ -20,6 +20,7 @@ ALLOWED_CHANGES = (
     "train.resume",
     "train.verify_checksums",
     "train.async_save",
+    "train.dist_timeout_minutes",
     "train.log_interval",
     "train.eval_interval",
     "train.eval_batches",

@@ -3,8 +3,9 @@
 The newest checkpoint whose manifest verifies on every rank is taken (`train.resume=auto`), or the one named. The saved
 config is diffed against the new one and changes outside the allow-list are refused with the diff shown. A
 checkpoint written by another number of ranks or ZeRO stage is converted once to DeepSpeed's universal format
-(the engine must know that at initialisation). A loss-guard rollback asks the same question of an older
-checkpoint (`load_plan`), which after such a resume may still be one the old world size wrote.
+(the engine must know that at initialisation), by rank 0 while the others poll for the outcome outside any
+collective. A loss-guard rollback asks the same question of an older checkpoint (`load_plan`), which after such
+a resume may still be one the old world size wrote.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pretrain.checkpoint.store import CheckpointRef, CheckpointStore, read_saved
 from pretrain.checkpoint.universal import convert_to_universal
 from pretrain.config import ConfigError, PretrainConfig
 from pretrain.distributed.collectives import Collectives
+from pretrain.distributed.rank_zero import on_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +46,23 @@ def plan_resume(store: CheckpointStore, config: PretrainConfig, config_yaml: str
     return load_plan(ref, config.deepspeed.zero_stage, rank, world_size)
 
 
-def load_plan(ref: CheckpointRef, zero_stage: int, rank: int, world_size: int) -> ResumePlan:
-    """Load `ref` as written, or convert it to universal first (collective: every rank calls it)."""
+def load_plan(ref: CheckpointRef, zero_stage: int, rank: int, world_size: int, store=None,
+              poll_s: float = 1.0) -> ResumePlan:
+    """Load `ref` as written, or convert it to universal first (every rank calls it).
+
+    The conversion (minutes to hours at 7B/13B) runs on rank 0 while the other ranks poll for its outcome
+    outside any collective (distributed/rank_zero.py): in a barrier they would pass the process group's timeout,
+    and the restart would start the conversion over. A failed conversion fails every rank with rank 0's reason.
+    """
     saved = read_trainer_state(ref.path)
     if saved["world_size"] == world_size and saved["zero_stage"] == zero_stage:
         return ResumePlan(ref)
-    if rank == 0:
+
+    def convert() -> None:
         log.info("checkpoint %s written by %d ranks (ZeRO-%d), loading on %d (ZeRO-%d)", ref.path.name,
                  saved["world_size"], saved["zero_stage"], world_size, zero_stage)
         convert_to_universal(ref.path)
-    if dist.is_initialized():
-        dist.barrier()
+
+    on_rank_zero(f"universal_conversion:{ref.path}", convert, rank, store, poll_s,
+                 what=f"the universal conversion of {ref.path}")
     return ResumePlan(ref, universal=True)

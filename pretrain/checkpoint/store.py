@@ -169,17 +169,11 @@ class CheckpointStore:
             return None
         if resume == "auto":
             return self.newest_valid(collectives)
-        path = Path(resume)
-        if (path / LATEST).is_file():
-            path = path / (path / LATEST).read_text().strip()
-        match = STEP_DIR.match(path.name)
-        if not path.is_dir() or not match:
-            raise CheckpointNotFound(f"{resume} is not a checkpoint: expected a step_NNNNNNNN directory or a "
-                                     f"checkpoint directory with a `latest` file")
-        problem = self.verify(path, collectives)
+        ref = locate(resume)
+        problem = self.verify(ref.path, collectives)
         if problem:
             raise CheckpointNotFound(f"checkpoint {resume} cannot be loaded: {problem}")
-        return CheckpointRef(path, int(match.group(1)))
+        return ref
 
     # ---- saving (called on every rank) -----------------------------------------------------------------
     def save(self, engine: StepEngine, step: int, trainer_state: dict, config_yaml: str,
@@ -284,6 +278,19 @@ class CheckpointStore:
         for ref in refs:
             if ref.step not in keep:
                 shutil.rmtree(ref.path, ignore_errors=True)
+
+
+def locate(path: str | Path) -> CheckpointRef:
+    """The checkpoint `path` names (a step_N directory, or a checkpoint root through its `latest`), not verified:
+    for reading its small files (the run's config) before — or without — digesting its weights."""
+    resolved = Path(path)
+    if (resolved / LATEST).is_file():
+        resolved = resolved / (resolved / LATEST).read_text().strip()
+    match = STEP_DIR.match(resolved.name)
+    if not resolved.is_dir() or not match:
+        raise CheckpointNotFound(f"{path} is not a checkpoint: expected a step_NNNNNNNN directory or a "
+                                 f"checkpoint directory with a `latest` file")
+    return CheckpointRef(resolved, int(match.group(1)))
 
 
 def read_trainer_state(path: Path) -> dict:

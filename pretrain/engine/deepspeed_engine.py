@@ -9,7 +9,7 @@ plain PyTorch, and checkpoints know DeepSpeed only as a directory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from pretrain.checkpoint.universal import UNIVERSAL_TAG, universal_dir
 from pretrain.config import BatchLayout, ConfigError, PretrainConfig, resolve_batch_layout
 from pretrain.data import batch_to_device
 from pretrain.distributed import CommProfile, choose_bucket_sizes, run_comm_probe
+from pretrain.distributed.collectives import Collectives
 from pretrain.engine.deepspeed_checkpoint_io import install_shard_writer
 from pretrain.engine.deepspeed_config import render_deepspeed_config
 from pretrain.engine.deepspeed_grad_norm import fp16_loss_scale, local_grad_square_sum
@@ -71,33 +72,41 @@ def weights_fit_problem(model: torch.nn.Module, state_dict: dict[str, torch.Tens
     return None
 
 
-def copy_initial_weights(model: torch.nn.Module, read_weights: Callable[[], dict[str, torch.Tensor]],
-                         partitioned: bool) -> None:
-    """Load full weights into a freshly built model. Unpartitioned, every rank holds the whole model anyway and
-    reads them itself. Under ZeRO-3 only rank 0 reads them (a 13B checkpoint is ~52 GB in fp32, once per node
-    rank otherwise): each parameter is gathered in turn, written by rank 0 and scattered by DeepSpeed."""
+def copy_initial_weights(model: torch.nn.Module, open_weights: Callable[[], Mapping], partitioned: bool) -> None:
+    """Load full weights into a freshly built model, one parameter at a time from `open_weights()` (name → a
+    tensor, or zero_to_fp32's lazy one: the bytes are read on `.contiguous()`). Unpartitioned, every rank holds
+    the whole model anyway and reads it itself. Under ZeRO-3 only rank 0 reads (a 13B checkpoint is ~52 GB in
+    fp32, once per node rank otherwise): it opens the weights and checks that they fit while the other ranks
+    wait outside any collective (rank_zero.py); then each parameter is gathered in turn, written by rank 0 and
+    scattered by DeepSpeed, so a collective waits for one parameter's read at most."""
     if not partitioned:
-        state_dict = read_weights()
-        problem = weights_fit_problem(model, state_dict)
+        weights = open_weights()
+        problem = weights_fit_problem(model, weights)
         if problem:
             raise ConfigError(problem)
         with torch.no_grad():
             for name, param in model.named_parameters():
-                param.copy_(state_dict[name])
+                param.copy_(weights[name].contiguous())
         return
     import deepspeed
     import torch.distributed as dist
 
-    writer = dist.get_rank() == 0
-    state_dict = read_weights() if writer else None
-    verdict = [weights_fit_problem(model, state_dict) if writer else None]
-    dist.broadcast_object_list(verdict, src=0)  # every rank fails together, before the first gather
-    if verdict[0]:
-        raise ConfigError(verdict[0])
+    from pretrain.distributed.rank_zero import on_rank_zero
+
+    weights: dict = {}
+
+    def open_and_check() -> str | None:
+        weights.update(open_weights())
+        return weights_fit_problem(model, weights)
+
+    problem = on_rank_zero("finetune_init_weights", open_and_check, dist.get_rank(),
+                           what="rank 0 opening finetune.init_from")
+    if problem:  # every rank fails together, before the first gather
+        raise ConfigError(problem)
     for name, param in model.named_parameters():
         with deepspeed.zero.GatheredParameters([param], modifier_rank=0), torch.no_grad():
-            if writer:
-                param.copy_(state_dict[name])
+            if dist.get_rank() == 0:
+                param.copy_(weights[name].contiguous())
 
 
 class DeepSpeedStepEngine:
@@ -128,6 +137,10 @@ class DeepSpeedStepEngine:
         check_precision_supported(config.train.precision)
         # Every rank measures the collectives together (before DeepSpeed exists) and fits the same numbers.
         comm_profile = run_comm_probe(config.comm, config.train.precision) if config.comm.probe else None
+        if config.finetune.init_from:  # every file of the initial checkpoint digested once, shared by the ranks
+            from pretrain.finetune.init_weights import verify_init_weights
+
+            verify_init_weights(config.finetune.init_from, Collectives(), config.train.verify_checksums)
         ds_config = render_deepspeed_config(config, layout, world_size, load_universal, comm_profile)
         # ZeRO-3 partitions each parameter as it is created, so a 13B model is never whole on one rank.
         construct = (deepspeed.zero.Init(config_dict_or_path=ds_config) if config.deepspeed.zero_stage == 3
@@ -136,9 +149,9 @@ class DeepSpeedStepEngine:
         with construct:
             model = BaichuanForCausalLM(config.model)
         if config.finetune.init_from:
-            from pretrain.finetune.init_weights import load_init_state_dict
+            from pretrain.finetune.init_weights import open_init_weights
 
-            copy_initial_weights(model, lambda: load_init_state_dict(config.finetune.init_from),
+            copy_initial_weights(model, lambda: open_init_weights(config.finetune.init_from),
                                  partitioned=config.deepspeed.zero_stage == 3)
         if config.finetune.lora.rank:
             from pretrain.finetune.lora import with_lora

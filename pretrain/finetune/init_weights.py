@@ -1,9 +1,11 @@
-"""What a fine-tune takes from `finetune.init_from`: the model's shape and tokenizer (at composition, cheaply)
-and the weights (when the engine builds the model)."""
+"""What a fine-tune takes from `finetune.init_from`: the model's shape and tokenizer (at composition, cheaply:
+the run's config, no weights read or verified) and the weights (when the engine builds the model: the checkpoint
+verified once with every rank digesting its share, then only model weights read, memory-mapped)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -31,7 +33,7 @@ def init_model_and_tokenizer(init_from: str) -> tuple[ModelConfig, str | None]:
         raise ConfigError(f"finetune.init_from={init_from} does not exist — a training checkpoint (step_N or the "
                           "checkpoint root) or a Hugging Face directory")
     try:
-        ref, saved = read_run(path)
+        ref, saved = read_run(path, verify=False)  # on every rank, before the ranks can share the verification
     except CheckpointNotFound as exc:
         raise ConfigError(f"finetune.init_from: {exc}") from None
     return saved_node(saved, "model", ModelConfig), shipped_tokenizer(ref.path)
@@ -49,8 +51,35 @@ def adopt_init_model(model: ModelConfig, tokenizer: str, init_from: str) -> tupl
     return adopted, tokenizer
 
 
-def load_init_state_dict(init_from: str):
-    """The fp32 weights at `init_from`, in this model's key names (any supported checkpoint layout)."""
-    from pretrain.export import load_any_checkpoint
+def verify_init_weights(init_from: str, collectives, checksums: bool = True) -> None:
+    """A training checkpoint at `init_from` verified once: each rank digests its share of the files (those it
+    would have written, the rest spread evenly) and the ranks agree (collective; CheckpointStore.verify). A
+    Hugging Face directory carries no manifest to verify against."""
+    from pretrain.checkpoint import CheckpointStore, read_run
+    from pretrain.export import is_hf_directory
 
-    return load_any_checkpoint(init_from)[1]
+    if is_hf_directory(init_from):
+        return
+    ref, _ = read_run(init_from, verify=False)
+    problem = CheckpointStore(ref.path.parent, checksums=checksums).verify(ref.path, collectives)
+    if problem:
+        raise ConfigError(f"finetune.init_from={init_from}: checkpoint {ref.path.name} cannot be loaded: {problem}",
+                          "point finetune.init_from at an intact checkpoint (an earlier step_N)")
+
+
+def open_init_weights(init_from: str) -> Mapping:
+    """The weights at `init_from` in this model's key names, name → tensor (read on `.contiguous()` where the
+    format allows: a training checkpoint's are memory-mapped; never its optimizer moments). Not verified here:
+    verify_init_weights did that, once."""
+    from pretrain.checkpoint import checkpoint_weights, read_run, saved_node
+    from pretrain.export import is_hf_directory, load_hf_checkpoint, merge_lora_checkpoint
+    from pretrain.finetune.lora import is_adapter_key
+
+    if is_hf_directory(init_from):
+        return load_hf_checkpoint(init_from)[1]
+    ref, saved = read_run(init_from, verify=False)
+    weights = checkpoint_weights(ref.path, saved.deepspeed.zero_stage)
+    if any(is_adapter_key(key) for key in weights):  # a LoRA fine-tune: its base with the adapters merged
+        adapters = {key: value.contiguous().float() for key, value in weights.items()}
+        return merge_lora_checkpoint(init_from, saved_node(saved, "model", ModelConfig), adapters)
+    return weights

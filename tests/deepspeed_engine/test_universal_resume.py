@@ -146,3 +146,55 @@ def test_repair_refuses_groups_that_do_not_pair(tmp_path):
     torch.save({"param_groups": optimizer.param_groups[:1]}, tmp_path / OPTIMIZER_STATE)
     with pytest.raises(RuntimeError, match="1 parameter groups, this one 2"):
         repair_universal_load(optimizer, tmp_path)
+
+
+@pytest.mark.slow
+def test_an_interrupted_conversion_resumes_with_the_same_result(runs, tmp_path, monkeypatch):
+    """DeepSpeed's ds_to_universal through universal_convert, killed in its merge pass and run again into the
+    same directory: no ZeRO partition is extracted again, only the unmerged parameters are merged, and every
+    parameter's fp32 weights equal those of the conversion the resumed training run made in one go."""
+    import functools
+
+    from deepspeed.checkpoint import ds_to_universal
+
+    from pretrain.checkpoint.universal_convert import convert
+
+    checkpoint = runs / "zero2" / "ws2" / "checkpoints" / f"step_{MIDDLE:08d}"
+    output = tmp_path / "universal"
+    extract, merge = ds_to_universal.extract_zero_shards, ds_to_universal.merge_tp_slices
+    calls = {"extract": 0, "merge": 0}
+
+    @functools.wraps(extract)  # the markers name the pass by DeepSpeed's function
+    def counted_extract(*args):
+        calls["extract"] += 1
+        return extract(*args)
+
+    @functools.wraps(merge)
+    def merge_then_die(*args):
+        if calls["merge"] == 3:
+            raise KeyboardInterrupt  # the job is killed in the middle of the merge pass
+        calls["merge"] += 1
+        return merge(*args)
+
+    monkeypatch.setattr(ds_to_universal, "extract_zero_shards", counted_extract)
+    monkeypatch.setattr(ds_to_universal, "merge_tp_slices", merge_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        convert(checkpoint / "deepspeed", output, workers=1)
+    assert calls == {"extract": 2, "merge": 3}  # both ranks' partitions extracted, 3 parameters merged
+
+    @functools.wraps(merge)
+    def counted_merge(*args):
+        calls["merge"] += 1
+        return merge(*args)
+
+    monkeypatch.setattr(ds_to_universal, "merge_tp_slices", counted_merge)
+    calls.update(extract=0, merge=0)
+    convert(checkpoint / "deepspeed", output, workers=1)
+    reference = checkpoint / "deepspeed_universal" / "zero"
+    names = sorted(p.name for p in reference.iterdir() if p.is_dir())  # a folder per parameter
+    assert calls == {"extract": 0, "merge": len(names) - 3}
+    for name in names:
+        for state in ("fp32", "exp_avg", "exp_avg_sq"):
+            got = torch.load(output / "zero" / name / f"{state}.pt", weights_only=False)["param"]
+            want = torch.load(reference / name / f"{state}.pt", weights_only=False)["param"]
+            assert torch.equal(got, want), (name, state)

@@ -91,9 +91,12 @@ def test_the_process_group_timeout_is_the_configs(monkeypatch):
         monkeypatch.setenv(key, {"RANK": "2", "WORLD_SIZE": "4", "LOCAL_RANK": "2"}.get(key, "1"))
     assert session.init_distributed(timeout_minutes=90) == (2, 4)
     assert joined["timeout"] == timedelta(minutes=90) and joined["device"] == 2
+    from pretrain.checkpoint.config_diff import disallowed_changes
     from pretrain.config.schema import TrainConfig
 
     assert TrainConfig().dist_timeout_minutes >= 30  # a long default: NCCL's 10 minutes is too short
+    saved = "train:\n  dist_timeout_minutes: 60.0\n"
+    assert disallowed_changes(saved, saved.replace("60.0", "120.0")) == []  # a resume may raise it
 
 
 def test_a_ranks_device_and_its_collectives_follow_local_rank(monkeypatch):
