@@ -51,6 +51,11 @@ def torch_env_from_slurm(environ: Mapping[str, str]) -> dict[str, str]:
         raise SlurmEnvironmentError(
             f"srun task {environ['SLURM_PROCID']} without SLURM_NTASKS or SLURM_LOCALID",
             "start it with srun -n N (or a launcher that sets RANK, WORLD_SIZE and LOCAL_RANK)")
+    local, visible = int(environ["SLURM_LOCALID"]), environ.get("CUDA_VISIBLE_DEVICES", "")
+    if visible and len(visible.split(",")) <= local:  # LOCAL_RANK picks the device: cuda:LOCALID must exist
+        raise SlurmEnvironmentError(
+            f"srun task {environ['SLURM_PROCID']} (local {local}) sees only GPU(s) {visible}",
+            "let every task see all of its node's GPUs (--gpus-per-node, not --gpus-per-task or --gpu-bind)")
     master = environ.get("MASTER_ADDR")
     if not master:
         nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST")

@@ -73,6 +73,13 @@ def test_an_srun_task_that_cannot_find_its_peers_is_one_line():
         assert "\n" not in str(caught.value) and " — " in str(caught.value)
 
 
+def test_a_task_bound_to_one_gpu_is_told_to_see_the_nodes_gpus():
+    """With --gpus-per-task each task sees cuda:0 only; LOCAL_RANK=3 would select a device that is not there."""
+    with pytest.raises(UserError, match="sees only GPU"):
+        session.launcher_environment({**SRUN_TASK, "CUDA_VISIBLE_DEVICES": "3"})
+    assert session.launcher_environment({**SRUN_TASK, "CUDA_VISIBLE_DEVICES": "0,1,2,3"})["LOCAL_RANK"] == "3"
+
+
 def test_slurm_nodelist_expansion():
     assert expand_nodelist("node[01-03,07]") == ["node01", "node02", "node03", "node07"]
     assert expand_nodelist("a,b[8-10]") == ["a", "b8", "b9", "b10"]
