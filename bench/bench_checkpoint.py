@@ -4,9 +4,10 @@ XXH3-128; one gather; parallel verification), synchronous and `train.async_save`
 
     python -m bench.bench_checkpoint [--hidden 1024] [--layers 14] [--rounds 2] [--dir /tmp]
 
-A BaichuanForCausalLM (vocab 2,000) under ZeRO-2 bf16 on DeepSpeed's CPU accelerator with 2 gloo ranks; its
-checkpoint (bf16 module + fp32 master + two Adam moments = 14 bytes per parameter) is a few GiB. Variants run
-alternately on the same engine, `rounds` times each; each round saves after a training step and then resumes:
+A BaichuanForCausalLM (vocab 2,000) under ZeRO-2 bf16 on DeepSpeed's CPU accelerator with 2 gloo ranks (on a
+GPU machine: 2 GPUs with NCCL, each rank on its LOCAL_RANK's device); its checkpoint (bf16 module + fp32 master
++ two Adam moments = 14 bytes per parameter) is a few GiB. Variants run alternately on the same engine, `rounds`
+times each; each round saves after a training step and then resumes:
 
   reference  DeepSpeed's own TorchCheckpointEngine (no fsync), barrier, rank 0 writes the trainer files and a
              SHA-256 manifest by reading every file back (the code before issue 18, kept here verbatim);
