@@ -15,3 +15,8 @@ def release_leaked_shm_buffers():
     yield
     for path in set(SHM_DIR.glob(f"{PREFIX}_*")) - before:
         path.unlink(missing_ok=True)
+
+
+def pytest_configure(config):
+    # `-m pin_memory` selects the tests of pinned host memory (pinning itself needs CUDA; on CPU they track it).
+    config.addinivalue_line("markers", "pin_memory: batches reach the device from pinned host memory")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data_pipeline.tokenizer.document_start import document_prefix
 from plumbing.atomic_write import atomic_write_bytes
 from plumbing.atomic_write import atomic_write_json as plumbing_atomic_write_json
 
@@ -197,7 +198,8 @@ class TokenShardWriter:
         self.name = name
         self.dtype = dtype_for_vocab(vocab_size)
         self.vocab_size = vocab_size
-        self.eos = np.array([eos_id], dtype=self.dtype)
+        # What ends a document is what starts the next: one home for both (data_pipeline/tokenizer/document_start.py).
+        self.eos = np.array(document_prefix(eos_id), dtype=self.dtype)
         self._bin_path = self.directory / f"{name}.bin"
         self._idx_path = self.directory / f"{name}.idx"
         self._bin_tmp = self.directory / f".{name}.bin.tmp-{os.getpid()}"
@@ -220,11 +222,11 @@ class TokenShardWriter:
         """
         if not documents:
             return
-        lengths = [len(doc) + 1 for doc in documents]
+        lengths = [len(doc) + len(self.eos) for doc in documents]
         if all(isinstance(doc, np.ndarray) for doc in documents):
             flat = np.concatenate([part for doc in documents for part in (doc, self.eos)])  # promotes dtypes
         else:
-            eos = (int(self.eos[0]),)
+            eos = tuple(int(token) for token in self.eos)
             flat = np.fromiter(
                 chain.from_iterable(chain(doc, eos) for doc in documents), dtype=np.int64, count=sum(lengths)
             )

@@ -1,9 +1,13 @@
 """Export beside ``tokenizer.model`` so ``transformers.AutoTokenizer.from_pretrained(DIR)`` loads it.
 
 Only JSON is written (no `transformers` import needed to export): a `LlamaTokenizer` config over the
-SentencePiece model with no extra prefix space and no automatic bos/eos, so HF ids equal SentencePiece ids. When
-the model has the role control symbols, the fine-tuning chat template goes along as a Jinja `chat_template`, so
-`tokenizer.apply_chat_template(messages, add_generation_prompt=True)` gives the ids fine-tuning trained on.
+SentencePiece model with no extra prefix space, whose `bos_token` is the piece a document starts after in the
+token shards (`</s>`, data_pipeline/tokenizer/document_start.py) and added automatically, so
+`tokenizer(text).input_ids` is exactly what pretraining put before and in a document: `document_prefix` +
+SentencePiece's ids. When the model has the role control symbols, the fine-tuning chat template goes along as a
+Jinja `chat_template`, so `tokenizer.apply_chat_template(messages, add_generation_prompt=True)` gives the ids
+fine-tuning trained on (transformers renders a template without adding special tokens, so the start is not
+doubled).
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from data_pipeline.tokenizer.document_start import DOCUMENT_START_PIECE
 from data_pipeline.tokenizer.training import (
     ASSISTANT_PIECE,
-    BOS_PIECE,
     EOS_PIECE,
     MODEL_FILE,
     PAD_PIECE,
@@ -22,7 +26,8 @@ from data_pipeline.tokenizer.training import (
 )
 from plumbing.atomic_write import atomic_write_bytes
 
-# pretrain/finetune/chat_template.py in Jinja: <s> {system} <user> {user} <assistant> {reply} </s> ...
+# pretrain/finetune/chat_template.py in Jinja: </s> {system} <user> {user} <assistant> {reply} </s> ... (bos_token
+# is the document start, </s>)
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "{% if message['role'] == 'system' %}{{ message['content'] }}"
@@ -45,11 +50,14 @@ def has_role_symbols(model_file: Path) -> bool:
 
 
 def write_hf_tokenizer_files(directory: Path, model_max_length: int = 4096) -> list[Path]:
-    special = {"bos_token": BOS_PIECE, "eos_token": EOS_PIECE, "unk_token": UNK_PIECE, "pad_token": PAD_PIECE}
+    # bos_token is what transformers puts before a text: the document start of the token shards, not <s>, which
+    # pretraining never saw (data_pipeline/tokenizer/document_start.py).
+    special = {"bos_token": DOCUMENT_START_PIECE, "eos_token": EOS_PIECE, "unk_token": UNK_PIECE,
+               "pad_token": PAD_PIECE}
     config = {
         "tokenizer_class": "LlamaTokenizer",
         **special,
-        "add_bos_token": False,
+        "add_bos_token": True,
         "add_eos_token": False,
         # Trained without a dummy prefix: HF must not add one either, or ids would differ from SentencePiece's.
         "add_prefix_space": False,

@@ -113,8 +113,9 @@ def parse_json_line(line: str) -> object:
 
 
 def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
-    """JSON objects of one file; undecodable or non-object lines, records holding a lone surrogate anywhere
-    (`invalid_text`, see data_pipeline.text_validity) and a truncated stream are counted, not raised."""
+    """JSON objects of one file; lines that are not JSON or not an object, records holding a lone surrogate or
+    bytes that are not UTF-8 anywhere (`invalid_text`, see data_pipeline.text_validity) and a truncated stream
+    are counted, not raised."""
     try:
         with open_binary_reader(path) as stream:
             for raw in stream:
@@ -123,15 +124,21 @@ def read_records(path: Path, rejections: dict[str, int]) -> Iterator[dict]:
                 if not raw.strip():  # after the BOM: a file holding only a BOM has no record, as in the pipeline
                     continue
                 try:
-                    record = parse_json_line(raw.decode("utf-8"))
-                # ValueError: invalid JSON or UTF-8, or an integer over Python's digit limit; RecursionError:
-                # nesting deeper than the stack allows.
+                    line, may_hold_surrogate = raw.decode("utf-8"), line_may_hold_lone_surrogate(raw)
+                except UnicodeDecodeError:
+                    # Bytes that are not UTF-8 decode to lone surrogates, so a record holding them falls under
+                    # the one rule for text that is not valid Unicode (`invalid_text`), as the CSV reader's do.
+                    line, may_hold_surrogate = raw.decode("utf-8", "surrogateescape"), True
+                try:
+                    record = parse_json_line(line)
+                # ValueError: invalid JSON, or an integer over Python's digit limit; RecursionError: nesting deeper
+                # than the stack allows.
                 except (ValueError, RecursionError):
                     _count(rejections, "invalid_json")
                     continue
                 if not isinstance(record, dict):
                     _count(rejections, "not_an_object")
-                elif line_may_hold_lone_surrogate(raw) and holds_lone_surrogate(record):
+                elif may_hold_surrogate and holds_lone_surrogate(record):
                     # any field, not just the text: the source and language end up in the shard manifest
                     _count(rejections, INVALID_TEXT)
                 else:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from data_pipeline.tokenizer.document_start import document_prefix
 from pretrain.callbacks.base import Callback
 from pretrain.callbacks.validation import device_all_reduce
 from pretrain.evaluation.config import EvaluationConfig
@@ -71,6 +72,6 @@ class BenchmarkEvalCallback(Callback):
             results = evaluate_multiple_choice(module, self.tokenizer, self.benchmark, shots=self.config.shots,
                                                max_len=cfg.model.max_seq_len, split=self.config.split,
                                                max_items=self.config.mc_max_items,
-                                               prefix=[cfg.model.eos_token_id], device=device)
+                                               prefix=document_prefix(self.tokenizer.eos_id()), device=device)
             metrics.update({f"eval/mc/{m}": results.average(m) for m in METHODS})
         return metrics

@@ -16,15 +16,18 @@ import torch
 from pretrain.model.positions import document_cu_seqlens
 
 
-def packed_batch(windows: np.ndarray, doc_ids: np.ndarray) -> dict:
+def packed_batch(windows: np.ndarray, doc_ids: np.ndarray, trained: np.ndarray | None = None) -> dict:
     """windows, doc_ids [mb, seq_len + 1] -> {"input_ids", "labels", "doc_ids": LongTensor [mb, seq_len],
-    "cu_seqlens": IntTensor [segments + 1], "max_seqlen": int}. Labels are the inputs shifted by one."""
+    "cu_seqlens": IntTensor [segments + 1], "max_seqlen": int}. Labels are the inputs shifted by one; with
+    `trained` (bool [mb, seq_len + 1], fine-tuning) a label whose token is not trained is -100. Every tensor is
+    built here, before pinning: one changed afterwards would have to be a new, pageable tensor."""
     tokens = torch.from_numpy(windows)
     docs = torch.from_numpy(np.ascontiguousarray(doc_ids[:, :-1]))
     cu_seqlens = document_cu_seqlens(docs)
+    labels = windows[:, 1:] if trained is None else np.where(trained[:, 1:], windows[:, 1:], -100)
     batch = {
         "input_ids": tokens[:, :-1].contiguous(),
-        "labels": tokens[:, 1:].contiguous(),
+        "labels": torch.from_numpy(np.ascontiguousarray(labels, dtype=windows.dtype)),
         "doc_ids": docs,
         "cu_seqlens": cu_seqlens,
     }

@@ -1,15 +1,18 @@
 """The chat template of supervised fine-tuning: how one instruction example becomes token ids and a loss mask.
 
-    <s> {system} <user> {user} <assistant> {assistant} </s> <user> {user} <assistant> {assistant} </s> ...
+    </s> {system} <user> {user} <assistant> {assistant} </s> <user> {user} <assistant> {assistant} </s> ...
 
 Exported tokenizers carry the same template for `transformers`' `apply_chat_template`
 (data_pipeline/tokenizer/hf_export.py; tested to give the same ids).
 
-`<s>`/`</s>` are the tokenizer's bos/eos; `<user>` and `<assistant>` are its control symbols (added by
+An example starts as every pretraining document does, after `</s>` (`document_prefix`,
+data_pipeline/tokenizer/document_start.py; the tokenizer's `<s>` is never used); `</s>` also ends each reply.
+`<user>` and `<assistant>` are the tokenizer's control symbols (added by
 `data_pipeline.train_tokenizer` by default, as Baichuan reserved `<reserved_102>`/`<reserved_103>` for its chat
 model). A control symbol has an id but no text that encodes to it, so a prompt containing the string "<user>"
 cannot forge a turn. The loss is on each assistant reply and the `</s>` that closes it — the model learns to
-answer and to stop — and on nothing else: system and user text, the role markers and `<s>` carry no loss.
+answer and to stop — and on nothing else: system and user text, the role markers and the opening `</s>` carry no
+loss.
 
 Accepted records (JSON objects, one per line):
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data_pipeline.tokenizer.document_start import document_prefix
 from data_pipeline.tokenizer.training import ASSISTANT_PIECE, USER_PIECE
 from plumbing.user_error import UserError
 
@@ -34,7 +38,6 @@ class ExampleError(ValueError):
 
 @dataclass(frozen=True)
 class ChatTokens:
-    bos: int
     eos: int
     user: int
     assistant: int
@@ -50,15 +53,22 @@ class ChatTokens:
                                 "tokenizer with data_pipeline.train_tokenizer (it adds <user> and <assistant> as "
                                 "control symbols by default)")
             ids[symbol] = piece_id
-        return cls(tokenizer.bos_id(), tokenizer.eos_id(), ids[USER_PIECE], ids[ASSISTANT_PIECE])
+        return cls(tokenizer.eos_id(), ids[USER_PIECE], ids[ASSISTANT_PIECE])
+
+    @property
+    def start(self) -> list[int]:
+        """What an example starts with: what precedes a document in the token shards."""
+        return document_prefix(self.eos)
 
 
 def conversation(record: dict) -> tuple[str, list[tuple[str, str]]]:
     """(system text, [(role, text), ...]) of a record in either accepted shape."""
     if "messages" in record:
         messages = record["messages"]
-        if not isinstance(messages, list) or not messages:
+        if not isinstance(messages, list):
             raise ExampleError("messages_not_a_list")
+        if not messages:
+            raise ExampleError("empty_messages")
         if not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
             raise ExampleError("message_without_text_content")
         has_system = messages[0].get("role") == "system"
@@ -83,14 +93,14 @@ def conversation(record: dict) -> tuple[str, list[tuple[str, str]]]:
 
 def reply_prompt(user_text: str, tokenizer, tokens: ChatTokens, system: str = "") -> list[int]:
     """What a fine-tuned model is given to answer one user turn: everything `render` puts before a reply."""
-    return [tokens.bos, *(tokenizer.encode(system) if system else []), tokens.user, *tokenizer.encode(user_text),
+    return [*tokens.start, *(tokenizer.encode(system) if system else []), tokens.user, *tokenizer.encode(user_text),
             tokens.assistant]
 
 
 def render(record: dict, tokenizer, tokens: ChatTokens) -> tuple[list[int], list[bool]]:
     """(ids, trained): `trained[i]` is True when token i is a target the loss is taken on."""
     system, turns = conversation(record)
-    ids, trained = [tokens.bos], [False]
+    ids, trained = list(tokens.start), [False] * len(tokens.start)
 
     def add(new_ids: list[int], loss: bool) -> None:
         ids.extend(new_ids)

@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from data_pipeline.tokenizer.input_records import read_records
 from plumbing.input_files import resolve_input_files
@@ -94,8 +93,10 @@ class InstructionLoader:
             raise InstructionDataError(f"finetune.data: no usable example in {len(self.files)} file(s) "
                                        f"(rejected: {self.rejections or 'none read'})")
         self.num_examples = len(examples)
-        self.trained_tokens = sum(sum(trained) for _, trained in examples)
         self.tokens, self.doc_ids, self.trained, self.cut = pack(examples, seq_len + 1, pad_id, seed)
+        # Counted after packing, where cut examples have lost their tails: the targets the loss is taken on (a
+        # window's first token is never a label, and always an example's untrained start).
+        self.trained_tokens = int(self.trained[:, 1:].sum())
         self.seq_len, self.micro_batch_size = seq_len, micro_batch_size
         self.dp_rank, self.dp_size, self.seed = dp_rank, dp_size, seed
         self.consumed_samples = 0
@@ -118,12 +119,10 @@ class InstructionLoader:
 
     def batch(self, first: int) -> dict:
         rows = [self.window_of(first + j) for j in range(self.micro_batch_size)]
-        batch = packed_batch(self.tokens[rows], self.doc_ids[rows])
-        # The label at position i is token i+1: it carries loss only when that token is a trained one.
-        labels = batch["labels"].clone()
-        labels[~torch.from_numpy(self.trained[rows][:, 1:])] = -100
-        batch["labels"] = labels
-        return batch
+        # The label at position i is token i+1: it carries loss only when that token is a trained one. Masked
+        # inside packed_batch, before it pins the batch (a label tensor made afterwards would be pageable, and
+        # its non_blocking copy would wait for the device).
+        return packed_batch(self.tokens[rows], self.doc_ids[rows], self.trained[rows])
 
     def __iter__(self) -> Iterator[dict]:
         while True:

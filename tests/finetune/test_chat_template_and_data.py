@@ -28,7 +28,7 @@ def tokens(tokenizer):
 
 
 def test_role_markers_are_control_ids_text_cannot_produce(tokenizer, tokens):
-    assert len({tokens.bos, tokens.eos, tokens.user, tokens.assistant}) == 4
+    assert len({tokens.eos, tokens.user, tokens.assistant}) == 3
     assert tokens.user not in tokenizer.encode("<user> <assistant> 你好")  # a prompt cannot forge a turn
 
 
@@ -36,7 +36,7 @@ def test_only_the_reply_and_its_eos_carry_loss(tokenizer, tokens):
     ids, trained = render({"system": "你是助手。", "prompt": "中国的首都是哪里？", "response": "北京。"},
                           tokenizer, tokens)
     reply = tokenizer.encode("北京。")
-    expected = [tokens.bos, *tokenizer.encode("你是助手。"), tokens.user, *tokenizer.encode("中国的首都是哪里？"),
+    expected = [*tokens.start, *tokenizer.encode("你是助手。"), tokens.user, *tokenizer.encode("中国的首都是哪里？"),
                 tokens.assistant, *reply, tokens.eos]
     assert ids == expected
     assert [i for i, t in zip(ids, trained) if t] == [*reply, tokens.eos]
@@ -77,7 +77,8 @@ def test_every_assistant_turn_of_a_conversation_is_trained(tokenizer, tokens):
     ({"text": "plain pretraining text"}, "neither_messages_nor_prompt_response"),
     ({"prompt": "q", "response": 3}, "prompt_or_response_not_text"),
     ({"prompt": "q", "response": "   "}, "empty_response"),
-    ({"messages": []}, "messages_not_a_list"),
+    ({"messages": []}, "empty_messages"),
+    ({"messages": "hi"}, "messages_not_a_list"),
     ({"messages": [{"role": "user", "content": "q"}]}, "turns_not_user_assistant_pairs"),
     ({"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "q"}]},
      "roles_not_alternating_user_assistant"),
@@ -103,7 +104,7 @@ def loader(instruction_file, chat_tokenizer, dp_rank=0, dp_size=1, seq_len=64, s
 
 
 def test_packed_batches_mask_prompts_keep_examples_apart_and_count_rejections(instruction_file, chat_tokenizer,
-                                                                              tokens):
+                                                                              tokenizer, tokens):
     data = loader(instruction_file, chat_tokenizer)
     assert data.num_examples == 240 and data.rejections == {"invalid_json": 1, "neither_messages_nor_prompt_response": 1}
     batch = next(iter(data))
@@ -111,12 +112,14 @@ def test_packed_batches_mask_prompts_keep_examples_apart_and_count_rejections(in
     # A label is kept exactly where the next token is reply text or its eos: never a prompt, marker or padding.
     targets = labels[labels != -100]
     assert len(targets) and tokens.user not in targets and tokens.assistant not in targets
-    assert tokens.bos not in targets and 0 not in targets  # pad id 0
+    assert 0 not in targets and tokenizer.bos_id() not in ids  # pad id 0; <s> is never used
     assert (targets == tokens.eos).sum() >= 1
     for row in range(ids.shape[0]):
-        starts = (ids[row] == tokens.bos).nonzero().flatten()
-        # Every example starts a new document, and cu_seqlens (flash-attn) follows the documents.
-        assert all(docs[row, s] != docs[row, s - 1] for s in starts if s > 0)
+        starts = [0, *(s for s in range(1, ids.shape[1]) if docs[row, s] != docs[row, s - 1])]
+        # Every example is a document of its own that opens with the document start (the padding, id 0, too is
+        # a document of its own), and cu_seqlens (flash-attn) follows the documents.
+        assert all(ids[row, s:s + len(tokens.start)].tolist() in (tokens.start, [0] * len(tokens.start))
+                   for s in starts)
     assert batch["cu_seqlens"][-1] == ids.numel()
     assert data.cut == 0 and data.trained.sum() == data.trained_tokens  # every reply token is in some window
 
@@ -161,3 +164,44 @@ def test_an_example_longer_than_a_window_is_cut_and_counted(tmp_path, chat_token
     path.write_text(json.dumps({"prompt": "问" * 10, "response": "答" * 200}, ensure_ascii=False) + "\n")
     data = InstructionLoader([str(path)], str(chat_tokenizer), 32, 1, 0, 1, seed=0)
     assert data.cut == 1 and data.tokens.shape == (1, 33) and np.all(data.doc_ids == 0)
+
+
+def test_the_trained_token_count_is_what_the_windows_train_after_cutting(tmp_path, chat_tokenizer, tokenizer):
+    """A reply far longer than a window is cut: the count is the targets the windows hold, not the reply's."""
+    path = tmp_path / "huge.jsonl"
+    records = [{"prompt": "问题", "response": "很长的回答。" * 2000}, {"prompt": "中国的首都是哪里？", "response": "北京。"}]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    data = InstructionLoader([str(path)], str(chat_tokenizer), 128, 1, 0, 1, seed=0)
+    assert data.cut == 1
+    labelled = sum(int((data.batch(i)["labels"] != -100).sum()) for i in range(data.num_windows))
+    assert data.trained_tokens == labelled <= data.num_windows * 128
+    assert f"({labelled} trained tokens, 1 examples cut" in data.describe(10)
+
+
+@pytest.mark.pin_memory
+def test_every_tensor_of_a_batch_is_pinned_when_cuda_is_there(instruction_file, chat_tokenizer, monkeypatch):
+    """Pinning needs CUDA, so a CPU machine tracks it: pin_memory is recorded, and a tensor made after it (the
+    labels' clone once) is not pinned."""
+    pinned: set[int] = set()
+
+    def pin_memory(tensor):
+        copy = tensor.clone()
+        pinned.add(copy.data_ptr())
+        return copy
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin_memory)
+    batch = next(iter(loader(instruction_file, chat_tokenizer)))
+    tensors = {name: value for name, value in batch.items() if isinstance(value, torch.Tensor)}
+    assert set(tensors) == {"input_ids", "labels", "doc_ids", "cu_seqlens"}
+    assert all(tensor.data_ptr() in pinned for tensor in tensors.values())
+    assert (batch["labels"] == -100).any()  # the prompt mask is in the pinned labels
+
+
+def test_bytes_that_are_not_utf8_are_invalid_text_and_empty_messages_their_own_reason(tmp_path, chat_tokenizer):
+    path = tmp_path / "mixed.jsonl"
+    good = json.dumps({"prompt": "你好", "response": "你好！"}, ensure_ascii=False).encode()
+    path.write_bytes(b"\n".join([good, '{"prompt": "你好", "response": "'.encode() + "好".encode("gbk") + b'"}',
+                                 b'{"messages": []}', b"{not json"]) + b"\n")
+    data = InstructionLoader([str(path)], str(chat_tokenizer), 64, 1, 0, 1, seed=0)
+    assert data.rejections == {"invalid_text": 1, "empty_messages": 1, "invalid_json": 1}

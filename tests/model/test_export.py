@@ -131,4 +131,5 @@ def test_every_export_directory_tokenizes_exactly_as_sentencepiece(real_tokenize
     for text in ENCODE_PROBES:
         assert hf.encode(text, add_special_tokens=False) == sp.encode(text), (fmt, text)
         assert hf.decode(sp.encode(text)) == sp.decode(sp.encode(text))
-    assert [hf.bos_token_id, hf.eos_token_id] == [sp.bos_id(), sp.eos_id()]
+    # transformers' bos is what precedes a text: the shards' document start, the eos piece (document_start.py).
+    assert [hf.bos_token_id, hf.eos_token_id] == [sp.eos_id(), sp.eos_id()]

@@ -57,7 +57,9 @@ def test_hf_export_loads_and_matches_sentencepiece(trained_tokenizer, processor,
     hf = load_hf_tokenizer(trained_tokenizer)
     for text in ["Hello world, 你好世界。", "20231128 𠀋\n\tindented  twice", corpus_texts[0][:500]]:
         assert hf.encode(text, add_special_tokens=False) == processor.encode(text)
-    assert (hf.pad_token_id, hf.bos_token_id, hf.eos_token_id) == (0, 1, 2)
+    # transformers' "bos" is what it puts before a text: the document start of the token shards, </s>, not <s>.
+    assert (hf.pad_token_id, hf.bos_token_id, hf.eos_token_id) == (0, 2, 2)
+    assert hf.encode("你好") == [2, *processor.encode("你好")]
 
 
 def test_sampler_balances_languages_deterministically(corpus_dir):
