@@ -18,6 +18,7 @@ import torch.distributed as dist
 log = logging.getLogger(__name__)
 
 OK = "ok"
+_rounds: dict[tuple[int, str], int] = {}  # (rank, key) → calls so far (one rank per process, but tests use threads)
 
 
 def default_store():
@@ -30,8 +31,14 @@ def default_store():
 def on_rank_zero(key: str, work: Callable[[], str | None], rank: int, store=None, poll_s: float = 1.0,
                  what: str = "rank 0's work") -> str | None:
     """`work()` on rank 0 (None, or a problem every rank must report); the same answer on every rank. An error
-    raised on rank 0 is raised there and reaches the others as a RuntimeError naming it."""
+    raised on rank 0 is raised there and reaches the others as a RuntimeError naming it.
+
+    Every rank calls this in the same order (like a collective), so the n-th call with `key` is the same round
+    on every rank: the key is numbered by it, and a second round (another engine built in the same process
+    group) never reads the first round's answer."""
     store = store if store is not None else default_store()
+    round_ = _rounds[(rank, key)] = _rounds.get((rank, key), -1) + 1
+    key = f"{key}#{round_}"
     if rank == 0:
         try:
             problem = work()

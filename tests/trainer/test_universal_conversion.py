@@ -119,3 +119,22 @@ def test_convert_to_universal_resumes_in_the_interrupted_directory(tmp_path, mon
     assert kept_then and cmd[-4:-2] == [str(checkpoint / "deepspeed"), str(tmp)]
     assert (target / ".complete").is_file() and (target / "zero" / "layers.0.weight" / "fp32.pt").is_file()
     assert not (target / universal_convert.DONE).exists() and not tmp.exists()
+
+
+def test_a_second_round_never_reads_the_first_rounds_answer(no_collectives):
+    """Two engines built in one process group (a rollback's load_plan, a second fine-tune build): rank 1's second
+    wait is for rank 0's second answer, not the first one still in the store."""
+    from pretrain.distributed.rank_zero import on_rank_zero
+
+    store = dist.HashStore()
+    assert on_rank_zero("round-test", lambda: None, 0, store) is None
+    assert on_rank_zero("round-test", lambda: None, 1, store, poll_s=0.01) is None
+    answer = {}
+    waiting = threading.Thread(target=lambda: answer.update(got=on_rank_zero("round-test", None, 1, store,
+                                                                             poll_s=0.01)))
+    waiting.start()
+    time.sleep(0.1)
+    assert answer == {}  # round 1 has no answer yet
+    on_rank_zero("round-test", lambda: "does not fit", 0, store)
+    waiting.join(timeout=10)
+    assert answer == {"got": "does not fit"}
