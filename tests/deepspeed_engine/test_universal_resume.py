@@ -198,3 +198,26 @@ def test_an_interrupted_conversion_resumes_with_the_same_result(runs, tmp_path, 
             got = torch.load(output / "zero" / name / f"{state}.pt", weights_only=False)["param"]
             want = torch.load(reference / name / f"{state}.pt", weights_only=False)["param"]
             assert torch.equal(got, want), (name, state)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", (2, 3))
+def test_a_fine_tunes_init_maps_the_optimizer_files_and_reads_each_once(runs, stage, monkeypatch):
+    """finetune.init_from on a ZeRO checkpoint: the fp32 weights live only in the optimizer files; each is
+    loaded once and memory-mapped (zero_to_fp32 drops the Adam moments unread), and the weights equal the
+    offline reader's."""
+    from pretrain.checkpoint import load_inference_model
+    from pretrain.finetune.init_weights import open_init_weights
+
+    checkpoint = runs / f"zero{stage}" / "ws2" / "checkpoints" / f"step_{MIDDLE:08d}"
+    _, expected, _ = load_inference_model(checkpoint)
+    loads, load = [], torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **kw: loads.append((Path(f).name, kw.get("mmap", False)))
+                        or load(f, *a, **kw))
+    weights = {name: value.contiguous() for name, value in open_init_weights(str(checkpoint)).items()}
+    optimizer_files = sorted(p.name for p in (checkpoint / "deepspeed").glob("*optim_states.pt"))
+    assert len(optimizer_files) == 2
+    assert sorted(name for name, mmap in loads if "optim" in name and mmap) == optimizer_files
+    assert len(loads) == len(set(loads))  # no file loaded twice
+    assert set(weights) == set(expected)
+    assert all(torch.equal(weights[name].float(), expected[name]) for name in expected)

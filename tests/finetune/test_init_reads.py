@@ -33,9 +33,14 @@ class ModuleEngine:
         (target / "zero_to_fp32.py").write_text("# DeepSpeed's recovery script\n")
 
 
+@pytest.fixture(scope="module")
+def base_config():
+    return compose_config(OVERRIDES)
+
+
 @pytest.fixture
-def pretrained(tmp_path):
-    config = compose_config(OVERRIDES)
+def pretrained(tmp_path, base_config):
+    config = base_config
     torch.manual_seed(3)
     model = BaichuanForCausalLM(config.model)
     store = CheckpointStore(tmp_path / "checkpoints")
@@ -84,15 +89,15 @@ class Rank(Collectives):
         return [obj, None] if self._rank == 0 else [None, obj]
 
 
-def test_composition_reads_no_weights_and_digests_nothing(pretrained, reads):
+def test_composition_reads_no_weights_and_digests_nothing(pretrained, reads, base_config):
     root, _, tokenizer = pretrained
     config = compose_config([*OVERRIDES, f"finetune.init_from={root}", "finetune.data=[sft.jsonl]",
                              f"data.tokenizer={tokenizer}"])
-    assert config.model.hidden_size == compose_config(OVERRIDES).model.hidden_size
+    assert config.model.hidden_size == base_config.model.hidden_size
     assert reads == {"digest": [], "load": []}
 
 
-def test_the_init_verifies_each_file_once_across_ranks_and_reads_only_model_weights(pretrained, reads):
+def test_the_init_verifies_each_file_once_across_ranks_and_reads_only_model_weights(pretrained, reads, base_config):
     root, saved, _ = pretrained
     files = manifest.read_manifest(root / "step_00000002")[0]
     for rank in (0, 1):
@@ -101,7 +106,7 @@ def test_the_init_verifies_each_file_once_across_ranks_and_reads_only_model_weig
     assert reads["load"] == []
     reads["digest"].clear()
 
-    model = BaichuanForCausalLM(compose_config(OVERRIDES).model)
+    model = BaichuanForCausalLM(base_config.model)
     copy_initial_weights(model, lambda: open_init_weights(str(root)), partitioned=False)
     assert reads == {"digest": [], "load": [("mp_rank_00_model_states.pt", True)]}
     for name, param in model.named_parameters():
@@ -120,7 +125,7 @@ def test_a_corrupt_initial_checkpoint_is_one_line_naming_the_file(pretrained):
     assert "\n" not in str(caught.value) and " — " in str(caught.value)
 
 
-def test_zero3_init_ranks_wait_for_rank_0s_open_outside_any_collective(monkeypatch):
+def test_zero3_init_ranks_wait_for_rank_0s_open_outside_any_collective(monkeypatch, base_config):
     """Under ZeRO-3 rank 0 alone opens the weights and checks the fit; the others take its verdict from the
     rendezvous store (no broadcast they could time out in) and never read the weights."""
     import contextlib
@@ -141,7 +146,7 @@ def test_zero3_init_ranks_wait_for_rank_0s_open_outside_any_collective(monkeypat
                         lambda params, modifier_rank: gathered.append(modifier_rank) or contextlib.nullcontext())
     store = dist.HashStore()
     monkeypatch.setattr(rank_zero, "default_store", lambda: store)
-    model = BaichuanForCausalLM(compose_config(OVERRIDES).model)
+    model = BaichuanForCausalLM(base_config.model)
     full = {name: torch.full_like(param, 0.5) for name, param in model.named_parameters()}
 
     monkeypatch.setattr(dist, "get_rank", lambda: 0)
