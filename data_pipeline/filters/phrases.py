@@ -15,6 +15,9 @@ from data_pipeline.filters.textstats import TERMINAL_PUNCT
 from data_pipeline.normalize.chinese_variants import matching_key
 
 _ASCII_WORD = "A-Za-z0-9_"
+# A menu: at least 3 short items between separators ("Home | Blog | Login", "首页 > 新闻 > 国内").
+_MENU_SEPARATOR = re.compile(r"\s*[|｜»>·•]\s*")
+_MENU_ITEM_CHARS = 20
 
 
 def _escaped(key: str) -> str:
@@ -47,14 +50,27 @@ def _content(text: str) -> int:
     return sum(1 for ch in text if ch.isalpha())
 
 
+def is_menu_line(line: str) -> bool:
+    """Three or more short items joined by menu separators, none of them a sentence."""
+    items = [item for item in _MENU_SEPARATOR.split(line.strip()) if item]
+    return len(items) >= 3 and len(_MENU_SEPARATOR.findall(line)) >= 2 and all(
+        len(item) <= _MENU_ITEM_CHARS and any(ch.isalpha() for ch in item) and not item.endswith(TERMINAL_PUNCT)
+        for item in items)
+
+
 def is_boilerplate_line(line: str, matcher: PhraseMatcher, max_chars: int) -> bool:
     """A short line that is navigation or a notice, not prose that mentions one (C4 judges lines, not texts).
 
     It holds a listed phrase as whole words and either the phrases make up half its letters
     ("登录 | 注册", "版权所有 2024", "京ICP备12345678号"), or it opens with one and is not a sentence
     ("上一篇：茶的历史", "Sign up for our newsletter"). "据统计，一季度全国新注册企业超过二百万户。" is prose.
+    A menu line ("Careers | Login | Sitemap") is boilerplate whatever its words.
     """
-    if len(line) > max_chars or matcher.pattern is None:
+    if len(line) > max_chars:
+        return False
+    if is_menu_line(line):
+        return True
+    if matcher.pattern is None:
         return False
     key = matching_key(line)
     spans = matcher.spans(key)
