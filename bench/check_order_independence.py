@@ -43,7 +43,7 @@ def outcome(out_dir: Path) -> dict[str, tuple]:
     return result
 
 
-def run_layout(name: str, files: dict[str, list[str]], workers: int, work: Path, overrides: list[str]) -> dict:
+def run_layout(name: str, files: dict[str, list[str]], workers: int, work: Path, overrides: list[str]) -> tuple:
     folder = work / f"{name}-in"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -53,19 +53,20 @@ def run_layout(name: str, files: dict[str, list[str]], workers: int, work: Path,
     out = work / f"{name}-w{workers}"
     cfg = compose_pipeline_config([f"input.paths=[{','.join(paths)}]", f"output.dir={out}",
                                    f"executor.workers={workers}", "executor.progress=false", *overrides])
-    run(cfg)
-    return outcome(out)
+    stats = run(cfg)
+    return outcome(out), stats.get("corpus_fit", {}).get("sentence_dedup", {})
 
 
-def check(files: dict[str, list[str]], work: Path, workers: int, overrides: list[str]) -> list[tuple[str, int, int]]:
-    """[(run, documents, documents differing from the first run)] over every layout x {1, workers}."""
+def check(files: dict[str, list[str]], work: Path, workers: int, overrides: list[str]) -> list[tuple]:
+    """[(run, documents, documents differing from the first run, what sentence dedup cut)] over every layout x
+    {1, workers}."""
     runs, reference = [], None
     for name, layout in layouts(files).items():
         for count in ([1] if name == "original" else sorted({1, workers})):
-            result = run_layout(name, layout, count, work, overrides)
+            result, sentence = run_layout(name, layout, count, work, overrides)
             reference = reference or result
             differing = sum(result.get(i) != v for i, v in reference.items()) + len(set(result) - set(reference))
-            runs.append((f"{name}, {count} worker(s)", len(result), differing))
+            runs.append((f"{name}, {count} worker(s)", len(result), differing, sentence))
     return runs
 
 
@@ -78,10 +79,11 @@ def main() -> int:
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         runs = check(files, Path(tmp), args.workers, args.overrides)
-    for name, docs, differing in runs:
-        print(json.dumps({"run": name, "documents": docs, "differing_from_original": differing}))
+    for name, docs, differing, sentence in runs:
+        print(json.dumps({"run": name, "documents": docs, "differing_from_original": differing,
+                          "sentence_dedup": sentence}))
     print(f"{time.time() - start:.0f} s", file=sys.stderr)
-    return 1 if any(differing for _, _, differing in runs) else 0
+    return 1 if any(run[2] for run in runs) else 0
 
 
 if __name__ == "__main__":
