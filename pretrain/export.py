@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from data_pipeline.tokenizer.document_start import document_prefix
 from data_pipeline.tokenizer.hf_export import write_hf_tokenizer_files
 from plumbing.command_line import CommandLine
 from pretrain.cli import UsageError
@@ -84,19 +86,36 @@ def export_state_dict(cfg: ModelConfig, state_dict: dict[str, torch.Tensor], fmt
     output.mkdir(parents=True, exist_ok=True)
     _write_shards(tensors, output, max_shard_bytes)
     (output / "config.json").write_text(json.dumps(config, indent=2))
+    # transformers' generate() starts from bos_token_id when given no input: the shards' document start, as the
+    # exported tokenizer's bos_token (data_pipeline/tokenizer/document_start.py), not <s>, never trained.
     (output / "generation_config.json").write_text(json.dumps(
-        {"bos_token_id": cfg.bos_token_id, "eos_token_id": cfg.eos_token_id, "pad_token_id": cfg.pad_token_id}))
+        {"bos_token_id": document_prefix(cfg.eos_token_id)[0], "eos_token_id": cfg.eos_token_id,
+         "pad_token_id": cfg.pad_token_id}))
     _write_tokenizer(output, tokenizer_path, cfg)
     return output
 
 
+class WeightsFileError(UsageError):
+    """A weights file that cannot be read (truncated by an interrupted copy or download, or not weights)."""
+
+
+def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, EOFError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsFileError(f"{path} cannot be read ({detail}; {path.stat().st_size:,} bytes)",
+                               "the file is incomplete or damaged: copy, download or export it again") from None
+
+
 def _read_weights(directory: Path) -> dict[str, torch.Tensor]:
     files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        files = sorted(directory.glob("pytorch_model*.bin"))  # the original Baichuan releases ship .bin files
     if files:
-        return {k: v for f in files for k, v in load_file(f).items()}
-    files = sorted(directory.glob("pytorch_model*.bin"))  # the original Baichuan releases ship .bin files
-    if files:
-        return {k: v for f in files for k, v in torch.load(f, map_location="cpu", weights_only=True).items()}
+        return {k: v for f in files for k, v in _read_weights_file(f).items()}
     raise FileNotFoundError(f"no *.safetensors or pytorch_model*.bin in {directory} — point at a Hugging Face model directory")
 
 
@@ -120,8 +139,9 @@ def is_hf_directory(path: str | Path) -> bool:
     return (Path(path) / "config.json").is_file()
 
 
-def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor], str | None]:
-    """A Hugging Face directory (has config.json) or a training checkpoint (through pretrain.checkpoint)."""
+def load_any_checkpoint(path: str, lora_base: str = "") -> tuple[ModelConfig, dict[str, torch.Tensor], str | None]:
+    """A Hugging Face directory (has config.json) or a training checkpoint (through pretrain.checkpoint).
+    `lora_base` replaces the base a LoRA run's checkpoint names (its `finetune.init_from`), e.g. after a move."""
     if is_hf_directory(path):
         return load_hf_checkpoint(path)
     if not Path(path).exists():
@@ -132,20 +152,27 @@ def load_any_checkpoint(path: str) -> tuple[ModelConfig, dict[str, torch.Tensor]
     from pretrain.finetune.lora import is_adapter_key
 
     if any(is_adapter_key(key) for key in state_dict):  # a LoRA fine-tune: adapters only, the base elsewhere
-        state_dict = merge_lora_checkpoint(path, cfg, state_dict)
+        state_dict = merge_lora_checkpoint(path, cfg, state_dict, lora_base)
     return cfg, state_dict, tokenizer
 
 
-def merge_lora_checkpoint(path: str, cfg: ModelConfig, adapters: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weights a LoRA run's checkpoint stands for: its `finetune.init_from` base with the adapters merged."""
+def merge_lora_checkpoint(path: str, cfg: ModelConfig, adapters: dict[str, torch.Tensor],
+                          lora_base: str = "") -> dict[str, torch.Tensor]:
+    """The weights a LoRA run's checkpoint stands for: its `finetune.init_from` base (or `lora_base`) with the
+    adapters merged."""
     from pretrain.checkpoint import read_run, saved_node
     from pretrain.finetune.config import FinetuneConfig
     from pretrain.finetune.lora import merged_state_dict
     from pretrain.model import BaichuanForCausalLM
 
     finetune = saved_node(read_run(path)[1], "finetune", FinetuneConfig)
+    base_path = lora_base or finetune.init_from
+    if not Path(base_path).exists():
+        source = "lora_base" if lora_base else f"its finetune.init_from (the LoRA run's base, saved in {path})"
+        raise UsageError(f"{path} holds LoRA adapters; their base {base_path}, named by {source}, does not exist",
+                         "pass lora_base=<where the base weights are now>")
     base = BaichuanForCausalLM(cfg)
-    base.load_state_dict(load_any_checkpoint(finetune.init_from)[1])
+    base.load_state_dict(load_any_checkpoint(base_path)[1])
     return merged_state_dict(base, adapters, finetune.lora)
 
 
@@ -155,6 +182,7 @@ class ExportArgs:
     format: str = "llama"  # llama (RoPE models; loads in LlamaForCausalLM) | baichuan (released key names)
     output: str = "???"  # directory to write
     dtype: str = "bf16"  # bf16 | fp16 | fp32
+    lora_base: str = ""  # a LoRA run's checkpoint: its base weights, when not at the finetune.init_from it saved
 
 
 COMMAND = CommandLine(
@@ -173,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 def export_checkpoint(args: ExportArgs) -> None:
     if args.dtype not in DTYPES:
         raise UsageError(f"dtype={args.dtype!r} is not one of {list(DTYPES)}")
-    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
+    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
     output = export_state_dict(cfg, state_dict, args.format, args.output, tokenizer_path, DTYPES[args.dtype])
     print(f"exported {cfg.name} ({args.format} layout, {args.dtype}) to {output}")
 

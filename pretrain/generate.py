@@ -7,6 +7,10 @@
 CKPT is a training checkpoint (read through `pretrain.checkpoint.load_inference_model`) or a Hugging Face
 directory written by `pretrain.export` (either layout) or published by Baichuan. `quantize=` stores the decoder's
 linear weights in int8 or int4 through torchao (pretrain/inference/quantize.py; docs/evaluation.md).
+
+A plain prompt starts as every training document does, after EOS (`document_prefix`, docs/tokenizer.md). Stdout
+carries the generated text only (what DeepSpeed prints while a checkpoint is read goes to stderr), so
+`reply=$(python -m pretrain.generate ...)` works.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
+from data_pipeline.tokenizer.document_start import as_document
 from plumbing.command_line import CommandLine
+from plumbing.stdout_guard import stdout_to_stderr
 from pretrain.cli import UsageError
 from pretrain.export import load_any_checkpoint
 from pretrain.inference.quantize import check_quantize_mode, quantize_model
@@ -30,8 +36,10 @@ def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generato
     probs = (logits.float() / temperature).softmax(dim=-1)
     if top_p < 1.0:
         sorted_probs, order = probs.sort(dim=-1, descending=True)
-        # Drop a token when the tokens ranked above it already cover top_p (the first one always stays).
+        # Drop a token when the tokens ranked above it already cover top_p; the first one always stays (also at
+        # top_p <= 0, where nothing would be left to sample from).
         drop = sorted_probs.cumsum(dim=-1) - sorted_probs >= top_p
+        drop[..., 0] = False
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
@@ -75,13 +83,30 @@ class GenerateArgs:
     # Ask a fine-tuned model: the prompt becomes a user turn of the chat template (docs/finetune.md) and only
     # the reply is printed.
     chat: bool = False
+    lora_base: str = ""  # a LoRA run's checkpoint: its base weights, when not at the finetune.init_from it saved
+
+
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def check_generate_args(args: GenerateArgs) -> None:
+    """Every value's range, at composition (also for --cfg job): one line each, before any checkpoint is read."""
+    if args.max_new_tokens < 1:
+        raise UsageError(f"max_new_tokens={args.max_new_tokens} must be >= 1")
+    if args.temperature < 0:
+        raise UsageError(f"temperature={args.temperature} must be >= 0 (0 = greedy)")
+    if not 0 < args.top_p <= 1:
+        raise UsageError(f"top_p={args.top_p} must be in (0, 1] (1 = no nucleus cut; temperature=0 for greedy)")
+    if args.dtype not in DTYPES:
+        raise UsageError(f"dtype={args.dtype!r} is not one of {list(DTYPES)}")
+    check_quantize_mode(args.quantize, args.device, args.dtype)  # int4 on CUDA needs bf16: refused here
 
 
 COMMAND = CommandLine(
     prog="python -m pretrain.generate",
     summary="continue a prompt with a trained checkpoint or an exported Hugging Face directory",
     example='checkpoint=RUN/checkpoints prompt="今天天气" max_new_tokens=64 temperature=0.8',
-    schema=GenerateArgs, config_name="generate",
+    schema=GenerateArgs, config_name="generate", validate=check_generate_args,
     also_user_errors=(FileNotFoundError, ValueError),  # a wrong checkpoint= path or shape, as before
 )
 
@@ -93,25 +118,18 @@ def main(argv: list[str] | None = None) -> int:
 def generate_text(args: GenerateArgs) -> None:
     import sentencepiece as spm
 
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
-    if args.dtype not in dtypes:
-        raise UsageError(f"dtype={args.dtype!r} is not one of {list(dtypes)}")
-    check_quantize_mode(args.quantize, args.device, args.dtype)  # before the (slow) checkpoint load
-    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
+    with stdout_to_stderr():  # DeepSpeed's checkpoint reader prints and logs to stdout
+        cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} has no tokenizer.model — export it with the tokenizer, or add one")
     tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
-    if args.chat:
-        from pretrain.finetune.chat_template import ChatTokens, reply_prompt
-
-        prompt_ids = reply_prompt(args.prompt, tokenizer, ChatTokens.of(tokenizer, tokenizer_path))
-    else:
-        prompt_ids = [cfg.bos_token_id] + tokenizer.encode(args.prompt)
+    prompt_ids = encode_prompt(args.prompt, tokenizer, tokenizer_path, args.chat)
     if len(prompt_ids) + args.max_new_tokens > cfg.max_seq_len:
-        raise UsageError(f"prompt ({len(prompt_ids)} tokens) + max_new_tokens exceeds max_seq_len={cfg.max_seq_len}")
+        raise UsageError(f"prompt ({len(prompt_ids)} tokens) + max_new_tokens={args.max_new_tokens} exceeds "
+                         f"max_seq_len={cfg.max_seq_len} — shorten the prompt or lower max_new_tokens")
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
-    model = model.to(args.device, dtypes[args.dtype]).eval()
+    model = model.to(args.device, DTYPES[args.dtype]).eval()
     if args.quantize != "none":
         print(quantize_model(model, args.quantize).summary(), file=sys.stderr)
     generator = torch.Generator(device=args.device).manual_seed(args.seed)
@@ -119,6 +137,15 @@ def generate_text(args: GenerateArgs) -> None:
     out = generate(model, ids, args.max_new_tokens, args.temperature, args.top_p, cfg.eos_token_id, generator)
     new_tokens = [t for t in out[0, len(prompt_ids):].tolist() if t != cfg.eos_token_id]
     print(tokenizer.decode(new_tokens) if args.chat else args.prompt + tokenizer.decode(new_tokens))
+
+
+def encode_prompt(prompt: str, tokenizer, tokenizer_path: str, chat: bool) -> list[int]:
+    """A user turn of the chat template, or a plain text started as training started every document."""
+    if chat:
+        from pretrain.finetune.chat_template import ChatTokens, reply_prompt
+
+        return reply_prompt(prompt, tokenizer, ChatTokens.of(tokenizer, tokenizer_path))
+    return as_document(tokenizer.encode(prompt), tokenizer.eos_id())
 
 
 if __name__ == "__main__":

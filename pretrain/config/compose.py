@@ -21,6 +21,9 @@ def compose_config(overrides: list[str], config_name: str = "pretrain",
     """Compose conf/<config_name>.yaml with overrides into a typed, validated config."""
     config = compose_typed(PretrainConfig, config_name, overrides, uses_conf_dir=True, primary=primary,
                            fix="check the key and its type in `python -m pretrain.train --help`")
+    if config_name == "finetune" and not config.finetune.init_from:
+        raise ConfigError("finetune.init_from is empty: fine-tuning needs the weights to start from — set "
+                          "finetune.init_from=<a training checkpoint or a Hugging Face directory>")
     if config.finetune.init_from:  # a fine-tune: the weights decide the model's shape (and the tokenizer)
         from pretrain.finetune.init_weights import adopt_init_model
 

@@ -60,6 +60,9 @@ def validate_config(config: PretrainConfig) -> None:
             f"train.seq_len={config.train.seq_len} exceeds model.max_seq_len={config.model.max_seq_len}"
         )
     check_comm_config(config.comm)
+    from pretrain.evaluation.config import check_evaluation_config
+
+    check_evaluation_config(config.evaluation)
     from pretrain.model.flops import GPU_PEAK_TFLOPS
 
     # The peak MFU is measured against; an unknown or ambiguous name ("H100": 756, 835 or 989?) fails here.
@@ -78,6 +81,8 @@ def check_finetune_config(config: PretrainConfig) -> None:
     if finetune.lora.rank < 0 or finetune.lora.alpha <= 0:
         raise ConfigError(f"finetune.lora.rank={finetune.lora.rank} must be >= 0 (0 = full fine-tuning) and "
                           f"finetune.lora.alpha={finetune.lora.alpha} > 0")
+    if not 0 <= finetune.lora.dropout < 1:
+        raise ConfigError(f"finetune.lora.dropout={finetune.lora.dropout} must be in [0, 1), e.g. 0.05")
     if finetune.lora.rank and not finetune.lora.targets:
         raise ConfigError("finetune.lora.targets is empty — name the layers that get adapters, e.g. [W_pack,o_proj]")
     if finetune.lora.rank and "lm_head" in finetune.lora.targets:

@@ -19,7 +19,9 @@ from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.
 
 from omegaconf import MISSING
 
+from data_pipeline.tokenizer.document_start import document_prefix
 from pretrain.cli import UsageError
+from pretrain.evaluation.config import SPLITS
 
 TASKS = ("ppl", "mc", "all")
 DTYPES = ("fp32", "bf16")
@@ -33,6 +35,7 @@ class EvaluateArgs:
     device: str = "cpu"  # cpu | cuda | cuda:N
     dtype: str = "fp32"  # fp32 | bf16
     quantize: str = "none"  # none | int8 | int4: weight-only quantization of the decoder's linear layers (torchao)
+    lora_base: str = ""  # a LoRA run's checkpoint: its base weights, when not at the finetune.init_from it saved
     # Perplexity
     data: str = ""  # conf/data preset or data-config YAML; empty = the checkpoint's own data config
     batches: int = 16  # held-out batches per source
@@ -53,7 +56,7 @@ def load_model(args: EvaluateArgs):
     from pretrain.model import BaichuanForCausalLM
 
     # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them.
-    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint)
+    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
@@ -96,7 +99,8 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
         raise UsageError("no source has held-out documents — raise data.validation_fraction or add documents")
     languages = per_language(loader, per_source)
     print(perplexity_table(per_source, languages))
-    return perplexity_json(per_source, languages) | {"seq_len": seq_len, "batches": args.batches,
+    # `batches` per source (in perplexity_json) is what was scored; `max_batches` the cap asked for.
+    return perplexity_json(per_source, languages) | {"seq_len": seq_len, "max_batches": args.batches,
                                                      "dtype": args.dtype, "quantize": args.quantize}
 
 
@@ -110,10 +114,10 @@ def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -
         raise UsageError(f"{args.checkpoint} holds no tokenizer.model — train with data.tokenizer set")
     benchmark = load_benchmark(args.data_dir, list(args.subjects) or None)
     tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
-    # A document starts after an EOS in the packed training stream, so the prompt does too.
+    # A prompt starts as every training document does (data_pipeline/tokenizer/document_start.py).
     results = evaluate_multiple_choice(model, tokenizer, benchmark, shots=args.shots, max_len=model.cfg.max_seq_len,
                                        split=args.split, max_items=args.max_items,
-                                       prefix=[model.cfg.eos_token_id], device=args.device)
+                                       prefix=document_prefix(tokenizer.eos_id()), device=args.device)
     results.settings.update(dtype=args.dtype, quantize=args.quantize)
     table = results.table()
     print(table)
@@ -122,7 +126,8 @@ def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -
     return results.to_json()
 
 
-def evaluate(args: EvaluateArgs) -> dict:
+def check_evaluate_args(args: EvaluateArgs) -> None:
+    """Every value's range, at composition (also for --cfg job): one line each, before the model is read."""
     if args.task not in TASKS:
         raise UsageError(f"task={args.task!r} is not one of {TASKS}")
     if args.dtype not in DTYPES:
@@ -130,8 +135,19 @@ def evaluate(args: EvaluateArgs) -> dict:
     from pretrain.inference.quantize import check_quantize_mode
 
     check_quantize_mode(args.quantize, args.device, args.dtype)  # int4 on CUDA needs bf16: refused here
+    for key, least, note in (("batches", 1, ""), ("micro_batch_size", 1, ""),
+                             ("seq_len", 0, " (0 = the checkpoint's train.seq_len)"), ("shots", 0, ""),
+                             ("max_items", 0, " (0 = every item)")):
+        if getattr(args, key) < least:
+            raise UsageError(f"{key}={getattr(args, key)} must be >= {least}{note}")
+    if args.split not in SPLITS:
+        raise UsageError(f"split={args.split!r} is not one of {SPLITS}")
     if args.task in ("mc", "all") and not args.data_dir:
         raise UsageError("task=mc needs data_dir=<a C-Eval, CMMLU or MMLU directory>")
+
+
+def evaluate(args: EvaluateArgs) -> dict:
+    check_evaluate_args(args)  # run at composition too; kept for callers that build EvaluateArgs in code
     model, tokenizer_path = load_model(args)
     out = Path(args.output)
     written = {}
@@ -154,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pretrain.evaluation",
         summary="held-out perplexity per source and language, and few-shot multiple choice, of a checkpoint",
         example="checkpoint=RUN/checkpoints task=ppl data=zh_en batches=16",
-        schema=EvaluateArgs, config_name="evaluate",
+        schema=EvaluateArgs, config_name="evaluate", validate=check_evaluate_args,
         also_user_errors=(CheckpointNotFound, FileNotFoundError),  # a wrong checkpoint= or data_dir= path
     )
     command.run(evaluate, argv)

@@ -19,3 +19,17 @@ class EvaluationConfig:
     split: str = "auto"  # auto (test when labelled, else val) | test | val | dev
     mc_max_items: int = 0  # per subject; 0 = all (in training keep it small: every rank scores every item)
     subjects: List[str] = field(default_factory=list)  # noqa: UP006 - empty = every subject found
+
+
+SPLITS = ("auto", "test", "val", "dev")
+
+
+def check_evaluation_config(evaluation: EvaluationConfig) -> None:
+    """One-line errors for the `evaluation:` node (called by the training config's validation)."""
+    from plumbing.user_error import ConfigError
+
+    for key, least in (("interval", 0), ("ppl_batches", 1), ("shots", 0), ("mc_max_items", 0)):
+        if getattr(evaluation, key) < least:
+            raise ConfigError(f"evaluation.{key}={getattr(evaluation, key)} must be >= {least}")
+    if evaluation.split not in SPLITS:
+        raise ConfigError(f"evaluation.split={evaluation.split!r} is not one of {', '.join(SPLITS)}")

@@ -13,11 +13,13 @@ limit) is counted as a rejection with its reason, never dropped silently.
 from __future__ import annotations
 
 import csv
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate
+from plumbing.user_error import UserError
 from pretrain.evaluation.cmmlu_subjects import CMMLU_SUBJECT_NAMES
 
 LETTERS = ("A", "B", "C", "D")
@@ -136,14 +138,33 @@ def read_benchmark_csv(path: Path) -> tuple[str, list[McItem], Counter]:
     return layout, items, rejected
 
 
+class UnknownSubjectError(UserError):
+    """`subjects=` names a subject the benchmark directory does not hold."""
+
+
+def check_subjects(root: Path, requested: list[str], available: set[str]) -> None:
+    """One line naming each requested subject that is not in `available`, with the closest names (difflib)."""
+    unknown = [name for name in requested if name not in available]
+    if not unknown or not available:
+        return
+    def closest(name: str) -> str:
+        return ", ".join(difflib.get_close_matches(name, sorted(available), n=3, cutoff=0.5)) or "none close"
+
+    named = "; ".join(f"{name!r} (closest: {closest(name)})" for name in unknown)
+    raise UnknownSubjectError(f"subjects: no subject {named} under {root}",
+                              f"name subjects as their CSV files are named ({len(available)} there)")
+
+
 def load_benchmark(data_dir: str | Path, subjects: list[str] | None = None) -> McBenchmark:
-    """Every `*.csv` under `data_dir` (recursively); `subjects` keeps only those names."""
+    """Every `*.csv` under `data_dir` (recursively); `subjects` keeps only those names (each must exist)."""
     root = Path(data_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"benchmark directory {root} does not exist — give data_dir=<C-Eval/CMMLU/MMLU dir>")
+    paths = sorted(root.rglob("*.csv"))
+    check_subjects(root, list(subjects or []), {split_and_subject(path)[1] for path in paths})
     found: dict[str, McSubject] = {}
     rejected: Counter = Counter()
-    for path in sorted(root.rglob("*.csv")):
+    for path in paths:
         split, name = split_and_subject(path)
         if subjects and name not in subjects:
             continue

@@ -24,6 +24,7 @@ class HeldOutLoss:
     name: str  # a source name, or a language code
     tokens: int
     loss: float  # mean over tokens, nats
+    batches: int = 0  # held-out batches scored: fewer than asked when the split is small
 
     @property
     def perplexity(self) -> float:
@@ -47,13 +48,15 @@ def held_out_losses(loss_fn: LossFn, loader: PretrainDataLoader, max_batches: in
     results = []
     for source in loader.sources:
         totals = torch.zeros(2, dtype=torch.float64)  # (loss * tokens, tokens)
+        batches = 0
         for batch in loader.validation_batches(source.name, max_batches):
             tokens = int((batch["labels"] != -100).sum())
             totals += torch.tensor([float(loss_fn(batch)) * tokens, tokens], dtype=torch.float64)
+            batches += 1
         if all_reduce is not None:
             totals = all_reduce(totals)
         if totals[1] > 0:
-            results.append(HeldOutLoss(source.name, int(totals[1]), float(totals[0] / totals[1])))
+            results.append(HeldOutLoss(source.name, int(totals[1]), float(totals[0] / totals[1]), batches))
     return results
 
 
@@ -62,7 +65,8 @@ def per_language(loader: PretrainDataLoader, per_source: list[HeldOutLoss]) -> l
     for result in per_source:
         grouped.setdefault(source_language(loader, result.name), []).append(result)
     return [
-        HeldOutLoss(lang, sum(r.tokens for r in rs), sum(r.loss * r.tokens for r in rs) / sum(r.tokens for r in rs))
+        HeldOutLoss(lang, sum(r.tokens for r in rs), sum(r.loss * r.tokens for r in rs) / sum(r.tokens for r in rs),
+                    sum(r.batches for r in rs))
         for lang, rs in sorted(grouped.items())
     ]
 
@@ -79,6 +83,6 @@ def perplexity_table(per_source: list[HeldOutLoss], languages: list[HeldOutLoss]
 
 def perplexity_json(per_source: list[HeldOutLoss], languages: list[HeldOutLoss]) -> dict:
     def row(r: HeldOutLoss) -> dict:
-        return {"tokens": r.tokens, "loss": r.loss, "perplexity": r.perplexity}
+        return {"tokens": r.tokens, "batches": r.batches, "loss": r.loss, "perplexity": r.perplexity}
 
     return {"sources": {r.name: row(r) for r in per_source}, "languages": {r.name: row(r) for r in languages}}
