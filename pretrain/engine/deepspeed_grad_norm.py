@@ -10,16 +10,21 @@ Where the gradients are, per optimizer DeepSpeed builds around ours (DeepSpeed 0
 
 | wrapper (when) | after the last backward | this rank counts |
 |---|---|---|
-| none (ZeRO-0 fp32), FP16_(Unfused)Optimizer (ZeRO-0 bf16/fp16) | `param.grad`, all-reduced, replicated | every world-th tensor |
+| none (ZeRO-0 fp32), FP16_(Unfused)Optimizer (ZeRO-0 bf16) | `param.grad`, all-reduced, replicated | every world-th tensor |
 | BF16_Optimizer (ZeRO-1 bf16 + fp32 accumulation) | `fp32_groups_gradients_flat`, all-reduced, replicated | its `fp32_groups_gradient_flat_partition` |
 | DeepSpeedZeroOptimizer (ZeRO-1/2) | `averaged_gradients[group]`: this rank's partition (+ zero padding) | all of it |
-|   with CPU offload | `single_partition_of_fp32_groups[group].grad` (CPU) | all of it |
 | DeepSpeedZeroOptimizer_Stage3 (ZeRO-3) | `averaged_gradients[sub_group]`: each parameter's partition | all of it |
-|   with CPU offload | `fp32_partitioned_groups_flat[sub_group].grad` (CPU) | all of it |
+| either, with CPU offload | `norm_for_param_grads`: the norm of each parameter's partition, on the device | all of them |
 
 Every element of the global gradient is counted by exactly one rank, so the all-reduced sum is the squared
 global norm. The gradients are the data-parallel mean over the whole accumulation window and unclipped
 (DeepSpeed clips inside `engine.step()`); under fp16 they carry the loss scale, which is divided out.
+
+With CPU offload the gradients end up in the fp32 partition on the host, and summing their squares there was one
+single-threaded pass over the partition per step (0.36 s per 64 M elements: ~8 s a step for 13B ZeRO-3 offload
+on 8 ranks). DeepSpeed itself takes each parameter's norm on the device at the accumulation boundary, in fp64,
+before copying the gradient out (`stage3.py` ~1446 `_offload_grad_partition_at_boundary`, `stage_1_and_2.py`
+~2152/2172 `copy_grads_in_partition`), and clears them at every step: their squares sum to this rank's share.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import torch.distributed as dist
 
 # Squares are summed per chunk: the temporary fp32 copy stays at 64 MiB for a billion-element ZeRO partition.
 # Not torch.linalg.vector_norm in fp32: on CPU it accumulates sequentially and was 2.8e-5 off (relative, squared
-# norm) over the tiny model's 356k-element offload partition; a chunked fp64 sum is within 1e-7.
+# norm) over the tiny model's 356k-element partition; a chunked fp64 sum is within 1e-7.
 CHUNK_ELEMENTS = 1 << 24
 
 
@@ -39,13 +44,16 @@ def local_grad_square_sum(engine) -> torch.Tensor:
     gradient element is). Call after the step's last `engine.backward()` and before `engine.step()`."""
     device = engine.device
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for grad in _owned_gradients(engine):
-        for chunk in grad.reshape(-1).split(CHUNK_ELEMENTS):
-            total += chunk.float().square().sum(dtype=torch.float64).to(device)
+    offloaded = _offload_partition_norms(engine.optimizer)
+    if offloaded is not None:  # DeepSpeed's own norms: the host partition is not read at all
+        if offloaded:
+            total = torch.stack([norm.to(device, torch.float64) for norm in offloaded]).square().sum()
+    else:
+        for grad in _owned_gradients(engine):
+            for chunk in grad.reshape(-1).split(CHUNK_ELEMENTS):
+                total += chunk.float().square().sum(dtype=torch.float64).to(device)
     scale = fp16_loss_scale(engine)
-    if scale is not None:
-        total = total / scale**2
-    return total
+    return total / scale**2 if scale is not None else total
 
 
 def fp16_loss_scale(engine) -> float | None:
@@ -55,6 +63,18 @@ def fp16_loss_scale(engine) -> float | None:
     return float(engine.optimizer.loss_scale) if engine.fp16_enabled() else None
 
 
+def _offload_partition_norms(optimizer) -> list[torch.Tensor] | None:
+    """Under CPU offload, DeepSpeed's per-parameter norms of this rank's gradient partitions (device tensors);
+    None when the optimizer does not offload. NVMe-swapped sub-groups get theirs too (recorded before the swap)."""
+    from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3
+    from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
+
+    if isinstance(optimizer, DeepSpeedZeroOptimizer_Stage3) and optimizer.offload_optimizer or \
+            isinstance(optimizer, DeepSpeedZeroOptimizer) and optimizer.cpu_offload:
+        return list(optimizer.norm_for_param_grads.values())
+    return None
+
+
 def _owned_gradients(engine) -> list[torch.Tensor]:
     # Imported here: DeepSpeed is imported when an engine is built, not when the package is.
     from deepspeed.runtime.bf16_optimizer import BF16_Optimizer
@@ -62,16 +82,7 @@ def _owned_gradients(engine) -> list[torch.Tensor]:
     from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
 
     optimizer = engine.optimizer
-    if isinstance(optimizer, DeepSpeedZeroOptimizer_Stage3):
-        if optimizer.swap_optimizer:
-            raise NotImplementedError("gradient norm with NVMe optimizer swapping: gradients live on disk")
-        if optimizer.offload_optimizer:
-            return [flat.grad for flat in optimizer.fp32_partitioned_groups_flat if flat.grad is not None]
-        return [grad for group in optimizer.averaged_gradients.values() if group is not None for grad in group]
-    if isinstance(optimizer, DeepSpeedZeroOptimizer):
-        if optimizer.cpu_offload:
-            optimizer._wait_for_offload_copies()  # device-to-host copies may still be in flight
-            return [flat.grad for flat in optimizer.single_partition_of_fp32_groups if flat.grad is not None]
+    if isinstance(optimizer, (DeepSpeedZeroOptimizer_Stage3, DeepSpeedZeroOptimizer)):  # not offloading
         return [grad for group in optimizer.averaged_gradients.values() if group is not None for grad in group]
     if isinstance(optimizer, BF16_Optimizer):
         return list(optimizer.fp32_groups_gradient_flat_partition)

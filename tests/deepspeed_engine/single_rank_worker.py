@@ -1,11 +1,15 @@
 """One plain process (a 1-rank group): the trainer's reported gradient norm against torch's on the same batch, and
 the step veto under ZeRO-3 offload (DeepSpeedCPUAdam).
 
-    python single_rank_worker.py norms|offload OUT OVERRIDE [OVERRIDE ...]
+    python single_rank_worker.py norms|offload_norms|offload OUT OVERRIDE [OVERRIDE ...]
 
 `norms` trains one step per ZeRO stage and precision with `train.grad_clip` far below the norm, so a clipped or
 post-step norm cannot pass for the pre-clipping one; OUT/norms.json maps each case to the logged `grad_norm`
 and `torch.nn.utils.get_total_norm` of an fp32 copy of the model (same seed) on the same micro batches.
+
+`offload_norms` does the same under CPU offload (ZeRO-2 and ZeRO-3) with the host's fp32 gradient partition
+filled with NaN while the trainer takes the norm (restored afterwards): the norm must come from DeepSpeed's
+per-parameter norms on the device, so it stays the reference; it also counts calls of the host-summing path.
 
 `offload` runs deepspeed=zero3_offload in fp32 for 4 steps: step 2's loss is made a spike by a forward hook of
 this file (finite loss and gradients: only the loss guard objects), step 3's gradient is made NaN by a gradient
@@ -31,6 +35,8 @@ from tests.deepspeed_engine.step_guard_worker import Snapshots, same
 
 NORM_CASES = {f"zero{stage}_{precision}": [f"deepspeed=zero{stage}", f"train.precision={precision}"]
               for precision in ("fp32", "bf16") for stage in range(4)}
+OFFLOAD_NORM_CASES = {"zero2_offload_fp32": ["deepspeed=zero2", "deepspeed.offload_optimizer=true"],
+                      "zero3_offload_fp32": ["deepspeed=zero3_offload"]}
 SPIKE_STEP, NAN_STEP = 2, 3
 
 
@@ -55,17 +61,60 @@ def first_grad_norm(run_dir: Path) -> float:
     return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])["grad_norm"]
 
 
-def norms(out: Path, overrides: list[str]) -> None:
+def norms(out: Path, overrides: list[str], cases: dict = NORM_CASES, name: str = "norms.json",
+          prepare=lambda trainer, seen: None) -> None:
     results = {}
-    for case, case_overrides in NORM_CASES.items():
+    for case, case_overrides in cases.items():
         run_dir = out / case
         config = compose_config([*overrides, *case_overrides, "train.max_steps=1", "train.grad_clip=0.01",
                                  f"logging.run_dir={run_dir}", f"train.checkpoint_dir={run_dir}/checkpoints"])
         trainer = build_trainer(config, 0, 1)
+        results[case] = {}
+        prepare(trainer, results[case])
         trainer.fit()
         trainer.engine.close()
-        results[case] = {"reported": first_grad_norm(run_dir), "reference": reference_norm(config)}
-    (out / "norms.json").write_text(json.dumps(results))
+        results[case].update(reported=first_grad_norm(run_dir), reference=reference_norm(config))
+    (out / name).write_text(json.dumps(results))
+
+
+def host_gradient_partitions(optimizer) -> list[torch.Tensor]:
+    """Where the offloading ZeRO optimizers keep this rank's fp32 gradients on the host."""
+    flats = getattr(optimizer, "fp32_partitioned_groups_flat", None) or optimizer.single_partition_of_fp32_groups
+    return [flat.grad for flat in flats if flat.grad is not None]
+
+
+def poison_host_gradients_while_the_norm_is_taken(trainer, seen: dict) -> None:
+    from pretrain.engine import deepspeed_grad_norm
+
+    step_engine = trainer.engine
+    host_pass = getattr(deepspeed_grad_norm._owned_gradients, "original", deepspeed_grad_norm._owned_gradients)
+    take_norm = step_engine.local_grad_square_sum
+    seen.update(host_pass_calls=0, poisoned_elements=0)
+
+    def counted(engine):
+        seen["host_pass_calls"] += 1
+        return host_pass(engine)
+
+    def poisoned() -> torch.Tensor:
+        grads = host_gradient_partitions(step_engine.engine.optimizer)
+        saved = [grad.clone() for grad in grads]
+        for grad in grads:
+            grad.fill_(float("nan"))
+        seen["poisoned_elements"] += sum(grad.numel() for grad in grads)
+        try:
+            return take_norm()
+        finally:
+            for grad, kept in zip(grads, saved):
+                grad.copy_(kept)
+
+    counted.original = host_pass
+    deepspeed_grad_norm._owned_gradients = counted
+    step_engine.local_grad_square_sum = poisoned
+
+
+def offload_norms(out: Path, overrides: list[str]) -> None:
+    norms(out, [*overrides, "train.precision=fp32"], OFFLOAD_NORM_CASES, "offload_norms.json",
+          poison_host_gradients_while_the_norm_is_taken)
 
 
 def offload(out: Path, overrides: list[str]) -> None:
@@ -97,7 +146,7 @@ def offload(out: Path, overrides: list[str]) -> None:
 def main() -> None:
     mode, out, overrides = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     with distributed_session():
-        {"norms": norms, "offload": offload}[mode](out, overrides)
+        {"norms": norms, "offload_norms": offload_norms, "offload": offload}[mode](out, overrides)
 
 
 if __name__ == "__main__":

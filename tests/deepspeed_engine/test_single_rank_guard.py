@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.deepspeed_engine.conftest import REPO, data_overrides
-from tests.deepspeed_engine.single_rank_worker import NORM_CASES
+from tests.deepspeed_engine.single_rank_worker import NORM_CASES, OFFLOAD_NORM_CASES
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,18 @@ def test_logged_grad_norm_is_torchs_pre_clipping_norm_on_every_stage(corpus_dir,
         # (measured: 6e-4).
         rel = 1e-6 if case.endswith("fp32") else 3e-3
         assert seen["reported"] == pytest.approx(seen["reference"], rel=rel), (case, seen)
+
+
+def test_offload_norm_is_deepspeeds_device_norm_not_a_pass_over_the_host_partition(corpus_dir, tmp_path):
+    """Issue 22 item 7: under CPU offload the host's fp32 gradient partition is NaN while the trainer takes the
+    norm (single_rank_worker.py), and the logged norm is still torch's: it came from DeepSpeed's per-parameter
+    norms on the device. The host-summing path is never called."""
+    norms = json.loads((_run("offload_norms", corpus_dir, tmp_path, 900) / "offload_norms.json").read_text())
+    assert set(norms) == set(OFFLOAD_NORM_CASES)
+    for case, seen in norms.items():
+        assert seen["poisoned_elements"] > 100_000, (case, seen)  # the whole partition was poisoned: not moot
+        assert seen["host_pass_calls"] == 0, (case, seen)
+        assert seen["reference"] > 0.1 and seen["reported"] == pytest.approx(seen["reference"], rel=1e-6), (case, seen)
 
 
 def test_zero3_offload_skips_what_the_trainer_vetoes(corpus_dir, tmp_path):
