@@ -110,3 +110,12 @@ def test_bad_bytes_and_oversized_cells_cost_their_row_only(tmp_path):
     bench = load_benchmark(tmp_path)
     assert [i.question for i in bench.subjects["astronomy"].splits["test"]] == ["Q1", "Q4"]
     assert dict(bench.rejected) == {"invalid_text": 1, "field_too_long": 1}
+
+
+def test_an_unknown_subject_is_named_with_the_closest_ones(benchmarks):
+    from plumbing.user_error import UserError
+
+    with pytest.raises(UserError) as error:
+        load_benchmark(benchmarks["cmmlu"], ["chinese_histroy"])
+    assert "'chinese_histroy' (closest: chinese_history)" in str(error.value)
+    assert list(load_benchmark(benchmarks["cmmlu"], ["chinese_history"]).subjects) == ["chinese_history"]

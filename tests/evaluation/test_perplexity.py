@@ -50,3 +50,15 @@ def test_losses_per_source_and_token_weighted_per_language(loader):
     table = perplexity_table(results, list(languages.values()))
     assert "zh_b" in table and f"{by_name['en_a'].perplexity:.2f}" in table
     assert set(perplexity_json(results, list(languages.values()))["languages"]) == {"zh", "en"}
+
+
+def test_the_batch_count_is_what_was_scored_not_what_was_asked(loader):
+    """50 documents of 20-80 tokens, 20 % held out: far fewer than 100 global batches of 2 x 16 tokens exist."""
+    results = held_out_losses(lambda batch: batch["input_ids"].float().mean(), loader, max_batches=100)
+    for r in results:
+        scored = sum(1 for _ in loader.validation_batches(r.name, 100))
+        assert r.batches == scored < 100
+    languages = per_language(loader, results)
+    report = perplexity_json(results, languages)
+    assert [report["sources"][r.name]["batches"] for r in results] == [r.batches for r in results]
+    assert report["languages"]["zh"]["batches"] == sum(r.batches for r in results if r.name.startswith("zh"))
