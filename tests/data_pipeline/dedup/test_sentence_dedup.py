@@ -56,7 +56,7 @@ def test_species_articles_keep_their_names_and_fin_ray_counts(tmp_path, drive):
     for rid, sentence in counts:
         if sum(sentence in text for text in original.values()) == 1:  # a count no other article states
             assert sentence in cut[rid][0], (rid, sentence)
-    for rid, (text, reason, duplicate_of, audit) in cut.items():
+    for rid, (*_, audit) in cut.items():
         for piece in (audit or {}).get("removed", []):
             keeper_text, keeper_reason, *_ = cut[piece["duplicate_of"]]
             assert keeper_reason is None and piece["duplicate_of"] != rid
