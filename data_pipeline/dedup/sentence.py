@@ -20,6 +20,7 @@ removals.json {"<row>": [id, {"pieces": [[start, end, duplicate_of], ...], "reje
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,17 +75,17 @@ class SentenceDedupStage(CorpusStage):
     def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
         root = shard_dir(workdir / self.name, shard.index)
         root.mkdir(parents=True, exist_ok=True)
-        entries, keys, stats = [], [], []
+        entries, keys, stats = array("I"), array("Q"), []  # 12 + 8 bytes per span, as the files hold them
         with IdWriter(root) as ids:
             for row, record in enumerate(records):
                 ids.write(record)
                 stats.append(doc_stats(record))
                 for start, end, key in self.spans(text_of(record)):
-                    entries.append((row, start, end))
+                    entries.extend((row, start, end))
                     keys.append(key)
-        np.save(root / "spans.npy", np.array(entries, dtype=SPAN))
+        np.save(root / "spans.npy", np.frombuffer(entries, dtype=np.uint32).view(SPAN))
         np.save(root / "docs.npy", np.array(stats, dtype=DOC_STATS))
-        band_keys = np.array(keys, dtype=np.uint64).reshape(-1, 1)
+        band_keys = np.frombuffer(keys, dtype=np.uint64).reshape(-1, 1)
         write_band_files(workdir / self.name, shard.index, np.arange(len(keys), dtype=np.uint32), band_keys)
 
     def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
