@@ -2,8 +2,9 @@
 
     .venv-bench/bin/python bench/bench_filters.py [--repeat 3] [--copies 4]
 
-Run with the benchmark venv (datatrove is installed only there; `data_pipeline`'s filters need nothing beyond
-the standard library there). Documents: the English files of ../shared/data/corpus (datatrove's Gopher filters
+Run with the benchmark venv (datatrove is installed only there; the two Gopher stages and language id need
+nothing beyond the standard library, while the zh phrase filters also need jieba and opencc, which this
+benchmark does not run). Documents: the English files of ../shared/data/corpus (datatrove's Gopher filters
 are English-only), each copied --copies times. Ours includes language id (it needs meta.lang) and stores every
 signal under meta; datatrove's `filter()` only returns the verdict. Both judge every document with every rule
 (datatrove stops at the first failing rule, so does ours). Prints docs/s for each and the ratio; also our zh

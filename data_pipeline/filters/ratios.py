@@ -31,7 +31,7 @@ def _is_operator(text: str, i: int) -> bool:
     if unicodedata.category(text[i]) != "Sm":
         return False
     before, after = _neighbour(text, i, -1), _neighbour(text, i, 1)
-    return bool(before) and bool(after) and (before.isalnum() or before in ")]）⁻⁺") and (after.isalnum() or after in "([（")
+    return bool(before) and bool(after) and (before.isalnum() or before in ")]）⁻⁺") and (after.isalnum() or after in "([（-−")
 
 
 @dataclass

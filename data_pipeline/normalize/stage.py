@@ -4,9 +4,9 @@ Order matters: HTML entities are unescaped first, then leftover tags are removed
 then NFKC folds full-width Latin/digits and compatibility forms (``ＡＢＣ１２３`` → ``ABC123``), then
 control characters go and whitespace is collapsed per line while line breaks, which the line-level
 filters need, are kept. NFKC maps Chinese full-width punctuation ``，`` ``：`` to ASCII; we keep the
-Chinese forms (``。，！？：；`` are what zh text should contain, and the terminal-punctuation rule checks them),
-and so the Chinese range tilde ``～`` (NFKC: the ASCII symbol ``~``) and ellipsis ``…`` (NFKC: ``...``), which
-are punctuation in Chinese prose, not symbols.
+Chinese forms (``。，！？：；`` are what zh text should contain, and the terminal-punctuation rule checks them).
+Full-width operators (``＜＝＋～``) become ASCII symbols; the symbol ratio does not count an operator between
+two operands (``3~5``, ``I < Br``), so formulas and ranges are not symbol soup in either form.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _BREAK_TAG = re.compile(r"<\s*(?:br|/p|p|/div|div|/li|li)\s*/?>", re.IGNORECASE)
 _TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]{0,10}(?:\s[^<>]{0,200})?\s*/?>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]{2,8});")
 # NFKC turns these full-width forms to ASCII; Chinese text should keep them.
-_KEEP_FULL_WIDTH = "，！？：；（）～…"
+_KEEP_FULL_WIDTH = "，！？：；（）"
 _PROTECT = {ord(c): f"\ue000{i}" for i, c in enumerate(_KEEP_FULL_WIDTH)}
 _RESTORE = re.compile("\ue000([0-9])")
 

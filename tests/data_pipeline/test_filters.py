@@ -227,9 +227,10 @@ def test_code_block_in_a_zh_tutorial_is_exempt_from_prose_rules(cfg):
 
 @pytest.mark.parametrize("text", [
     # item 8: clean encyclopedia text the zh rules rejected.
-    # symbol_ratio: a spectrochemical series ("<" between ligands; ＜ is folded to "<" by NFKC)
+    # symbol_ratio: a spectrochemical series ("<" between ligands; ＜ and ～ are folded to "<" and "~" by NFKC)
     "光谱化学序列用以表示配体对分裂能Δ的影响大小，主要应用在晶体场理论中。常见配体的顺序如下，分裂能从小到大："
-    "I＜Br＜S＜SCN＜Cl＜NO＜F＜OH＜CO＜NCS＜py＜NH＜en＜bipy＜phen＜CN。左边的配体称为弱场配体，右边的称为强场配体。",
+    "I＜Br＜S＜SCN＜Cl＜NO＜F＜OH＜CO＜NCS＜py＜NH＜en＜bipy＜phen＜CN。左边的配体称为弱场配体，右边的称为强场配体。"
+    "反应的焓变ΔH＝－92kJ/mol，溶液的pH约为3～5。",
     # ellipsis_lines: 1 of 3 lines ends in "..."
     "《林投姐》为1988年由丁善玺执导的电影作品，改编自台湾民间广传的清代四大奇案之一。\n"
     "某日，吴由厦门经商返台，同行带回好友周俊，周行事聪颖果断，使吴视之为己出，更加以大力栽培。\n"

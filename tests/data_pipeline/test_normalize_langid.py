@@ -25,12 +25,6 @@ def test_traditional_to_simplified_is_opencc_and_text_is_unchanged_unless_asked(
     assert matching_key("百家樂 Casino") == "百家乐 casino"
 
 
-def test_nfkc_keeps_chinese_tilde_and_ellipsis():
-    # NFKC would turn ～ into the ASCII symbol "~" (a symbol for the ratio rules) and …… into "......".
-    out = normalize_text("每天服用3～5次……ＡＢＣ＜１０", NormalizeConfig())
-    assert out == "每天服用3～5次……ABC<10"
-
-
 def test_normalize_stage_rejects_text_that_becomes_empty():
     records = [{"id": "a", "text": "\u200b\u200b"}, {"id": "b", "text": "ok"}]
     out = list(NormalizeStage().run(iter(records), SHARD))
