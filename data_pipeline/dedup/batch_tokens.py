@@ -9,13 +9,12 @@ boundary: exactly what `[CJK]|[^\\W_CJK]+` finds (tested against it on real text
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-from data_pipeline.dedup.text import CJK_CODEPOINT_RANGES
+from data_pipeline.dedup.text import CJK_CODEPOINT_RANGES, fold
 
 SEPARATOR, WORD, CJK = 0, 1, 2
 
@@ -53,7 +52,7 @@ class TokenBatch:
 
 
 def tokenize_batch(texts: list[str]) -> TokenBatch:
-    normalized = [unicodedata.normalize("NFKC", text).casefold() for text in texts]
+    normalized = [fold(text) for text in texts]
     lengths = np.fromiter(map(len, normalized), dtype=np.int64, count=len(normalized))
     char_ends = np.cumsum(lengths)
     char_starts = char_ends - lengths

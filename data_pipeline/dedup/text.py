@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from data_pipeline.normalize.chinese_variants import to_simplified
+
 # Scripts written without spaces: every character is one token (Han, kana, Hangul).
 CJK_CODEPOINT_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x3040, 0x30FF), (0xAC00, 0xD7AF))
 _CJK_RANGES = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_CODEPOINT_RANGES)
@@ -17,16 +19,21 @@ _NON_WORD = re.compile(r"[\W_]+")
 _SENTENCE_END = re.compile(r"(?:[。！？；!?;]+[”’」』\"')）]*|\.+[\"')]*(?=\s|$)|\n)\s*")
 
 
+def fold(text: str) -> str:
+    """The spelling every dedup key is computed from: NFKC, Traditional → Simplified (OpenCC, the same key the
+    filters' word lists match on), casefold. A page copied into the other script is the same page."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).casefold()
+
+
 def normalize_for_hash(text: str) -> str:
-    """NFKC + casefold + every run of punctuation/whitespace collapsed to one space, so trivially different
-    copies ("Hello,  world!" / "hello world") hash equal while words stay apart."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return _NON_WORD.sub(" ", folded).strip()
+    """`fold` + every run of punctuation/whitespace collapsed to one space, so trivially different copies
+    ("Hello,  world!" / "hello world", 臺灣 / 台湾) hash equal while words stay apart."""
+    return _NON_WORD.sub(" ", fold(text)).strip()
 
 
 def shingle_tokens(text: str) -> list[str]:
-    """Tokens for shingling: each CJK character alone, other scripts by word (after NFKC + casefold)."""
-    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+    """Tokens for shingling: each CJK character alone, other scripts by word (after `fold`)."""
+    return _TOKEN.findall(fold(text))
 
 
 def is_cjk_char(token: str) -> bool:

@@ -11,7 +11,12 @@ a table also misses characters (the old fallback wrote "位於臺湾" for 位於
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+
+# OpenCC takes UTF-8, which cannot carry a lone surrogate (one a JSON "\\ud800" escape can put in a str); the
+# text between them is converted and the surrogates pass through untouched.
+_SURROGATES = re.compile("([\ud800-\udfff]+)")
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +30,11 @@ def to_simplified(text: str) -> str:
     """`text` in Simplified characters (ASCII-only text is returned as is, without calling OpenCC)."""
     if text.isascii():
         return text
-    return _t2s().convert(text)
+    try:
+        return _t2s().convert(text)
+    except UnicodeEncodeError:
+        parts = _SURROGATES.split(text)  # odd positions are the surrogate runs
+        return "".join(part if i % 2 else _t2s().convert(part) for i, part in enumerate(parts))
 
 
 def matching_key(text: str) -> str:
