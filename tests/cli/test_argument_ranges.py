@@ -73,6 +73,7 @@ def python_m(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
                           env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_a_bad_value_is_one_line_and_exit_2_as_a_process(tmp_path):
     """Before any checkpoint is read: the (existing) directory is not even looked at."""
     result = python_m("pretrain.generate", f"checkpoint={tmp_path}", "prompt=hi", "max_new_tokens=-5", "chat=true")
@@ -87,6 +88,7 @@ def test_sampling_at_top_p_zero_keeps_the_most_likely_token():
     assert sample_next(logits, temperature=1.0, top_p=0.0).tolist() == [1, 0]
 
 
+@pytest.mark.slow
 def test_generate_stdout_is_the_text_only_while_loading_writes_to_stdout(tmp_path):
     """What a checkpoint reader writes to stdout (DeepSpeed's zero_to_fp32 prints, its logger's handler bound to
     sys.stdout, a child process's descriptor 1) goes to stderr; stdout is exactly the generated text."""
@@ -138,6 +140,7 @@ def tiny_hf_model(tmp_path: Path) -> Path:
                              str(tmp_path / "tok" / "tokenizer.model"), torch.float32)
 
 
+@pytest.mark.slow
 def test_a_truncated_safetensors_file_is_one_line_naming_it(tmp_path):
     model_dir = tiny_hf_model(tmp_path)
     weights = model_dir / "model.safetensors"
