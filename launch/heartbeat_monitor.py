@@ -95,6 +95,13 @@ class HeartbeatMonitor:
         return max((v.record.step for v in self.ranks.values()), default=None)
 
     @property
+    def traces(self) -> tuple[set[str], set[str]]:
+        """The checkpoint directories and metrics files the ranks named in their beats (launch/progress.py)."""
+        records = [v.record for v in self.ranks.values()]
+        return ({r.checkpoint_dir for r in records if r.checkpoint_dir},
+                {r.metrics_file for r in records if r.metrics_file})
+
+    @property
     def start_step(self) -> int | None:
         """The step this attempt resumed from."""
         return min((v.record.start_step for v in self.ranks.values()), default=None)

@@ -30,9 +30,11 @@ class Incident:
     detected_at: float  # wall time (epoch seconds) the supervisor noticed
     exit_code: int | None = None  # the launcher's exit code ("exit"), None for a hang
     rank: int | None = None  # the rank that died or went silent first, when known
-    last_step: int | None = None  # furthest step any rank reported before the failure
+    # The furthest step the attempt completed: the newest of its heartbeats (rate-limited, so they can lag),
+    # its newest committed checkpoint and its last metrics record (launch/progress.py), after the teardown.
+    last_step: int | None = None
     resumed_step: int | None = None  # the step the next attempt started from
-    steps_lost: int | None = None  # last_step - resumed_step
+    steps_lost: int | None = None  # last_step - resumed_step (≥ 0: the resume point is one of last_step's traces)
     time_to_recover_s: float | None = None  # detection → first completed step of the next attempt
     # Where the recovery time went, in seconds (each None until known):
     #   teardown_s: detection → whole process group gone;  backoff_s: the wait before restarting;

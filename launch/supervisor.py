@@ -25,6 +25,7 @@ from pathlib import Path
 from launch.heartbeat_monitor import HeartbeatMonitor
 from launch.incidents import INCIDENTS_ENV, RUN_DIR_ENV, Incident, IncidentLog
 from launch.process_group import ProcessGroup
+from launch.progress import furthest_step
 from plumbing.user_error import UserError
 from pretrain.heartbeat import HEARTBEAT_DIR_ENV
 
@@ -201,7 +202,7 @@ class Supervisor:
                     # Woken by SIGCONT + SIGTERM, a hung job may still finish a step and checkpoint on its
                     # way out; count that progress too.
                     monitor.poll(time.monotonic())
-                    incident.last_step = monitor.last_step
+                    incident.last_step = furthest_step(monitor.last_step, *monitor.traces)
                     return AttemptResult(exit_code=code, incident=incident)
                 time.sleep(self.config.poll_interval_s)
         finally:

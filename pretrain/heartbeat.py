@@ -4,13 +4,16 @@ This module owns the format. When the environment variable `BAICHUAN_HEARTBEAT_D
 writes `$BAICHUAN_HEARTBEAT_DIR/rank<RANK>.json`::
 
     {"step": 42, "time": 1764370000.12, "pid": 1234, "rank": 0, "world_size": 16, "host": "node01",
-     "start_step": 40, "start_time": 1764369990.5, "first_step_time": 1764369991.7, "done": false}
+     "start_step": 40, "start_time": 1764369990.5, "first_step_time": 1764369991.7, "done": false,
+     "checkpoint_dir": "/runs/a/checkpoints", "metrics_file": "/runs/a/metrics.jsonl"}
 
 `step` is the last completed optimizer step, `time` the rank's wall clock (seconds since the epoch),
 `world_size` the number of ranks (from `WORLD_SIZE`; it lets the supervisor name a rank that never beat),
 `start_step`/`start_time` the step this process started from (the resumed step) and when it said so,
 `first_step_time` when it completed its first step past `start_step` (null until then), `done` true once
-training finished.
+training finished. `checkpoint_dir` and `metrics_file` (absolute, null when not given) name the run's other
+traces of progress: beats are rate-limited, so after a failure the newest committed checkpoint or the last
+metrics record can be ahead of the last beat, and the supervisor reads those too (launch/progress.py).
 
 How the trainer uses it::
 
@@ -56,6 +59,8 @@ class HeartbeatRecord:
     world_size: int = 1
     first_step_time: float | None = None
     done: bool = False
+    checkpoint_dir: str | None = None  # where the run commits checkpoints (absolute)
+    metrics_file: str | None = None  # the run's metrics JSONL (absolute; rank 0 writes it)
 
 
 def heartbeat_path(directory: Path, rank: int) -> Path:
@@ -72,8 +77,12 @@ class Heartbeat:
         world_size: int = 1,
         min_interval_s: float = 0.5,
         clock=time.monotonic,
+        checkpoint_dir: Path | None = None,
+        metrics_file: Path | None = None,
     ) -> None:
         self.directory = Path(directory) if directory is not None else None
+        # Absolute: the supervisor may run elsewhere than the ranks' working directory.
+        self._traces = {"checkpoint_dir": _absolute(checkpoint_dir), "metrics_file": _absolute(metrics_file)}
         self.rank = rank
         self.world_size = world_size
         self.min_interval_s = min_interval_s
@@ -86,10 +95,12 @@ class Heartbeat:
         self._host = socket.gethostname()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Heartbeat:
+    def from_env(cls, environ: Mapping[str, str] = os.environ, checkpoint_dir: Path | None = None,
+                 metrics_file: Path | None = None) -> Heartbeat:
         directory = environ.get(HEARTBEAT_DIR_ENV) or None
         return cls(Path(directory) if directory else None, rank=int(environ.get("RANK", "0")),
-                   world_size=int(environ.get("WORLD_SIZE", "1")))
+                   world_size=int(environ.get("WORLD_SIZE", "1")), checkpoint_dir=checkpoint_dir,
+                   metrics_file=metrics_file)
 
     @property
     def enabled(self) -> bool:
@@ -135,6 +146,7 @@ class Heartbeat:
             "start_time": self._start_time,
             "first_step_time": self._first_step_time,
             "done": done,
+            **self._traces,
         }
         if not self._directory_ready:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -167,6 +179,8 @@ def read_heartbeats(directory: Path) -> dict[int, HeartbeatRecord]:
                 first_step_time=_optional_float(raw.get("first_step_time")),
                 world_size=int(raw.get("world_size", 1)),
                 done=bool(raw.get("done", False)),
+                checkpoint_dir=_optional_str(raw.get("checkpoint_dir")),
+                metrics_file=_optional_str(raw.get("metrics_file")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue  # vanished between listing and reading, or not ours: the next poll reads it again
@@ -176,3 +190,11 @@ def read_heartbeats(directory: Path) -> dict[int, HeartbeatRecord]:
 
 def _optional_float(value) -> float | None:
     return None if value is None else float(value)
+
+
+def _optional_str(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _absolute(path: Path | str | None) -> str | None:
+    return None if path is None else os.path.abspath(path)

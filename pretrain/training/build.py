@@ -47,18 +47,20 @@ def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer
     resume_plan = plan_resume(store, config, to_yaml(config), rank, world_size)
     engine = build_step_engine(config, world_size, load_universal=resume_plan.universal,
                                checkpoint_writer=store.writer)
+    metrics = MetricsLogger(config.logging, rank, run_config=asdict(config))
     parts = TrainerParts(
         engine=engine,
         loader=loader,
         store=store,
         resume_plan=resume_plan,
-        metrics=MetricsLogger(config.logging, rank, run_config=asdict(config)),
+        metrics=metrics,
         guard=LossGuard(train.spike_sigma, train.spike_min_history, train.max_bad_steps),
         throughput=ThroughputMeter(config.model, train.seq_len, world_size, precision=train.precision,
                                    gpu=config.cluster.gpu),
         collectives=Collectives(engine.device),
         incidents_path=Path(config.logging.run_dir) / INCIDENTS_FILE,
-        heartbeat=Heartbeat.from_env(),
+        # The beats name the run's other traces of progress, for the supervisor's incident record.
+        heartbeat=Heartbeat.from_env(checkpoint_dir=Path(train.checkpoint_dir), metrics_file=metrics.path),
         stop=StopSignal(),
         callbacks=build_callbacks(config),
     )

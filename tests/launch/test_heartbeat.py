@@ -3,6 +3,7 @@
 import json
 import os
 import time
+from pathlib import Path
 
 import psutil
 
@@ -59,6 +60,20 @@ def test_read_heartbeats_skips_torn_and_foreign_files(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     assert sorted(read_heartbeats(tmp_path)) == [1]
     assert read_heartbeats(tmp_path / "missing") == {}
+
+
+def test_beats_name_the_runs_other_traces_as_absolute_paths_for_the_monitor(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Heartbeat(tmp_path / "beats", rank=0, checkpoint_dir=Path("ckpt"), metrics_file=Path("run/metrics.jsonl")).beat(3)
+    Heartbeat(tmp_path / "beats", rank=1, checkpoint_dir=Path("ckpt")).beat(3)  # only rank 0 writes metrics
+    record = read_heartbeats(tmp_path / "beats")[0]
+    assert record.checkpoint_dir == str(tmp_path / "ckpt")
+    assert record.metrics_file == str(tmp_path / "run" / "metrics.jsonl")
+    monitor = HeartbeatMonitor(tmp_path / "beats", started_at=0.0)
+    monitor.poll(1.0)
+    assert monitor.traces == ({str(tmp_path / "ckpt")}, {str(tmp_path / "run" / "metrics.jsonl")})
+    Heartbeat(tmp_path / "plain").beat(1)  # a trainer that names none (older ones too): no traces
+    assert read_heartbeats(tmp_path / "plain")[0].checkpoint_dir is None
 
 
 def _write(directory, rank, step, pid=None, host=None, done=False):

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from launch.incidents import read_incidents
+from launch.progress import COMMITTED_DIR, committed_step, furthest_step, last_logged_step
 from launch.supervisor import LaunchError, Supervisor, SupervisorConfig, with_resume_auto
 from pretrain.heartbeat import read_heartbeats
 
@@ -64,6 +65,33 @@ def test_crash_restarts_with_resume_auto_and_records_steps_lost(tmp_path, fake_c
     assert incident["time_to_recover_s"] > 0
     assert set(incident["phases"]) == {"teardown_s", "backoff_s", "startup_s", "first_step_s"}
     assert incident["gave_up"] is False and incident["source"] == "supervisor"
+
+
+def test_last_step_is_the_newest_trace_when_the_heartbeat_lags_the_checkpoint(tmp_path, fake_command, supervise):
+    """Beats are rate-limited: the attempt beat last at step 4, committed checkpoint 6 and logged step 7 before it
+    crashed. The record must say last step 7, resumed 6, one step lost — not last step 4 and none lost."""
+    run_dir = tmp_path / "run"
+    rc = supervise(fake_command("steps=9", "ckpt_every=3", "beat_every=4", "crash_at=7", "fail_attempts=1",
+                                f"run_dir={run_dir}"))
+    assert rc == 0
+    [incident] = read_incidents(tmp_path / "incidents.jsonl")
+    assert incident["last_step"] == 7 and incident["resumed_step"] == 6 and incident["steps_lost"] == 1
+    # Each trace alone: the checkpoint wins over a lagging beat even without a metrics log.
+    assert furthest_step(4, [str(run_dir / "checkpoints")], []) == 9  # the finished run's last save
+    assert furthest_step(4, [str(tmp_path / "missing")], [str(tmp_path / "missing.jsonl")]) == 4
+
+
+def test_progress_reads_the_stores_committed_directories_and_skips_a_torn_metrics_line(tmp_path):
+    from pretrain.checkpoint.store import STEP_DIR, step_dir_name
+
+    assert COMMITTED_DIR.pattern == STEP_DIR.pattern
+    for step in (3, 12):
+        (tmp_path / step_dir_name(step)).mkdir()
+    (tmp_path / f".tmp_{step_dir_name(15)}").mkdir()  # a save in flight is not committed
+    assert committed_step(tmp_path) == 12
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"step": 11, "loss": 2.0}\n{"step": 12, "loss": 1.9}\n{"step": 13, "lo')
+    assert last_logged_step(metrics) == 12
 
 
 def test_hang_is_detected_killed_and_restarted(tmp_path, fake_command, supervise):
