@@ -55,8 +55,12 @@ def load_model(args: EvaluateArgs):
     from pretrain.export import load_any_checkpoint
     from pretrain.model import BaichuanForCausalLM
 
-    # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them.
-    cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
+    from plumbing.stdout_guard import stdout_to_stderr
+
+    # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them;
+    # what DeepSpeed's reader prints goes to stderr, so stdout holds the result tables only.
+    with stdout_to_stderr():
+        cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
     model = BaichuanForCausalLM(cfg)
     model.load_state_dict(state_dict)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
