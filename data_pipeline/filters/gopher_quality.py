@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from data_pipeline.filters.base import SignalFilter
 from data_pipeline.filters.textstats import lines, units
 from data_pipeline.langid.script import ZH
+from data_pipeline.normalize.chinese_variants import to_simplified
 
 _BULLETS = ("•", "●", "○", "■", "□", "▪", "◆", "◇", "►", "▶", "-", "*", "·", "‣", "⁃")
 _ELLIPSES = ("...", "…", "。。。")
@@ -54,7 +55,8 @@ class GopherQualityFilter(SignalFilter):
         stop = self._stop_words.get(lang, frozenset())
         if lang == ZH:
             alpha = sum(1 for u in tokens if not u.isascii())
-            stop_hits = sum(1 for u in tokens if u in stop)
+            # On the Simplified spelling, so one list serves Traditional text (這/與/為 are 这/与/为).
+            stop_hits = sum(1 for u in units(to_simplified(text), lang) if u in stop)
             mean_len = 0.0
         else:
             alpha = sum(1 for w in tokens if any(c.isalpha() for c in w))

@@ -248,3 +248,19 @@ def test_clean_encyclopedia_text_passes_the_zh_rules(cfg, text):
 
     [record] = list(NormalizeStage(cfg.normalize).run(iter([{"id": "x", "text": text}]), SHARD))
     assert judge(cfg, record["text"])[0] is None
+
+
+def test_zh_stop_words_are_counted_on_the_simplified_spelling(cfg):
+    # The list is Simplified (这, 与, 为); a Traditional copy of a real article (這, 與, 為) counts the same.
+    import opencc
+
+    from tests.real_text import corpus_records
+
+    to_traditional = opencc.OpenCC("s2t")
+    gopher = stage(cfg, "gopher_quality")
+    docs = [r["text"] for r in corpus_records() if r["id"].startswith("cmrc2018/")][:40]
+    differing = [t for t in docs if to_traditional.convert(t) != t and any(c in t for c in "这与为")]
+    assert len(differing) >= 10
+    for text in differing:
+        simplified = gopher.compute(text, "zh")["stop_words"]
+        assert gopher.compute(to_traditional.convert(text), "zh")["stop_words"] == simplified > 0
