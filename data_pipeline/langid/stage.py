@@ -1,10 +1,12 @@
-"""Language-id stage: sets meta.lang / meta.lang_score / meta.lang_votes and rejects unwanted languages."""
+"""Language-id stage: sets meta.lang (ISO 639-1, or zh/en/mixed/other), meta.lang_score (the model's confidence) and
+meta.lang_votes; rejects languages not in `langid.keep` as langid:<code>."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from data_pipeline.langid.script import LangIdConfig, guess_language
+from data_pipeline.langid.identify import guess_language
+from data_pipeline.langid.script import LangIdConfig
 from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
 
 

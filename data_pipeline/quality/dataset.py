@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from data_pipeline.errors import UserError
 from data_pipeline.filters import DOCUMENT_FILTERS, LineCleaner
-from data_pipeline.langid.script import EN, ZH, LangIdConfig, guess_language
+from data_pipeline.langid.identify import guess_language
+from data_pipeline.langid.script import EN, ZH, LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig, normalize_text
 from data_pipeline.quality.junk import generate_junk
 from data_pipeline.quality.model import LANGS
@@ -59,7 +60,7 @@ def language_of(text: str, langid: LangIdConfig) -> str | None:
     if guess.lang in LANGS:
         return guess.lang
     if guess.lang == "mixed":
-        return ZH if guess.votes[ZH] >= guess.votes[EN] else EN
+        return ZH if guess.votes.get(ZH, 0) >= guess.votes.get(EN, 0) else EN
     return None  # other scripts / symbol soup: the heuristics' job, not the model's
 
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from data_pipeline.errors import UserError
-from data_pipeline.langid.script import LangIdConfig, guess_language, split_by_language
+from data_pipeline.langid.identify import guess_language
+from data_pipeline.langid.script import LangIdConfig, split_by_language
 from data_pipeline.quality.config import QualityConfig
 from data_pipeline.quality.model import QualityModel
 from data_pipeline.stage import ShardInfo, Stage, meta_of, reject
