@@ -13,26 +13,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from data_pipeline.errors import UnreadableShardError, UserError
+from data_pipeline.readers.html import HTML_SUFFIXES, read_html_records
 from data_pipeline.readers.huggingface import read_hf_records
 from data_pipeline.readers.jsonl import read_jsonl_records
 from data_pipeline.readers.parquet import read_parquet_records
 from data_pipeline.readers.text import read_text_records
 from data_pipeline.readers.validate import ReaderOptions
+from data_pipeline.readers.warc import is_warc_file, read_warc_records
 from data_pipeline.stage import ShardInfo
+from data_pipeline.web.options import WebConfig, web_options
 from plumbing.input_files import announce_inputs, resolve_input_files
 
 SUFFIX_FORMATS = {
     ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl",
     ".jsonl.zst": "jsonl", ".jsonl.zstd": "jsonl", ".parquet": "parquet", ".txt": "text",
+    ".warc": "warc", ".warc.gz": "warc", ".wet": "warc", ".wet.gz": "warc", ".arc.gz": "warc",
+    **{suffix: "html" for suffix in HTML_SUFFIXES},
 }
-FORMATS = ("auto", "jsonl", "parquet", "text", "hf_disk")
+FORMATS = ("auto", "jsonl", "parquet", "text", "hf_disk", "warc", "html")
 
 
 @dataclass
 class InputConfig:
     # Typed Any so that one path needs no brackets, as in every other command; validation stores a list.
     paths: Any = field(default_factory=list)  # a file, glob or folder, or a list of them (save_to_disk = HF)
-    format: str = "auto"  # auto (by suffix) | jsonl | parquet | text | hf_disk
+    format: str = "auto"  # auto (by suffix, a WARC also by its first bytes) | jsonl | parquet | text | hf_disk | warc | html
     text_field: str = "text"
     id_field: str = "id"
     text_mode: str = "file"  # plain text: one document per "file" or per blank-line "paragraph"
@@ -40,6 +45,7 @@ class InputConfig:
     hf_name: str | None = None  # a dataset for datasets.load_dataset (hub name or local script/folder)
     hf_split: str = "train"
     hf_shards: int = 4
+    web: WebConfig = field(default_factory=WebConfig)  # WARC/WET/HTML: extractor, page limit, WARC sharding
 
 
 @dataclass(frozen=True)
@@ -48,11 +54,11 @@ class ShardSource:
 
     info: ShardInfo
     location: str
-    format: str  # jsonl | parquet | text | hf_disk | hf_name
+    format: str  # jsonl | parquet | text | hf_disk | hf_name | warc | html
     options: ReaderOptions
     text_mode: str = "file"
     hf_split: str = "train"
-    part: int = 0  # an HF dataset is read as `parts` contiguous slices; this source is slice `part`
+    part: int = 0  # an HF dataset or a big WARC is read as `parts` contiguous slices; this is slice `part`
     parts: int = 1
 
     def read(self) -> Iterator[dict]:
@@ -62,6 +68,10 @@ class ShardSource:
             return read_parquet_records(self.location, self.options)
         if self.format == "text":
             return read_text_records(self.location, self.options, self.text_mode)
+        if self.format == "warc":
+            return read_warc_records(self.location, self.options, self.part, self.parts)
+        if self.format == "html":
+            return read_html_records(self.location, self.options)
         from_disk = self.format == "hf_disk"
         return read_hf_records(self.location, self.hf_split, from_disk, self.part, self.parts, self.options)
 
@@ -73,10 +83,18 @@ def format_of(path: str, configured: str) -> str:
     if os.path.isdir(path):
         return "hf_disk"
     for suffix, fmt in SUFFIX_FORMATS.items():
-        if path.endswith(suffix):
+        if path.lower().endswith(suffix):
             return fmt
-    raise UserError(f"cannot tell the format of {path}", "name it .jsonl/.jsonl.gz/.jsonl.zst/.parquet/.txt "
-                    "or set input.format")
+    if is_warc_file(path):
+        return "warc"
+    raise UserError(f"cannot tell the format of {path}", "name it .jsonl/.jsonl.gz/.jsonl.zst/.parquet/.txt/"
+                    ".warc.gz/.html or set input.format")
+
+
+def _warc_parts(path: str, web: WebConfig) -> int:
+    """How many shards a WARC is read as: one per `warc_shard_mb` of file (readers.warc splits at records)."""
+    shard_bytes = web.warc_shard_mb << 20
+    return max(1, -(-os.path.getsize(path) // shard_bytes))
 
 
 def _is_hf_saved_dataset(folder: str) -> bool:
@@ -91,7 +109,7 @@ def discover_sources(cfg: InputConfig, announce: bool = False, key: str = "input
         raise UserError("no input given", "set input.paths=[file.jsonl,...] or input.hf_name=<dataset>")
     if cfg.format not in FORMATS:
         raise UserError(f"input.format={cfg.format!r} is not one of {FORMATS}", "pick one of them")
-    options = ReaderOptions(cfg.text_field, cfg.id_field, cfg.max_chars)
+    options = ReaderOptions(cfg.text_field, cfg.id_field, cfg.max_chars, web_options(cfg.web))
     plan: list[tuple[str, str, int, int]] = []  # (location, format, part, parts)
     files = resolve_input_files(cfg.paths, tuple(SUFFIX_FORMATS), key=key,
                                 read_whole=_is_hf_saved_dataset) if cfg.paths else []
@@ -99,7 +117,7 @@ def discover_sources(cfg: InputConfig, announce: bool = False, key: str = "input
         announce_inputs(files)
     for path in files:
         fmt = format_of(path, cfg.format)
-        parts = cfg.hf_shards if fmt == "hf_disk" else 1
+        parts = cfg.hf_shards if fmt == "hf_disk" else _warc_parts(path, cfg.web) if fmt == "warc" else 1
         plan.extend((path, fmt, part, parts) for part in range(parts))
     if cfg.hf_name:
         plan.extend((cfg.hf_name, "hf_name", part, cfg.hf_shards) for part in range(cfg.hf_shards))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from data_pipeline.stage import REJECT_REASON, reject
 from data_pipeline.text_validity import INVALID_TEXT, holds_lone_surrogate, with_replacement_characters
+from data_pipeline.web.options import WebOptions
 
 READ_STAGE = "read"
 RAW_PREVIEW_CHARS = 2000  # how much of an unparseable line a rejected record keeps, for the audit
@@ -16,6 +17,7 @@ class ReaderOptions:
     text_field: str = "text"
     id_field: str = "id"
     max_chars: int = 1_000_000  # longer documents are rejected (read:too_long), never truncated silently
+    web: WebOptions = field(default_factory=WebOptions)  # WARC/WET/HTML input: extraction and page limits
 
 
 def rejected_raw(record_id: str, rule: str, raw: str = "") -> dict:
