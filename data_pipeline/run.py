@@ -18,6 +18,7 @@ from data_pipeline.dedup import build_dedup_stages
 from data_pipeline.errors import UserError
 from data_pipeline.executors import run_pipeline_for
 from data_pipeline.filters import build_document_filters, build_line_cleaner
+from data_pipeline.filters.url import UrlFilter
 from data_pipeline.langid import LangIdStage
 from data_pipeline.normalize import NormalizeStage
 from data_pipeline.readers import discover_sources
@@ -28,6 +29,8 @@ from plumbing.atomic_write import atomic_write_json
 def build_stages(cfg: PipelineConfig) -> list[Stage]:
     """The configured stage list, in pipeline order (reading is the executor's, from the sources)."""
     stages: list[Stage] = [NormalizeStage(cfg.normalize), LangIdStage(cfg.langid)]
+    if cfg.filters.url.any_list():  # first: a blocked page costs nothing more
+        stages.insert(0, UrlFilter(cfg.filters.url))
     if cfg.filters.enabled:
         stages += build_document_filters(cfg.filters, cfg.langid)
         stages.append(build_line_cleaner(cfg.filters, cfg.langid))

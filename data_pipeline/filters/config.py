@@ -12,6 +12,7 @@ from data_pipeline.filters.length import LengthThresholds
 from data_pipeline.filters.lines import LineCleaningThresholds
 from data_pipeline.filters.punctuation import PunctuationThresholds
 from data_pipeline.filters.ratios import RatioThresholds
+from data_pipeline.filters.url import UrlFilterConfig
 
 
 @dataclass
@@ -28,7 +29,8 @@ class LanguageFilters:
 
 @dataclass
 class FiltersConfig:
-    enabled: bool = True
+    enabled: bool = True  # the heuristic document filters and the line cleaner (not the URL lists)
+    url: UrlFilterConfig = field(default_factory=UrlFilterConfig)  # block lists; no list = no url stage
     zh: LanguageFilters = field(default_factory=LanguageFilters)
     en: LanguageFilters = field(default_factory=LanguageFilters)
 
