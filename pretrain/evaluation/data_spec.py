@@ -48,5 +48,6 @@ def checkpoint_data(checkpoint: str) -> tuple[DataConfig, int]:
     """(data config, train.seq_len) a training checkpoint was trained with."""
     from pretrain.checkpoint import read_run
 
-    ref, saved = read_run(checkpoint)
+    # verify=False: the model load before this digested every file already; reading the config is enough.
+    ref, saved = read_run(checkpoint, verify=False)
     return _to_data_config(saved.data, f"{ref.path}/config.yaml"), int(saved.train.seq_len)

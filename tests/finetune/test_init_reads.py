@@ -165,3 +165,14 @@ def test_zero3_init_ranks_wait_for_rank_0s_open_outside_any_collective(monkeypat
     monkeypatch.setattr(dist, "get_rank", lambda: 1)
     with pytest.raises(ConfigError, match="does not fit"):  # the same line on every rank
         copy_initial_weights(model, lambda: pytest.fail("rank 1 read the weights"), partitioned=True)
+
+
+def test_evaluations_data_config_reads_the_run_config_only(pretrained, reads, base_config):
+    # pretrain.evaluation task=ppl loads (and so verifies) the model first; its data config read digested the
+    # whole checkpoint a second time.
+    from pretrain.evaluation.data_spec import checkpoint_data
+
+    root, _, _ = pretrained
+    data, seq_len = checkpoint_data(str(root))
+    assert seq_len == base_config.train.seq_len and data.sources[0].name == "zh"
+    assert reads == {"digest": [], "load": []}
