@@ -74,17 +74,19 @@ def decode_page(data: bytes, header_charset: str | None = None) -> Decoded | Non
         return Decoded(text, "utf-8", "bom") if text is not None else None
     if data.isascii():
         return Decoded(data.decode("ascii"), "ascii", "ascii")
+    declared = [(source, codec_for(label)) for source, label in (("header", header_charset),
+                                                                 ("meta", meta_charset(data)))]
+    for source, codec in declared:
+        # Valid UTF-8 by chance is vanishingly rare for other encodings' text: a UTF-8 label that decodes holds
+        # (and the detector, the costly step, is skipped for the common case).
+        if codec == "utf-8" and (text := _decodes(data, codec)) is not None:
+            return Decoded(text, codec, source)
     detected = codec_for(detect_encoding(data))
     detected_text = _decodes(data, detected) if detected else None
-    for source, label in (("header", header_charset), ("meta", meta_charset(data))):
-        codec = codec_for(label)
-        if codec is None:
+    for source, codec in declared:
+        if codec is None or codec == "utf-8" or (text := _decodes(data, codec)) is None:
             continue
-        text = _decodes(data, codec)
-        if text is None:
-            continue
-        # Valid UTF-8 by chance is vanishingly rare for other encodings' text, so a UTF-8 label that decodes holds.
-        if codec != "utf-8" and detected_text is not None and detected != codec and _multi_byte(detected):
+        if detected_text is not None and detected != codec and _multi_byte(detected):
             return Decoded(detected_text, detected, "detected")  # the declared label is wrong (see above)
         return Decoded(text, codec, source)
     if detected_text is not None:
