@@ -18,6 +18,7 @@ from data_pipeline.errors import UserError
 from data_pipeline.filters.config import FiltersConfig
 from data_pipeline.langid.script import LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig
+from data_pipeline.pii.stage import PiiConfig
 from data_pipeline.quality.config import QualityConfig
 from data_pipeline.readers.source import InputConfig
 from plumbing.command_line import CommandLine
@@ -54,6 +55,7 @@ class PipelineConfig:
     langid: LangIdConfig = field(default_factory=LangIdConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
@@ -74,6 +76,7 @@ def validate_pipeline_config(cfg: PipelineConfig) -> None:
     if cfg.quality.model_path and not Path(cfg.quality.model_path).is_file():
         raise UserError(f"quality.model_path {cfg.quality.model_path} does not exist",
                         "train one with `python -m data_pipeline.quality train` or set quality.model_path=null")
+    cfg.pii.validate()
     if cfg.input.max_chars <= 0:
         raise UserError(f"input.max_chars={cfg.input.max_chars} must be positive", "set a positive limit")
 

@@ -1,6 +1,7 @@
 """Run the data pipeline: ``python -m data_pipeline.run input.paths=[a.jsonl,b.jsonl.gz] output.dir=OUT``.
 
-read → normalize → langid → document filters → line cleaning → quality score + threshold → dedup → write
+read → [url] → normalize → langid → document filters → line cleaning → quality score + threshold → [pii] → dedup →
+write
 kept/, rejected/, stats.json and report.md under output.dir. Running it again on the same output.dir skips
 finished shards (see data_pipeline.executors.local).
 """
@@ -21,6 +22,7 @@ from data_pipeline.filters import build_document_filters, build_line_cleaner
 from data_pipeline.filters.url import UrlFilter
 from data_pipeline.langid import LangIdStage
 from data_pipeline.normalize import NormalizeStage
+from data_pipeline.pii import PiiStage
 from data_pipeline.readers import discover_sources
 from data_pipeline.stage import Stage
 from plumbing.atomic_write import atomic_write_json
@@ -38,6 +40,8 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         from data_pipeline.quality.stage import QualityStage
 
         stages.append(QualityStage.from_config(cfg.quality, cfg.langid))
+    if cfg.pii.enabled:  # after the judges of the text as written, before dedup compares it
+        stages.append(PiiStage(cfg.pii))
     # Dedup runs last: it keeps the highest meta.quality_score of each duplicate cluster.
     stages += build_dedup_stages(cfg.dedup)
     return stages

@@ -123,6 +123,7 @@ class OutcomeTally:
     chars_rejected: int = 0
     rules: dict[str, dict[str, int]] = field(default_factory=dict)  # "stage:rule" -> {"docs", "chars"}
     lines_dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> {"lines", "chars"}
+    pii: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> {"docs", "replaced"}, from meta.pii
 
     def add_record(self, record: dict) -> None:
         chars = text_chars(record)
@@ -143,24 +144,32 @@ class OutcomeTally:
                     removed_chars[reason] = removed_chars.get(reason, 0) + len(str(line.get("text", "")))
             for reason, lines in dropped.items():
                 _bump(self.lines_dropped, str(reason), lines=int(lines), chars=removed_chars.get(str(reason), 0))
+        pii = meta.get("pii")
+        if isinstance(pii, dict):  # the pii stage's replacements per kind
+            for kind, replaced in pii.items():
+                if isinstance(replaced, int) and not isinstance(replaced, bool):
+                    _bump(self.pii, str(kind), docs=1, replaced=replaced)
 
     def add(self, other: OutcomeTally) -> None:
         for name in ("docs_kept", "chars_kept", "docs_rejected", "chars_rejected"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for mine, theirs in ((self.rules, other.rules), (self.lines_dropped, other.lines_dropped)):
+        for mine, theirs in ((self.rules, other.rules), (self.lines_dropped, other.lines_dropped),
+                             (self.pii, other.pii)):
             for key, slot in theirs.items():
                 _bump(mine, key, **slot)
 
     def to_dict(self) -> dict:
         return {"docs_kept": self.docs_kept, "chars_kept": self.chars_kept, "docs_rejected": self.docs_rejected,
                 "chars_rejected": self.chars_rejected, "rules": {k: dict(self.rules[k]) for k in sorted(self.rules)},
-                "lines_dropped": {k: dict(self.lines_dropped[k]) for k in sorted(self.lines_dropped)}}
+                "lines_dropped": {k: dict(self.lines_dropped[k]) for k in sorted(self.lines_dropped)},
+                "pii": {k: dict(self.pii[k]) for k in sorted(self.pii)}}
 
     @classmethod
     def from_dict(cls, data: dict) -> OutcomeTally:
-        tally = cls(**{k: v for k, v in data.items() if k not in ("rules", "lines_dropped")})
+        tally = cls(**{k: v for k, v in data.items() if k not in ("rules", "lines_dropped", "pii")})
         tally.rules = {k: dict(v) for k, v in data.get("rules", {}).items()}
         tally.lines_dropped = {k: dict(v) for k, v in data.get("lines_dropped", {}).items()}
+        tally.pii = {k: dict(v) for k, v in data.get("pii", {}).items()}
         return tally
 
 

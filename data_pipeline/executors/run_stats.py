@@ -59,8 +59,13 @@ def build_stats(results: dict[str, dict], stage_order: list[str], shard_order: l
               for name in shard_order if name in results]
     errors = [{"shard": name, "source": results[name]["source"], "error": err}
               for name in shard_order if name in results for err in results[name]["errors"]]
+    languages = by_language(per_shard)
+    pii = OutcomeTally()
+    for tally in languages.values():
+        pii.add(OutcomeTally.from_dict(tally))
     return {"totals": totals, "stages": stages, "shards": shards, "errors": errors,
-            "by_language": by_language(per_shard), "by_source": by_source(per_shard)}
+            "pii": pii.to_dict()["pii"],  # {kind: {docs, replaced}} over the run; empty without the pii stage
+            "by_language": languages, "by_source": by_source(per_shard)}
 
 
 def by_language(per_shard: list[dict]) -> dict[str, dict]:

@@ -24,7 +24,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_end_to_end_jsonl_and_gz(tmp_path, write_lines, clean_records):
-    a = write_lines("a.jsonl", [*clean_records[:3], clean_records[0], "{oops", {"id": "short", "text": "太短"}])
+    a = write_lines("a.jsonl", [*clean_records[:3], clean_records[0], "{oops", {"id": "short", "text": "这段文字太短了。"}])
     b = tmp_path / "b.jsonl.gz"
     b.write_bytes(gzip.compress("\n".join(json.dumps(r, ensure_ascii=False) for r in clean_records[3:]).encode()))
     out = tmp_path / "out"
