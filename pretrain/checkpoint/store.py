@@ -205,15 +205,20 @@ class CheckpointStore:
             self.finish(group)
         return save.final
 
+    def writing(self) -> bool:
+        """True while this rank's bytes of the save in flight are not all durable yet."""
+        return self.in_flight is not None and not self.writer.done()
+
     def poll(self, collectives: Collectives | None = None) -> bool:
         """Commit the save in flight once every rank's bytes are durable. Every rank calls it at the same step
-        (they all know a save is in flight); it costs one small all-reduce per step while one is."""
+        (they all know a save is in flight); it costs one small all-reduce per step while one is. The training
+        loop does not call it: its ranks vote with `writing()` inside the step's own all-reduce and `finish`."""
         if self.in_flight is None:
             return False
         group = collectives or Collectives.solo_process()
         blocked = time.perf_counter()
         report = self.in_flight.report
-        pending = group.any(not self.writer.done())
+        pending = group.any(self.writing())
         report.stall += time.perf_counter() - blocked
         if pending:
             return False

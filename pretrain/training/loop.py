@@ -151,8 +151,10 @@ class Trainer:
             if self.guard.record(result.verdict is not None):
                 self.rollback()
                 continue
-            self.store.poll(self.collectives)  # an async save commits once every rank's bytes are durable
-            stopping = self.collectives.any(self.stop.requested)
+            # Both flags were agreed in the step's one all-reduce (no collective of their own here).
+            if self.store.in_flight is not None and not result.save_pending:
+                self.store.finish(self.collectives)  # every rank's async bytes are durable: commit
+            stopping = result.stop_requested
             # A scheduled save waits out a streak of bad steps: a rollback must find a checkpoint from before it.
             scheduled = self.state.step % train.save_interval == 0 and self.guard.consecutive_bad == 0
             if scheduled or self.state.step == last_step or stopping:
@@ -171,7 +173,9 @@ class Trainer:
 
         Every rank reaches the same verdict because it is taken on all-reduced values. The micro batches'
         losses stay on the device until the last backward is queued: one all-reduce and one host sync per
-        step, not per micro batch, so a GPU never idles waiting for the host to judge a loss.
+        step, not per micro batch, so a GPU never idles waiting for the host to judge a loss. The same packet
+        carries what the ranks must agree on at the step end (a stop request, an async save still writing),
+        so the loop takes no other collective on an ordinary step.
         """
         learning_rate = self.engine.learning_rate  # the rate this step applies (the schedule steps inside)
         losses, fingerprint = [], 0
@@ -182,17 +186,19 @@ class Trainer:
             losses.append(loss.detach().float())
             self.engine.backward(loss)
         # The reduced gradients are complete now; their norm (before clipping) rides in the losses' all-reduce.
-        micro_losses, fingerprint, grad_norm = reduce_step_stats(
-            torch.stack(losses), fingerprint, self.engine.local_grad_square_sum(), self.collectives)
+        # A signal or a finished background write after this point is seen at the next step's reduction.
+        stats = reduce_step_stats(torch.stack(losses), fingerprint, self.engine.local_grad_square_sum(),
+                                  self.collectives, stop=self.stop.requested, writing=self.store.writing())
         verdict = None
-        for micro_loss in micro_losses:
+        for micro_loss in stats.micro_losses:
             verdict = verdict or self.guard.judge(micro_loss, self.state.loss_window)
-        if verdict is None and not math.isfinite(grad_norm):
+        if verdict is None and not math.isfinite(stats.grad_norm):
             verdict = "nonfinite_grad"
         applied = self.engine.optimizer_step(skip=verdict is not None)
         if not applied:
             verdict = verdict or "nonfinite_grad"  # the engine's own overflow check (fp16 loss scaling)
-        return StepResult(sum(micro_losses) / len(micro_losses), verdict, learning_rate, grad_norm, fingerprint)
+        return StepResult(sum(stats.micro_losses) / len(stats.micro_losses), verdict, learning_rate, stats.grad_norm,
+                          stats.fingerprint, stop_requested=stats.stop, save_pending=stats.writing)
 
     def _step_metrics(self, result: StepResult, tokens: int, seconds: float) -> dict:
         metrics = {
@@ -229,14 +235,29 @@ def batch_fingerprint(input_ids: torch.Tensor) -> int:
     return int((ids * weights).sum() % 1_000_000_007)
 
 
+# The step packet (float64, summed over ranks): two votes, the fingerprint, the gradients' sum of squares, then
+# one loss per micro batch. fp64 keeps the integer checksum and the vote counts exact.
+STOP_VOTES, WRITING_VOTES, FINGERPRINT, GRAD_SQUARES, FIRST_LOSS = range(5)
+
+
+@dataclass(frozen=True)
+class StepStats:
+    micro_losses: list[float]  # each micro batch's loss, averaged over data-parallel ranks
+    fingerprint: int  # summed over ranks
+    grad_norm: float  # global, from every rank's sum of squares
+    stop: bool  # some rank was asked to stop (SIGTERM/SIGUSR1)
+    writing: bool  # some rank's bytes of the async save in flight are not durable yet
+
+
 def reduce_step_stats(losses: torch.Tensor, fingerprint: int, grad_square_sum: torch.Tensor,
-                      collectives: Collectives) -> tuple[list[float], int, float]:
-    """Each micro batch's loss averaged over data-parallel ranks, the fingerprints summed over ranks, and the
-    global gradient norm from each rank's sum of squares: one all-reduce (fp64 keeps the integer checksum
-    exact) and one host sync."""
-    packed = torch.cat([losses.to(torch.float64), torch.tensor([float(fingerprint)], dtype=torch.float64,
-                                                                 device=losses.device),
-                        grad_square_sum.reshape(1).to(losses.device, torch.float64)])
+                      collectives: Collectives, stop: bool = False, writing: bool = False) -> StepStats:
+    """Everything the ranks agree on per step in one all-reduce and one host sync: the micro losses, the data
+    fingerprint, the global gradient norm and the step-end votes."""
+    device = losses.device
+    host = torch.tensor([float(stop), float(writing), float(fingerprint)], dtype=torch.float64)
+    packed = torch.cat([host.to(device), grad_square_sum.reshape(1).to(device, torch.float64),
+                        losses.to(torch.float64)])
     values = collectives.sum_(packed).tolist()
     ranks = collectives.world_size()
-    return [value / ranks for value in values[:-2]], int(values[-2]), math.sqrt(values[-1])
+    return StepStats([value / ranks for value in values[FIRST_LOSS:]], int(values[FINGERPRINT]),
+                     math.sqrt(values[GRAD_SQUARES]), values[STOP_VOTES] > 0, values[WRITING_VOTES] > 0)

@@ -24,3 +24,5 @@ class StepResult:
     learning_rate: float  # the rate this step applied (or would have)
     grad_norm: float  # global, before clipping; non-finite on a skipped nonfinite_grad step
     data_fingerprint: int  # equal across two runs ⇔ same samples in the same order
+    stop_requested: bool = False  # some rank was asked to stop: every rank saves and exits after this step
+    save_pending: bool = False  # some rank was still writing the async save in flight when the step reduced

@@ -9,8 +9,9 @@ log = logging.getLogger(__name__)
 
 
 class StopSignal:
-    """Ranks may receive the signal at different steps, so the loop agrees on it every step (an all-reduce of
-    `requested`): every rank stops after the same step and joins the same collective save."""
+    """Ranks may receive the signal at different steps, so the loop agrees on it every step (`requested` rides
+    in the step's statistics all-reduce, loop.py): every rank stops after the same step and joins the same
+    collective save. A signal that lands after the step's reduction is acted on one step later."""
 
     def __init__(self, install_handlers: bool = True):
         self.requested = False
@@ -19,5 +20,5 @@ class StopSignal:
                 signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame):
-        log.warning("received signal %d: checkpointing after this step, then exiting", signum)
+        log.warning("received signal %d: checkpointing at the end of this or the next step, then exiting", signum)
         self.requested = True

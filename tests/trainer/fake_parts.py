@@ -1,11 +1,12 @@
 """Fakes for the training loop's parts: a step engine without DeepSpeed, a loader of numbered samples and
-collectives that can pretend another rank asked to stop. The loop, the checkpoint store, the metrics file and the
-loss guard stay real."""
+collectives that count what the loop asks of them and can pretend another rank asked to stop. The loop, the
+checkpoint store, the metrics file and the loss guard stay real."""
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -20,6 +21,7 @@ from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
 from pretrain.stability import LossGuard
 from pretrain.training import Trainer, TrainerParts
+from pretrain.training.loop import STOP_VOTES
 from pretrain.training.stop_signal import StopSignal
 
 LOSS = 2.0
@@ -114,16 +116,35 @@ class FakeEngine:
         pass
 
 
-class StopFromAnotherRank(Collectives):
-    """One rank of a pretend group: after `step` calls to `any`, another rank has received SIGTERM."""
+class CountingCollectives(Collectives):
+    """One rank of a pretend group that counts every collective the loop takes. From the `other_rank_stops_at`-th
+    step reduction on, another rank has received SIGTERM: its stop vote arrives in the step packet."""
 
-    def __init__(self, stop_after_calls: int):
+    def __init__(self, other_rank_stops_at: int | None = None):
         super().__init__(torch.device("cpu"))
-        self.calls, self.stop_after_calls = 0, stop_after_calls
+        self.calls: Counter[str] = Counter()
+        self.other_rank_stops_at = other_rank_stops_at
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.calls["sum_"] += 1
+        if self.other_rank_stops_at is not None and self.calls["sum_"] >= self.other_rank_stops_at:
+            tensor[STOP_VOTES] += 1
+        return tensor
 
     def any(self, flag: bool) -> bool:
-        self.calls += 1
-        return flag or self.calls >= self.stop_after_calls
+        self.calls["any"] += 1
+        return flag
+
+    def all_gather_object(self, obj) -> list:
+        self.calls["all_gather_object"] += 1
+        return [obj]
+
+    def broadcast_object(self, obj, src: int = 0):
+        self.calls["broadcast_object"] += 1
+        return obj
+
+    def barrier(self) -> None:
+        self.calls["barrier"] += 1
 
 
 def loop_config(tmp_path: Path, *overrides: str) -> PretrainConfig:
@@ -135,11 +156,11 @@ def loop_config(tmp_path: Path, *overrides: str) -> PretrainConfig:
 
 
 def fake_trainer(config: PretrainConfig, engine: FakeEngine | None = None, collectives: Collectives | None = None,
-                 callbacks=()) -> Trainer:
+                 callbacks=(), store: CheckpointStore | None = None) -> Trainer:
     """The loop with real store, metrics, guard and resume planning around a fake engine and loader."""
     train = config.train
     engine = engine or FakeEngine(resolve_batch_layout(train, 1))
-    store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every)
+    store = store or CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every)
     parts = TrainerParts(
         engine=engine,
         loader=NumberedLoader(train.micro_batch_size),

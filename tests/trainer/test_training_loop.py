@@ -5,14 +5,18 @@ two DeepSpeed ranks in tests/deepspeed_engine and tests/integration."""
 from __future__ import annotations
 
 import math
+import threading
+import time
+from pathlib import Path
 
 from pretrain.callbacks import Callback
 from pretrain.checkpoint import CheckpointStore
+from pretrain.checkpoint.store import ENGINE_TAG
 from pretrain.config import resolve_batch_layout
 from tests.trainer.fake_parts import (
     LOSS,
+    CountingCollectives,
     FakeEngine,
-    StopFromAnotherRank,
     fake_trainer,
     incidents,
     loop_config,
@@ -142,22 +146,98 @@ def test_rollback_without_any_checkpoint_is_a_clear_error(tmp_path):
 def test_a_stop_requested_on_another_rank_saves_and_stops_every_rank_after_the_same_step(tmp_path):
     config = loop_config(tmp_path, "train.max_steps=10", "train.save_interval=100")
     engine = engine_for(config)
-    trainer = fake_trainer(config, engine, collectives=StopFromAnotherRank(stop_after_calls=3))
+    collectives = CountingCollectives(other_rank_stops_at=3)  # the vote arrives in step 3's reduction
+    trainer = fake_trainer(config, engine, collectives=collectives)
     assert trainer.stop.requested is False  # this rank never got the signal
     state = trainer.fit()
     assert state.step == 3 and engine.applied_steps == 3
     assert saved_steps(config) == [3]  # the stop saves, then exits
+    assert collectives.calls["sum_"] == 3 and collectives.calls["any"] == 0
 
 
-def test_a_local_signal_stops_after_the_current_step(tmp_path):
+def test_a_local_signal_stops_at_the_end_of_the_step_whose_reduction_carried_it(tmp_path):
     config = loop_config(tmp_path, "train.max_steps=10", "train.save_interval=100")
 
-    class SignalAtStep2(Callback):
+    class SignalInStep3(FakeEngine):
+        def forward(self, batch):
+            trainer.stop.requested |= len(self.seen_samples) == 4  # step 3's first micro batch
+            return super().forward(batch)
+
+    trainer = fake_trainer(config, SignalInStep3(resolve_batch_layout(config.train, 1)))
+    state = trainer.fit()
+    assert state.step == 3 and saved_steps(config) == [3]
+
+    # A signal after a step's reduction (here: at its end) rides in the next step's packet.
+    config = loop_config(tmp_path / "late", "train.max_steps=10", "train.save_interval=100")
+
+    class SignalAtEndOfStep2(Callback):
         def on_step_end(self, trainer):
             trainer.stop.requested = trainer.state.step == 2 or trainer.stop.requested
 
-    state = fake_trainer(config, callbacks=[SignalAtStep2()]).fit()
-    assert state.step == 2 and saved_steps(config) == [2]
+    state = fake_trainer(config, callbacks=[SignalAtEndOfStep2()]).fit()
+    assert state.step == 3 and saved_steps(config) == [3]
+
+
+class GatedSaveEngine(FakeEngine):
+    """Saves its state through the store's writer, as the DeepSpeed engine does; under `train.async_save` the
+    background write of a save is held until `release_at_step` has ended."""
+
+    def __init__(self, layout, store: CheckpointStore):
+        super().__init__(layout)
+        self.writer = store.writer
+        self.gate = threading.Event()
+
+    def save(self, checkpoint_dir):
+        super().save(checkpoint_dir)
+        self.writer.write_state({"gate": HeldPickle(self.gate)}, Path(checkpoint_dir) / ENGINE_TAG / "state.pt")
+
+
+class HeldPickle:
+    """Blocks the background writer that pickles it until `gate` is set (deepcopy by the snapshot: the same)."""
+
+    def __init__(self, gate: threading.Event):
+        self.gate = gate
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        self.gate.wait(30)
+        return (int, (0,))
+
+
+def test_every_step_takes_exactly_one_collective_even_while_an_async_save_is_in_flight(tmp_path):
+    """The step statistics, the stop vote and "my async bytes are durable" share one all-reduce (and one host
+    sync); a save's own collectives come only at the step end that starts or commits it."""
+    config = loop_config(tmp_path, "train.max_steps=8", "train.save_interval=4", "train.async_save=true")
+    train = config.train
+    store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, background=True)
+    engine = GatedSaveEngine(resolve_batch_layout(train, 1), store)
+    collectives = CountingCollectives()
+    ledgers: list[dict] = []  # per step: the collectives since the previous step's callback
+    latest_at_step: list[str | None] = []
+
+    class Ledger(Callback):  # runs before the loop's step-end commit and save
+        def on_step_end(self, trainer):
+            ledgers.append(dict(collectives.calls))
+            collectives.calls.clear()
+            latest = Path(train.checkpoint_dir) / "latest"
+            latest_at_step.append(latest.read_text().strip() if latest.exists() else None)
+            if trainer.state.step == 6:  # step 6's reduction still saw the bytes in flight
+                engine.gate.set()
+                deadline = time.monotonic() + 30
+                while not store.writer.done() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+    state = fake_trainer(config, engine, collectives=collectives, callbacks=[Ledger()], store=store).fit()
+    assert state.step == 8 and saved_steps(config) == [4, 8]
+    # Step 4's save is written in the background through steps 5 and 6; step 7's reduction finds every rank's
+    # bytes durable, so it is committed at the end of step 7.
+    assert latest_at_step == [None] * 7 + ["step_00000004"]
+    for step in (1, 2, 3, 4, 6, 7):
+        assert ledgers[step - 1] == {"sum_": 1}, f"step {step}: {ledgers[step - 1]}"
+    for step in (5, 8):  # plus the collectives of the save begun (5) or committed (8) at the previous step end
+        assert ledgers[step - 1]["sum_"] == 1 and "any" not in ledgers[step - 1], f"step {step}: {ledgers[step - 1]}"
 
 
 def test_a_second_launch_resumes_state_data_position_and_metrics_from_the_newest_checkpoint(tmp_path):
