@@ -5,6 +5,7 @@ applied, when to save, when to roll back and when to stop.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -231,8 +232,13 @@ class Trainer:
 def batch_fingerprint(input_ids: torch.Tensor) -> int:
     """A position-weighted checksum of a micro batch: equal per step across two runs ⇔ same samples, same order."""
     ids = input_ids.to("cpu", torch.int64).flatten()
-    weights = torch.arange(1, ids.numel() + 1, dtype=torch.int64) % 9973 + 1
-    return int((ids * weights).sum() % 1_000_000_007)
+    return int(torch.dot(ids, _fingerprint_weights(ids.numel())) % 1_000_000_007)
+
+
+@functools.lru_cache(maxsize=4)
+def _fingerprint_weights(numel: int) -> torch.Tensor:
+    # Built once per micro-batch shape instead of every micro batch (it runs on the host between the steps).
+    return torch.arange(1, numel + 1, dtype=torch.int64) % 9973 + 1
 
 
 # The step packet (float64, summed over ranks): two votes, the fingerprint, the gradients' sum of squares, then
