@@ -81,7 +81,11 @@ def suggested_threshold(scores: np.ndarray, labels: np.ndarray, keep: float = 0.
     good = scores[labels == 1]
     if len(good) == 0:
         return 0.5
-    return round(float(np.percentile(good, 100 * (1 - keep))), 4)
+    cut = float(np.percentile(good, 100 * (1 - keep)))
+    # Rounded for the model file, never upwards: a cut rounded up rejects the very document it was read off
+    # (keep=1.0 rejected the lowest calibration document, 0.68055... against a stored 0.6806).
+    stored = round(cut, 4)
+    return stored if stored <= cut else round(stored - 1e-4, 4)
 
 
 def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:

@@ -14,7 +14,13 @@ from data_pipeline.quality.junk import GENERATORS, generate_junk
 from data_pipeline.quality.metrics import roc_auc
 from data_pipeline.quality.model import QualityModel
 from data_pipeline.quality.stage import QualityStage
-from data_pipeline.quality.train import TrainConfig, collect_examples, is_held_out, train_quality_model
+from data_pipeline.quality.train import (
+    TrainConfig,
+    collect_examples,
+    is_held_out,
+    suggested_threshold,
+    train_quality_model,
+)
 from data_pipeline.stage import ShardInfo
 
 
@@ -117,6 +123,16 @@ def test_heldout_files_must_be_other_sources(tmp_path, write_lines, clean_record
                       "--out", str(tmp_path / "m.npz")])
     assert exit_info.value.code == 2
     assert "both a training and a held-out source" in capsys.readouterr().err
+
+
+def test_stored_threshold_keeps_what_it_was_read_off():
+    """The threshold is stored to 4 decimals; rounded up it rejected the calibration document it was set to
+    keep (CMRC TRIAL_142, score 0.68055..., stored 0.6806, with keep=1.0 in bench_junk_removal.py)."""
+    scores, labels = np.array([0.680552, 0.9, 0.95, 0.1]), np.array([1, 1, 1, 0])
+    threshold = suggested_threshold(scores, labels, keep=1.0)
+    assert (scores[labels == 1] >= threshold).all(), threshold
+    assert threshold == 0.6805
+    assert suggested_threshold(np.array([0.680549, 0.9]), np.array([1, 1]), keep=1.0) == 0.6805
 
 
 @pytest.mark.slow
