@@ -33,7 +33,7 @@ from fastwarc.warc import ArchiveIterator, HeaderMap, WarcRecordType
 
 from data_pipeline.errors import UnreadableShardError
 from data_pipeline.readers.validate import READ_STAGE, ReaderOptions, to_record
-from data_pipeline.stage import reject
+from data_pipeline.stage import REJECT_REASON, reject
 from data_pipeline.web.charset import charset_of_content_type
 from data_pipeline.web.page import page_record
 
@@ -150,7 +150,8 @@ def _read_run(path: str, start: int, end: int, options: ReaderOptions):
                     # Its bytes are right: what broke is after it, an unknown stretch counted as one record.
                     yield pending
                     yield reject({"id": f"{path}@>{failed_at}", "error": error}, READ_STAGE, "corrupt_record")
-                elif pending is not None:
+                elif pending is not None:  # the break outranks what the page step said of its bytes
+                    pending.pop(REJECT_REASON, None)
                     yield reject(_without_text({**pending, "error": error}), READ_STAGE, "corrupt_record")
                 else:
                     yield reject({"id": f"{path}@{start}", "error": error}, READ_STAGE, "corrupt_record")

@@ -71,7 +71,7 @@ def _good(i: int) -> bytes:
      [None, "read:corrupt_record", None]),
     ("garbage between records", lambda: [_good(0), b"\x00\xffnot a warc record\r\n" * 3, _good(2)],
      ["read:corrupt_record", None]),
-    ("digest mismatch", lambda: [warc_record("http://x/d", b"<p>x</p>")[:-8] + b"Y</p>\r\n\r\n", _good(1)],
+    ("digest mismatch", lambda: [warc_record("http://x/d", b"<p>x</p>")[:-9] + b"Y</p>\r\n\r\n", _good(1)],
      ["read:digest_mismatch", None]),
     ("binary response", lambda: [warc_record("http://x/png", b"\x89PNG\r\n\x1a\n\x00\x00", content_type="image/png")],
      ["read:not_html"]),
