@@ -6,11 +6,15 @@ Per shard, under `workdir/<stage name>/shard-NNNNN/`:
   docs.npy       quality_score (NaN when absent) and text length per record, in arrival order
   ids.jsonl      the record ids, one JSON string per line
   removals.json  written by fit: {"<row>": [id, duplicate_of]} for each record of the shard to remove
+  cluster-sizes.json  written by fit: {"<row>": [id, size]} for each kept member of a cluster of 2 or more;
+                 run() writes size (the original documents it stands for, rehydration weight) into
+                 meta.dup_cluster_size, and keeps an earlier stage's value or 1 on every other kept record
 `run` must see the records `observe` saw, in the same order (the executor contract); it checks the ids.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,8 +34,8 @@ from data_pipeline.dedup.bucket_store import (
     write_removals,
     write_summary,
 )
-from data_pipeline.dedup.clusters import DOC_STATS, UnionFind, doc_stats, rank_key
-from data_pipeline.stage import CorpusStage, ShardInfo, reject, text_of
+from data_pipeline.dedup.clusters import CLUSTER_SIZE, DOC_STATS, UnionFind, doc_stats, rank_key
+from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
 DUPLICATE_RULE = "duplicate"
 
@@ -128,10 +132,16 @@ class ClusterDedupStage(CorpusStage):
     def run(self, records: Iterator[dict], shard: ShardInfo) -> Iterator[dict]:
         if self.workdir is None:
             raise RuntimeError(f"{self.name}: run() before fit(); the executor must call fit first")
-        for record, kept_id in with_removals(self.workdir / self.name, shard.index, shard.name, records, self.name):
+        root = self.workdir / self.name
+        sizes_path = shard_dir(root, shard.index) / "cluster-sizes.json"
+        sizes = json.loads(sizes_path.read_text()) if sizes_path.exists() else {}
+        for row, (record, kept_id) in enumerate(with_removals(root, shard.index, shard.name, records, self.name)):
             if kept_id is not None:
                 record["duplicate_of"] = kept_id
                 reject(record, self.name, self.rule)
+            else:
+                meta = meta_of(record)
+                meta[CLUSTER_SIZE] = sizes[str(row)][1] if str(row) in sizes else int(meta.get(CLUSTER_SIZE, 1))
             yield record
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -148,13 +158,21 @@ class ClusterDedupStage(CorpusStage):
         for row in members.tolist():
             clusters[int(roots[row])].append(row)
         removals: dict[int, dict[str, list]] = defaultdict(dict)
+        kept_sizes: dict[int, int] = {}  # kept row -> original documents it stands for (its own included)
         removed = 0
+
+        def size_of(row: int) -> int:
+            shard, local = locate(offsets, row)
+            return int(docs[shard][local]["cluster_size"])
+
         for rows in clusters.values():
             for row, kept in self._split_cluster(sorted(rows, key=keep_key), root, offsets):
                 shard, local = locate(offsets, row)
                 removals[shard][str(local)] = [ids[row], ids[kept]]
+                kept_sizes[kept] = kept_sizes.get(kept, size_of(kept)) + size_of(row)
                 removed += 1
         write_removals(root, len(docs), removals)
+        _write_cluster_sizes(root, len(docs), offsets, ids, kept_sizes)
         return removed
 
     def _split_cluster(self, ranked: list[int], root: Path, offsets: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -169,6 +187,16 @@ class ClusterDedupStage(CorpusStage):
                 else:
                     left.append(row)
             ranked = left
+
+
+def _write_cluster_sizes(root: Path, num_shards: int, offsets: np.ndarray, ids: dict, kept_sizes: dict) -> None:
+    """shard-NNNNN/cluster-sizes.json: {"<row>": [id, size]} of the shard's kept cluster members."""
+    per_shard: dict[int, dict[str, list]] = defaultdict(dict)
+    for row, size in kept_sizes.items():
+        shard, local = locate(offsets, row)
+        per_shard[shard][str(local)] = [ids[row], size]
+    for shard in range(num_shards):
+        (shard_dir(root, shard) / "cluster-sizes.json").write_text(json.dumps(per_shard.get(shard, {})))
 
 
 def _batches(records: Iterator[dict]) -> Iterator[tuple[int, list[dict]]]:

@@ -8,8 +8,10 @@ import numpy as np
 from data_pipeline.stage import meta_of, text_of
 
 # What `observe` records per document so `fit` can rank copies without the text: quality_score (NaN when
-# absent) and text length, in arrival order (docs.npy).
-DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64)])
+# absent), text length and how many original documents the record already stands for (an earlier dedup
+# stage's meta.dup_cluster_size, else 1: exact then MinHash dedup add up), in arrival order (docs.npy).
+DOC_STATS = np.dtype([("quality", np.float32), ("length", np.int64), ("cluster_size", np.int64)])
+CLUSTER_SIZE = "dup_cluster_size"
 
 
 class UnionFind:
@@ -45,10 +47,11 @@ class UnionFind:
             parent = grand
 
 
-def doc_stats(record: dict) -> tuple[float, int]:
+def doc_stats(record: dict) -> tuple[float, int, int]:
     """One DOC_STATS row for `record`."""
-    quality = meta_of(record).get("quality_score")
-    return (np.nan if quality is None else float(quality), len(text_of(record)))
+    meta = meta_of(record)
+    quality = meta.get("quality_score")
+    return (np.nan if quality is None else float(quality), len(text_of(record)), int(meta.get(CLUSTER_SIZE, 1)))
 
 
 def rank_key(stat: np.void, record_id: str) -> tuple:
