@@ -1,6 +1,6 @@
 """`make demo`: the whole path on one machine, from raw zh/en text to a resumed DeepSpeed ZeRO checkpoint.
 
-    raw jsonl → data_pipeline.run → train_tokenizer → tokenize → 2-rank ZeRO-2 training (N steps)
+    raw jsonl + a crawled WARC → data_pipeline.run → train_tokenizer → tokenize → 2-rank ZeRO-2 training (N steps)
     → a second launch that resumes and continues to 2N steps → a sample continuation
     → learned (DoReMi) mixing weights and a held-out perplexity table → summary + loss PNG
 
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from launch.demo_corpus import generate_demo_corpus
+from launch.demo_warc import generate_demo_warc
 
 PY = sys.executable
 DEEPSPEED = str(Path(sys.executable).with_name("deepspeed"))
@@ -98,7 +99,7 @@ def main() -> int:
         import shutil
 
         shutil.rmtree(out)  # the demo always starts clean so its summary describes this run
-    raw = generate_demo_corpus(out / "raw")
+    raw = [*generate_demo_corpus(out / "raw"), generate_demo_warc(out / "raw")]  # text dumps and web pages
     env = {"BAICHUAN_DEMO_DIR": str(out)}
     timings = {}
     timings["pipeline"] = run([PY, "-m", "data_pipeline.run", f"input.paths=[{','.join(map(str, raw))}]",
