@@ -22,7 +22,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from data_pipeline.errors import UserError
-from data_pipeline.tokenizer.input_records import RecordFieldsConfig, file_stem, list_input_files
+from data_pipeline.tokenizer.input_records import WEIGHT_SOURCES, RecordFieldsConfig, file_stem, list_input_files
 from data_pipeline.tokenizer.shard_writing import (
     GROUPINGS,
     FileResult,
@@ -100,6 +100,7 @@ def tokenize(config: TokenizeConfig) -> dict:
     tokenizer = load_tokenizer_info(config.tokenizer)
     output = Path(config.output)
     output.mkdir(parents=True, exist_ok=True)
+    check_same_weighting(output, config)
     results: dict[str, FileResult] = {}
     todo = []
     emptied: set[str] = set()  # groups whose shards from a changed input file were discarded
@@ -136,6 +137,7 @@ def tokenize(config: TokenizeConfig) -> dict:
         "tokens_per_group": group_tokens,
         "documents": sum(e.documents for r in ordered for e in r.groups.values()),
         "rejected_records": dict(sorted(rejections.items())),
+        "weighting": weighting(config),
     }
     atomic_write_json(output / "summary.json", summary, sort_keys=True)
     return summary
@@ -151,6 +153,27 @@ def validate_tokenize_config(config: TokenizeConfig) -> None:
     config.input = input_entries(config.input)  # one path or a list: stored as the list
     if config.group_by not in GROUPINGS:
         raise UserError(f"group_by={config.group_by!r} is not one of {GROUPINGS}", "pick one of them")
+    if config.fields.weight_by not in WEIGHT_SOURCES:
+        raise UserError(f"fields.weight_by={config.fields.weight_by!r} is not one of {sorted(WEIGHT_SOURCES)}",
+                        "give dup_cluster_size (rehydrate by dedup cluster size) or leave it empty")
+    if config.fields.weight_cap < 1:
+        raise UserError(f"fields.weight_cap={config.fields.weight_cap} is below 1",
+                        "give the most copies one document may get, 1 or more")
+
+
+def check_same_weighting(output: Path, config: TokenizeConfig) -> None:
+    """Files finished by an earlier run are reused: refuse to mix shards written with another rehydration."""
+    summary = output / "summary.json"
+    if not summary.is_file():
+        return
+    before = json.loads(summary.read_text()).get("weighting", {"weight_by": "", "weight_cap": 1})
+    if before != weighting(config):
+        raise UserError(f"{output} holds shards written with weighting {before}, now {weighting(config)}",
+                        "write to a fresh output directory or rerun with the same fields.weight_by/weight_cap")
+
+
+def weighting(config: TokenizeConfig) -> dict:
+    return {"weight_by": config.fields.weight_by, "weight_cap": config.fields.weight_cap}
 
 
 def tokenize_command():

@@ -31,6 +31,29 @@ class RecordFieldsConfig:
     # Dotted paths into the record; a missing value falls back (file stem / script guess).
     source_field: str = "source"
     language_field: str = "meta.lang"
+    # Rehydration (FineWeb-2): "dup_cluster_size" writes each document min(meta.dup_cluster_size, weight_cap)
+    # times, so the loader samples a document that had many copies before dedup more often (Baichuan 2 used
+    # dedup cluster scores as sampling weights). "" = every document once. Copies are separate documents of the
+    # shards, which the loader's shuffle scatters; a cap keeps mass-duplicated boilerplate from dominating.
+    weight_by: str = ""
+    weight_cap: int = 1
+
+
+WEIGHT_SOURCES = {"": None, "dup_cluster_size": "meta.dup_cluster_size"}
+
+
+def copies_getter(fields: RecordFieldsConfig) -> Callable[[dict], int] | None:
+    """How many times a record is written (None = once), from `weight_by` capped at `weight_cap`."""
+    dotted = WEIGHT_SOURCES[fields.weight_by]
+    if dotted is None:
+        return None
+    get, cap = field_getter(dotted), fields.weight_cap
+
+    def copies(record: dict) -> int:
+        value = get(record)  # a record dedup never saw counts as unique
+        return min(cap, value) if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+    return copies
 
 
 class Document(NamedTuple):  # a tuple: built once per document, the cheapest record Python has
@@ -153,6 +176,7 @@ def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str,
     get_text = field_getter(fields.text_field)
     get_source = field_getter(fields.source_field)
     get_language = field_getter(fields.language_field)
+    get_copies = copies_getter(fields)
     for record in read_records(path, rejections):
         text = get_text(record)
         if not isinstance(text, str):
@@ -163,8 +187,10 @@ def read_documents(path: Path, fields: RecordFieldsConfig, rejections: dict[str,
             continue
         source = get_source(record)
         language = get_language(record)
-        yield Document(
+        document = Document(
             text,
             source if isinstance(source, str) and source else default_source,
             language if isinstance(language, str) and language else guess_language(text),
         )
+        for _ in range(1 if get_copies is None else get_copies(record)):
+            yield document
