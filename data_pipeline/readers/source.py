@@ -27,7 +27,7 @@ from plumbing.input_files import announce_inputs, resolve_input_files
 SUFFIX_FORMATS = {
     ".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".json.gz": "jsonl",
     ".jsonl.zst": "jsonl", ".jsonl.zstd": "jsonl", ".parquet": "parquet", ".txt": "text",
-    ".warc": "warc", ".warc.gz": "warc", ".wet": "warc", ".wet.gz": "warc", ".arc.gz": "warc",
+    ".warc": "warc", ".warc.gz": "warc", ".wet": "warc", ".wet.gz": "warc",
     **{suffix: "html" for suffix in HTML_SUFFIXES},
 }
 FORMATS = ("auto", "jsonl", "parquet", "text", "hf_disk", "warc", "html")
