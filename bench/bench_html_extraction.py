@@ -1,5 +1,5 @@
 """Main-text extraction: precision/recall/F1 with the benchmark's own scoring, and pages per CPU-second, our
-extraction path (data_pipeline.web.page: charset decoding, extraction, record checks) vs the library alone.
+extraction path (readers/webpage.py: charset decoding, extraction, record checks) vs the library alone.
 
     .venv/bin/python bench/bench_html_extraction.py [--repeat 3]
 
@@ -28,9 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from data_pipeline.readers.validate import ReaderOptions  # noqa: E402
+from data_pipeline.readers.webpage import page_record  # noqa: E402
 from data_pipeline.web.extract import ExtractOptions  # noqa: E402
 from data_pipeline.web.options import WebOptions  # noqa: E402
-from data_pipeline.web.page import page_record  # noqa: E402
 
 DATA = REPO / ".." / "shared" / "data" / "html"
 WORD = re.compile(r"\w+")

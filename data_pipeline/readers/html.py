@@ -1,6 +1,6 @@
 """HTML file reader: one page per `.html`/`.htm` file (optionally `.gz`), id = the file name without its
-extensions. The bytes go through the same decode + extract step as a WARC response (data_pipeline.web.page);
-with no HTTP header, the charset comes from `<meta charset>` or detection."""
+extensions. The bytes go through the same decode + extract step as a WARC response (readers/webpage.py); with
+no HTTP header, the charset comes from `<meta charset>` or detection."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from data_pipeline.errors import UnreadableShardError
 from data_pipeline.readers.validate import READ_STAGE, ReaderOptions
+from data_pipeline.readers.webpage import page_record
 from data_pipeline.stage import reject
-from data_pipeline.web.page import page_record
 
 HTML_SUFFIXES = (".html", ".htm", ".html.gz", ".htm.gz")
 

@@ -1,7 +1,7 @@
 """WARC and WET reader (fastwarc, resiliparse's WARC library): `response` pages and `conversion` texts → records.
 
 Every WARC record becomes one record, so nothing goes missing unseen: a `response` is decoded and extracted
-(data_pipeline.web.page); a WET `conversion` record is already text. Other types (request, metadata, warcinfo,
+(readers/webpage.py); a WET `conversion` record is already text. Other types (request, metadata, warcinfo,
 revisit, resource) are rejected as `read:warc_<type>` — counted in stats.json, never extracted. Each record
 keeps `meta.url` (WARC-Target-URI), `meta.fetch_time` (WARC-Date) and its WARC-Record-ID as `id`.
 
@@ -33,9 +33,9 @@ from fastwarc.warc import ArchiveIterator, HeaderMap, WarcRecordType
 
 from data_pipeline.errors import UnreadableShardError
 from data_pipeline.readers.validate import READ_STAGE, ReaderOptions, to_record
+from data_pipeline.readers.webpage import page_record
 from data_pipeline.stage import REJECT_REASON, reject
 from data_pipeline.web.charset import charset_of_content_type
-from data_pipeline.web.page import page_record
 
 WARC_MAGIC = b"WARC/1."
 GZIP_MAGIC = b"\x1f\x8b\x08"
