@@ -130,3 +130,14 @@ def test_discovery_splits_a_big_warc_into_shards(tmp_path):
     assert parts >= 2 and len(sources) == parts and {s.parts for s in sources} == {parts}
     counts = Counter(r["id"] for s in sources for r in s.read())
     assert sum(counts.values()) == 32 and set(counts.values()) == {4}  # each record once (ids repeat 4x)
+
+
+@pytest.mark.parametrize("key, value", [("extractor", "bs4"), ("favor", "speed"), ("max_page_bytes", 0)])
+def test_a_wrong_web_setting_is_a_user_error_naming_the_key(tmp_path, key, value):
+    from data_pipeline.errors import UserError
+
+    path = write_warc(tmp_path / "a.warc", real_warc_records()[:1])
+    cfg = InputConfig(paths=[str(path)])
+    setattr(cfg.web, key, value)
+    with pytest.raises(UserError, match=f"input.web.{key}"):
+        discover_sources(cfg)
