@@ -2,10 +2,10 @@
 
 Precision first (a product code is not an ID number): a candidate must stand alone (no letter or digit glued to
 either side, so a digit run inside a longer code never matches) and pass its kind's check —
-  email       local@domain.tld, the TLD letters only and not an image suffix (icon@2x.png is a file name)
+  email       local@domain.tld, the TLD letters only and not a file suffix (icon@2x.png, hls@0.8.9.js)
   ipv4/ipv6   valid to the stdlib `ipaddress` (IPv6: 3+ groups written), by default only global addresses
               (192.168.1.1, 127.0.0.1, documentation ranges are nobody's); a 4-part number after "version"/"版本"/
-              "v" is a version, four single digits (3.1.4.2) a section number or a dental formula
+              "v" is a version, and so is one with fewer than two multi-digit parts (2.3.11.4, 3.1.4.2)
   cn_id       18-character resident ID (GB 11643): region digit 1-8, a real birth date (1900-2099; a fixed
               range, not today, so a rerun on another day gives the same bytes) and the ISO 7064 MOD 11-2 check
   bank_card   16-19 digits (plain, or 4-digit groups split by one kind of space or dash), Luhn-valid, with a
@@ -32,7 +32,9 @@ PLACEHOLDERS = {
 
 _ALONE_BEFORE = r"(?<![A-Za-z0-9_])"
 _ALONE_AFTER = r"(?![A-Za-z0-9_])"
-_IMAGE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico"}
+# File suffixes after an "@": retina images (icon@2x.png) and versioned scripts in real pages (hls@0.8.9.js).
+_FILE_SUFFIXES = {"png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "js", "mjs", "css", "json", "map",
+                  "html", "htm", "php", "txt", "pdf", "zip", "gz", "py", "ts", "vue"}
 
 # Words right before a number that say it is not a phone or card number (checked in the preceding 16 chars).
 _NOT_PERSONAL = re.compile(
@@ -47,7 +49,7 @@ def _context_allows(match: re.Match) -> bool:
 
 
 def _email(match: re.Match, public_ips_only: bool) -> bool:
-    return match.group("tld").lower() not in _IMAGE_SUFFIXES
+    return match.group("tld").lower() not in _FILE_SUFFIXES
 
 
 def _ip(version: int) -> Callable[[re.Match, bool], bool]:
@@ -60,8 +62,10 @@ def _ip(version: int) -> Callable[[re.Match, bool], bool]:
             return False
         if version == 6 and "." not in match.group(0) and sum(1 for g in match.group(0).split(":") if g) < 3:
             return False  # "1::2" or "a::b"-like tokens: too little to be an address someone wrote down
-        if version == 4 and all(len(octet) == 1 for octet in match.group(0).split(".")):
-            return False  # 3.1.4.2: a section number or a dental formula far more often than someone's host
+        if version == 4 and sum(len(octet) > 1 for octet in match.group(0).split(".")) < 2:
+            # 3.1.4.2, 2.3.11.4: a section number, a dental formula or a version (found in real pages' scripts:
+            # "easy-xdm":"2.4.17.1", "SEO Pack 2.3.11.4") far more often than someone's host
+            return False
         before = match.string[max(0, match.start() - 10):match.start()]
         if version == 4 and _VERSION_WORD.search(before):
             return False
