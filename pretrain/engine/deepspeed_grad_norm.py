@@ -32,9 +32,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-# Squares are summed per chunk: the temporary fp32 copy stays at 64 MiB for a billion-element ZeRO partition.
+# Squares are summed per chunk: the temporary fp64 copy stays at 128 MiB for a billion-element ZeRO partition.
 # Not torch.linalg.vector_norm in fp32: on CPU it accumulates sequentially and was 2.8e-5 off (relative, squared
-# norm) over the tiny model's 356k-element partition; a chunked fp64 sum is within 1e-7.
+# norm) over the tiny model's 356k-element partition. An fp64 dot product of the chunk with itself is exact to
+# ~1e-14 (relative) in one BLAS call: on a CPU step it took 3.5 ms where fp32 square + fp64 sum took 4.7 ms (2.1 M
+# elements, one thread; this sum is the largest part of the trainer's own time per step).
 CHUNK_ELEMENTS = 1 << 24
 
 
@@ -51,7 +53,8 @@ def local_grad_square_sum(engine) -> torch.Tensor:
     else:
         for grad in _owned_gradients(engine):
             for chunk in grad.reshape(-1).split(CHUNK_ELEMENTS):
-                total += chunk.float().square().sum(dtype=torch.float64).to(device)
+                exact = chunk.to(torch.float64)
+                total += torch.dot(exact, exact).to(device)
     scale = fp16_loss_scale(engine)
     return total / scale**2 if scale is not None else total
 
