@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import MISSING
 
+from data_pipeline.decontaminate import DecontaminationConfig
 from data_pipeline.dedup.config import DedupConfig
 from data_pipeline.errors import UserError
 from data_pipeline.filters.config import FiltersConfig
@@ -57,6 +58,7 @@ class PipelineConfig:
     quality: QualityConfig = field(default_factory=QualityConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def worker_count(self) -> int:
@@ -77,6 +79,7 @@ def validate_pipeline_config(cfg: PipelineConfig) -> None:
         raise UserError(f"quality.model_path {cfg.quality.model_path} does not exist",
                         "train one with `python -m data_pipeline.quality train` or set quality.model_path=null")
     cfg.pii.validate()
+    cfg.decontamination.validate()
     if cfg.input.max_chars <= 0:
         raise UserError(f"input.max_chars={cfg.input.max_chars} must be positive", "set a positive limit")
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from data_pipeline.config import PIPELINE_COMMAND, PipelineConfig
+from data_pipeline.decontaminate import DecontaminationStage
 from data_pipeline.dedup import build_dedup_stages
 from data_pipeline.errors import UserError
 from data_pipeline.executors import run_pipeline_for
@@ -42,8 +43,11 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         stages.append(QualityStage.from_config(cfg.quality, cfg.langid))
     if cfg.pii.enabled:  # after the judges of the text as written, before dedup compares it
         stages.append(PiiStage(cfg.pii))
-    # Dedup runs last: it keeps the highest meta.quality_score of each duplicate cluster.
+    # Dedup keeps the highest meta.quality_score of each duplicate cluster.
     stages += build_dedup_stages(cfg.dedup)
+    if cfg.decontamination.benchmarks:  # last: it judges only what would be kept (design.md's order)
+        index_dir = cfg.decontamination.index_dir or Path(cfg.output.dir) / "_work" / "decontamination"
+        stages.append(DecontaminationStage(cfg.decontamination, Path(index_dir)))
     return stages
 
 

@@ -22,7 +22,12 @@ from typing import Any
 from omegaconf import MISSING
 
 from data_pipeline.errors import UserError
-from data_pipeline.tokenizer.input_records import WEIGHT_SOURCES, RecordFieldsConfig, file_stem, list_input_files
+from data_pipeline.tokenizer.input_records import (
+    WEIGHT_SOURCES,
+    RecordFieldsConfig,
+    file_stem,
+    list_input_files,
+)
 from data_pipeline.tokenizer.shard_writing import (
     GROUPINGS,
     FileResult,
