@@ -34,7 +34,8 @@ from data_pipeline.dedup.bucket_store import (
     write_removals,
     write_summary,
 )
-from data_pipeline.dedup.clusters import CLUSTER_SIZE, DOC_STATS, UnionFind, doc_stats, rank_key
+from data_pipeline.dedup.clusters import CLUSTER_SIZE, DOC_STATS, doc_stats, rank_key
+from data_pipeline.dedup.components import DiskComponents
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
 DUPLICATE_RULE = "duplicate"
@@ -107,21 +108,24 @@ class ClusterDedupStage(CorpusStage):
         self.workdir = workdir
         docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
         offsets = np.cumsum([0] + [len(d) for d in docs])
-        clusters = UnionFind(int(offsets[-1]))
-        candidate_pairs = merged_pairs = 0
+        graph = DiskComponents(root / "components", int(offsets[-1]), self.merge_memory_bytes)
+        candidate_pairs = 0
         for _band, group in find_collisions(root, offsets, self.num_bands, self.merge_memory_bytes):
-            leaders: list[int] = []  # one verified member per sub-cluster met so far in this bucket
+            # Edges from this bucket alone (no corpus-wide state, so no per-record array in RAM): each row
+            # joins the first earlier sub-cluster leader of the bucket it verifies against, else leads one.
+            leaders: list[int] = []
+            joined: tuple[list[int], list[int]] = ([], [])
             for row in (int(r) for r in group):
                 for leader in leaders:
-                    if clusters.find(row) == clusters.find(leader):
-                        break
                     candidate_pairs += 1
                     if self.same_cluster(leader, row, root, offsets):
-                        merged_pairs += clusters.union(leader, row)
+                        joined[0].append(leader)
+                        joined[1].append(row)
                         break
                 else:
                     leaders.append(row)
-        removed = self._write_removals(root, docs, offsets, clusters.roots())
+            graph.add(*joined)
+        removed, merged_pairs = self._write_removals(root, docs, offsets, graph.clusters())
         self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": merged_pairs, "removed": removed}
         write_summary(root, self.summary)
 
@@ -145,18 +149,10 @@ class ClusterDedupStage(CorpusStage):
             yield record
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray, roots: np.ndarray) -> int:
-        """Keep the best member of every cluster; list the removed ones per shard. Returns how many."""
-        members = np.flatnonzero(np.bincount(roots, minlength=len(roots))[roots] > 1)
-        ids = load_ids(root, members, offsets)
-
-        def keep_key(row: int) -> tuple:
-            shard, local = locate(offsets, row)
-            return rank_key(docs[shard][local], ids[row])
-
-        clusters: dict[int, list[int]] = defaultdict(list)
-        for row in members.tolist():
-            clusters[int(roots[row])].append(row)
+    def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray,
+                        batches: Iterator[list[list[int]]]) -> tuple[int, int]:
+        """Keep the best member of every cluster (`batches` of clusters of >= 2 global rows, from
+        DiskComponents); list the removed ones per shard. Returns (removed, merges = members - clusters)."""
         removals: dict[int, dict[str, list]] = defaultdict(dict)
         kept_sizes: dict[int, int] = {}  # kept row -> original documents it stands for (its own included)
         removed = 0
@@ -165,15 +161,26 @@ class ClusterDedupStage(CorpusStage):
             shard, local = locate(offsets, row)
             return int(docs[shard][local]["cluster_size"])
 
-        for rows in clusters.values():
-            for row, kept in self._split_cluster(sorted(rows, key=keep_key), root, offsets):
+        kept_ids: dict[int, str] = {}
+        merges = 0
+        for batch in batches:  # one id read per batch: only this batch's members' ids are held
+            ids = load_ids(root, np.fromiter((row for rows in batch for row in rows), np.int64), offsets)
+
+            def keep_key(row: int, ids: dict[int, str] = ids) -> tuple:
                 shard, local = locate(offsets, row)
-                removals[shard][str(local)] = [ids[row], ids[kept]]
-                kept_sizes[kept] = kept_sizes.get(kept, size_of(kept)) + size_of(row)
-                removed += 1
+                return rank_key(docs[shard][local], ids[row])
+
+            for rows in batch:
+                merges += len(rows) - 1
+                for row, kept in self._split_cluster(sorted(rows, key=keep_key), root, offsets):
+                    shard, local = locate(offsets, row)
+                    removals[shard][str(local)] = [ids[row], ids[kept]]
+                    kept_sizes[kept] = kept_sizes.get(kept, size_of(kept)) + size_of(row)
+                    kept_ids[kept] = ids[kept]
+                    removed += 1
         write_removals(root, len(docs), removals)
-        _write_cluster_sizes(root, len(docs), offsets, ids, kept_sizes)
-        return removed
+        _write_cluster_sizes(root, len(docs), offsets, kept_ids, kept_sizes)
+        return removed, merges
 
     def _split_cluster(self, ranked: list[int], root: Path, offsets: np.ndarray) -> Iterator[tuple[int, int]]:
         """(removed, kept) pairs of one cluster ranked best first. The best member stays and takes every member
