@@ -39,7 +39,7 @@ def build_model(args):
     from pretrain.model import BaichuanForCausalLM
 
     if args.checkpoint:
-        from pretrain.export import load_any_checkpoint
+        from pretrain.weights import load_any_checkpoint
 
         cfg, state_dict, _ = load_any_checkpoint(args.checkpoint)
         model = BaichuanForCausalLM(cfg)

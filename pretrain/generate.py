@@ -4,7 +4,7 @@
     python -m pretrain.generate checkpoint=CKPT prompt="今天天气" quantize=int8|int4 [dtype=bf16]
     python -m pretrain.generate checkpoint=SFT_CKPT prompt="中国的首都是哪里？" chat=true    (a fine-tuned model)
 
-CKPT is a training checkpoint (read through `pretrain.checkpoint.load_inference_model`) or a Hugging Face
+CKPT is a training checkpoint (read through `pretrain.weights.load`) or a Hugging Face
 directory written by `pretrain.export` (either layout) or published by Baichuan. `quantize=` stores the decoder's
 linear weights in int8 or int4 through torchao (pretrain/inference/quantize.py; docs/evaluation.md).
 
@@ -24,9 +24,9 @@ from data_pipeline.tokenizer.document_start import as_document
 from plumbing.command_line import CommandLine
 from plumbing.stdout_guard import stdout_to_stderr
 from pretrain.cli import UsageError
-from pretrain.export import load_any_checkpoint
 from pretrain.inference.quantize import check_quantize_mode, quantize_model
 from pretrain.model import BaichuanForCausalLM, KVCache
+from pretrain.weights import load_any_checkpoint
 
 
 def sample_next(logits: torch.Tensor, temperature: float, top_p: float, generator=None) -> torch.Tensor:

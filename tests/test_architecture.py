@@ -18,7 +18,7 @@ DEEPSPEED_IMPORTERS = {
     "pretrain.engine.deepspeed_engine",
     "pretrain.engine.deepspeed_grad_norm",
     "pretrain.engine.deepspeed_checkpoint_io",  # DeepSpeed's checkpoint-engine seam, routed to our ShardWriter
-    "pretrain.checkpoint",  # load_inference_model
+    "pretrain.weights.training_checkpoint",  # checkpoint_weights: zero_to_fp32 (model weights only)
     "pretrain.checkpoint.universal_convert",  # ds_to_universal made resumable (run in a subprocess)
 }
 

@@ -52,10 +52,9 @@ class EvaluateArgs:
 def load_model(args: EvaluateArgs):
     import torch
 
-    from pretrain.export import load_any_checkpoint
-    from pretrain.model import BaichuanForCausalLM
-
     from plumbing.stdout_guard import stdout_to_stderr
+    from pretrain.model import BaichuanForCausalLM
+    from pretrain.weights import load_any_checkpoint
 
     # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them;
     # what DeepSpeed's reader prints goes to stderr, so stdout holds the result tables only.
@@ -81,7 +80,7 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
         perplexity_json,
         perplexity_table,
     )
-    from pretrain.export import is_hf_directory
+    from pretrain.weights import is_hf_directory
 
     hf_directory = is_hf_directory(args.checkpoint)
     if hf_directory and not args.data:

@@ -46,7 +46,7 @@ def inline_data_config(entries: list[str], tokenizer: str = "") -> DataConfig:
 
 def checkpoint_data(checkpoint: str) -> tuple[DataConfig, int]:
     """(data config, train.seq_len) a training checkpoint was trained with."""
-    from pretrain.checkpoint import read_run
+    from pretrain.weights import read_run
 
     # verify=False: the model load before this digested every file already; reading the config is enough.
     ref, saved = read_run(checkpoint, verify=False)

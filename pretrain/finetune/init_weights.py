@@ -4,14 +4,21 @@ verified once with every rank digesting its share, then only model weights read,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 
 from plumbing.user_error import ConfigError
+from pretrain.checkpoint import CheckpointNotFound, CheckpointStore
 from pretrain.model import ModelConfig
-from pretrain.model.hf_layout import config_from_hf
+from pretrain.weights import (
+    is_hf_directory,
+    open_weights,
+    read_hf_config,
+    read_run,
+    saved_node,
+    shipped_tokenizer,
+)
 
 # How the model is run, not what it is: these stay as composed (e.g. a fine-tune may recompute more layers).
 RUNTIME_FIELDS = {"name", "attention", "norm", "loss_chunk_size", "activation_checkpointing", "compile"}
@@ -19,13 +26,10 @@ RUNTIME_FIELDS = {"name", "attention", "norm", "loss_chunk_size", "activation_ch
 
 def init_model_and_tokenizer(init_from: str) -> tuple[ModelConfig, str | None]:
     """(the shape of the weights at `init_from`, its tokenizer.model or None)."""
-    from pretrain.checkpoint import CheckpointNotFound, read_run, saved_node, shipped_tokenizer
-    from pretrain.export import is_hf_directory
-
     path = Path(init_from)
     if is_hf_directory(path):
         try:
-            model = config_from_hf(json.loads((path / "config.json").read_text()), name=path.name)
+            model = read_hf_config(path)
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"finetune.init_from: {path / 'config.json'} is not a Baichuan/Llama config ({exc})") from None
         return model, shipped_tokenizer(path)
@@ -55,9 +59,6 @@ def verify_init_weights(init_from: str, collectives, checksums: bool = True) -> 
     """A training checkpoint at `init_from` verified once: each rank digests its share of the files (those it
     would have written, the rest spread evenly) and the ranks agree (collective; CheckpointStore.verify). A
     Hugging Face directory carries no manifest to verify against."""
-    from pretrain.checkpoint import CheckpointStore, read_run
-    from pretrain.export import is_hf_directory
-
     if is_hf_directory(init_from):
         return
     ref, _ = read_run(init_from, verify=False)
@@ -71,15 +72,4 @@ def open_init_weights(init_from: str) -> Mapping:
     """The weights at `init_from` in this model's key names, name → tensor (read on `.contiguous()` where the
     format allows: a training checkpoint's are memory-mapped; never its optimizer moments). Not verified here:
     verify_init_weights did that, once."""
-    from pretrain.checkpoint import checkpoint_weights, read_run, saved_node
-    from pretrain.export import is_hf_directory, load_hf_checkpoint, merge_lora_checkpoint
-    from pretrain.finetune.lora import is_adapter_key
-
-    if is_hf_directory(init_from):
-        return load_hf_checkpoint(init_from)[1]
-    ref, saved = read_run(init_from, verify=False)
-    weights = checkpoint_weights(ref.path, saved.deepspeed.zero_stage)
-    if any(is_adapter_key(key) for key in weights):  # a LoRA fine-tune: its base with the adapters merged
-        adapters = {key: value.contiguous().float() for key, value in weights.items()}
-        return merge_lora_checkpoint(init_from, saved_node(saved, "model", ModelConfig), adapters)
-    return weights
+    return open_weights(init_from)

@@ -152,7 +152,7 @@ def _fmt(names: list[str], values: list[float]) -> str:
 
 
 def load_reference(path: str, model_cfg: ModelConfig) -> BaichuanForCausalLM:
-    from pretrain.checkpoint import load_inference_model
+    from pretrain.weights import load_inference_model
 
     cfg, state_dict, _ = load_inference_model(path)
     if cfg.vocab_size != model_cfg.vocab_size:

@@ -127,8 +127,8 @@ def test_generate_stdout_is_the_text_only_while_loading_writes_to_stdout(tmp_pat
 def tiny_hf_model(tmp_path: Path) -> Path:
     from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
     from data_pipeline.train_tokenizer import train_tokenizer
-    from pretrain.export import export_state_dict
     from pretrain.model import BaichuanForCausalLM, ModelConfig
+    from pretrain.weights import export_state_dict
     from tests.real_text import FIXTURE_CORPUS
 
     train_tokenizer(TRAIN_TOKENIZER_COMMAND.build_config([f"input={FIXTURE_CORPUS}", f"output={tmp_path / 'tok'}",

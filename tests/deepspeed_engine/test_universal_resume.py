@@ -206,8 +206,8 @@ def test_a_fine_tunes_init_maps_the_optimizer_files_and_reads_each_once(runs, st
     """finetune.init_from on a ZeRO checkpoint: the fp32 weights live only in the optimizer files; each is
     loaded once and memory-mapped (zero_to_fp32 drops the Adam moments unread), and the weights equal the
     offline reader's."""
-    from pretrain.checkpoint import load_inference_model
     from pretrain.finetune.init_weights import open_init_weights
+    from pretrain.weights import load_inference_model
 
     checkpoint = runs / f"zero{stage}" / "ws2" / "checkpoints" / f"step_{MIDDLE:08d}"
     _, expected, _ = load_inference_model(checkpoint)

@@ -12,8 +12,8 @@ import torch
 
 from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
 from data_pipeline.train_tokenizer import train_tokenizer
-from pretrain.export import export_state_dict
 from pretrain.model import BaichuanForCausalLM, ModelConfig
+from pretrain.weights import export_state_dict
 from tests.real_text import FIXTURE_CORPUS
 
 VOCAB = 3200  # the shipped sample needs ~2,940 characters at the default coverage

@@ -13,10 +13,10 @@ import yaml
 from omegaconf import OmegaConf
 
 from plumbing.user_error import UserError
-from pretrain.export import load_any_checkpoint
 from pretrain.finetune.cli import COMMAND
 from pretrain.finetune.init_weights import open_init_weights
 from pretrain.model import BaichuanForCausalLM
+from pretrain.weights import load_any_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,10 +96,10 @@ def test_a_truncated_safetensors_in_init_from_is_one_user_error_naming_it(hf_bas
 def test_a_lora_checkpoint_whose_base_moved_names_it_and_takes_lora_base(hf_base, tmp_path, monkeypatch):
     """The run's saved finetune.init_from is gone: one line naming it and the override; lora_base= merges the
     adapters into the base where it is now."""
-    import pretrain.checkpoint as checkpoint
-    from pretrain.export import merge_lora_checkpoint
+    import pretrain.weights.loading as checkpoint
     from pretrain.finetune.config import LoraSettings
     from pretrain.finetune.lora import is_adapter_key, with_lora
+    from pretrain.weights import merge_lora_checkpoint
 
     cfg, base_weights, _ = load_any_checkpoint(str(hf_base))
     settings = LoraSettings(rank=2, targets=["o_proj"])

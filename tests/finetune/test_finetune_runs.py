@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from pretrain.distributed.session import free_port
-from pretrain.export import load_any_checkpoint
 from pretrain.finetune.cli import COMMAND
 from pretrain.finetune.instruction_data import InstructionLoader
 from pretrain.finetune.lora import is_adapter_key, with_lora
 from pretrain.model import BaichuanForCausalLM
+from pretrain.weights import load_any_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +108,7 @@ def test_merged_export_loads_in_transformers_with_the_adapted_models_logits(lora
     subprocess.run([sys.executable, "-m", "pretrain.export", f"checkpoint={checkpoints}", "format=llama",
                     f"output={tmp_path / 'hf'}", "dtype=fp32"], check=True, capture_output=True, cwd=REPO)
     # The adapted model, built as training built it: base weights, LoRA, trained adapters.
-    from pretrain.checkpoint import load_inference_model
+    from pretrain.weights import load_inference_model
 
     cfg, adapters, _ = load_inference_model(str(checkpoints))
     base = BaichuanForCausalLM(cfg)

@@ -6,8 +6,9 @@ import json
 import pytest
 import torch
 
-from pretrain.export import export_state_dict, load_hf_checkpoint, main
+from pretrain.export import main
 from pretrain.model import BaichuanForCausalLM
+from pretrain.weights import export_state_dict, load_hf_checkpoint
 
 from .conftest import build, small_config
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from pretrain.export import export_state_dict
 from pretrain.generate import generate, main, sample_next
+from pretrain.weights import export_state_dict
 
 from .conftest import build, small_config
 

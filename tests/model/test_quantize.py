@@ -136,7 +136,7 @@ def test_planned_int4_bytes_on_cuda_count_torchaos_padding(intermediate_size):
 
 def test_generate_cli_runs_int8_and_int4_on_an_exported_model(tmp_path, corpus_dir, capsys):
     spm = pytest.importorskip("sentencepiece")
-    from pretrain.export import export_state_dict
+    from pretrain.weights import export_state_dict
 
     lines = []
     for path in sorted(corpus_dir.glob("zh_*.jsonl")):

@@ -17,9 +17,9 @@ from data_pipeline.formats.token_shards import read_manifest
 from data_pipeline.tokenize import TokenizeConfig, tokenize
 from data_pipeline.train_tokenizer import COMMAND as TRAIN_TOKENIZER_COMMAND
 from data_pipeline.train_tokenizer import train_tokenizer
-from pretrain.export import export_state_dict
 from pretrain.finetune.chat_template import ChatTokens, render, reply_prompt
 from pretrain.model import BaichuanForCausalLM, ModelConfig
+from pretrain.weights import export_state_dict
 from tests.real_text import FIXTURE_CORPUS
 
 TEXT = "今天天气很好，我们去公园散步。"
