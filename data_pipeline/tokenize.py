@@ -171,13 +171,16 @@ def check_same_weighting(output: Path, config: TokenizeConfig) -> None:
     summary = output / "summary.json"
     if not summary.is_file():
         return
-    before = json.loads(summary.read_text()).get("weighting", {"weight_by": "", "weight_cap": 1})
+    before = json.loads(summary.read_text()).get("weighting", {"weight_by": ""})  # older runs: none
     if before != weighting(config):
         raise UserError(f"{output} holds shards written with weighting {before}, now {weighting(config)}",
                         "write to a fresh output directory or rerun with the same fields.weight_by/weight_cap")
 
 
 def weighting(config: TokenizeConfig) -> dict:
+    """What decides how often a document is written (the cap matters only with a weight)."""
+    if not config.fields.weight_by:
+        return {"weight_by": ""}
     return {"weight_by": config.fields.weight_by, "weight_cap": config.fields.weight_cap}
 
 

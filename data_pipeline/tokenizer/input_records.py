@@ -36,7 +36,7 @@ class RecordFieldsConfig:
     # dedup cluster scores as sampling weights). "" = every document once. Copies are separate documents of the
     # shards, which the loader's shuffle scatters; a cap keeps mass-duplicated boilerplate from dominating.
     weight_by: str = ""
-    weight_cap: int = 1
+    weight_cap: int = 4
 
 
 WEIGHT_SOURCES = {"": None, "dup_cluster_size": "meta.dup_cluster_size"}
