@@ -1,4 +1,5 @@
-"""Preemption: SIGTERM / SIGUSR1 ask for a checkpoint and a clean exit (code 0) after the current step."""
+"""Preemption: SIGTERM / SIGUSR1 ask for a checkpoint and a clean exit (code 0) at the end of the current or next
+step (the first whose statistics all-reduce carries the request)."""
 
 from __future__ import annotations
 
