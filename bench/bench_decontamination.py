@@ -41,16 +41,21 @@ def test_items(cmmlu: Path) -> list[tuple[str, list[str], str]]:
     return items
 
 
+def in_word(c: str) -> bool:
+    """A letter or digit of a space-separated word ("GβF", "1895"), not a CJK character (each its own token)."""
+    return c.isalnum() and not ("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
+
+
 def layout(question: str, options: list[str], answer: str, style: int, rng: random.Random) -> str:
     if style == 0:
         return question + "\n" + "\n".join(f"{label}. {o}" for label, o in zip("ABCD", options)) + f"\n答案：{answer}\n"
     if style == 1:
         return (question + " " + " ".join(f"{label}.{o}" for label, o in zip("ABCD", options)) + f" 答案:{answer}").translate(FULL_WIDTH)
-    if style == 2:  # stray whitespace and line breaks between characters (not inside a Latin word or number,
-        # which would make other words: "1895" -> "18 95")
+    if style == 2:  # stray whitespace and line breaks between characters (not inside a word or number, which
+        # would make other words: "1895" -> "18 95", "GβF" -> "G βF")
         text = question + "（　）\n" + "\n".join(f"（{label}）{o}" for label, o in zip("ABCD", options))
         return "".join(c + (rng.choice([" ", "  ", "\n", "\u3000"]) if rng.random() < 0.15 and not
-                            (c.isascii() and c.isalnum() and n.isascii() and n.isalnum()) else "")
+                            (in_word(c) and in_word(n)) else "")
                        for c, n in zip(text, text[1:] + " "))
     return f"{question}\n| {' | '.join(options)} |\n正确答案是{answer}"
 

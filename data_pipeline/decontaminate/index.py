@@ -4,7 +4,7 @@ and a worker's resident share is the pages its lookups touch.
 
 Built once per (benchmarks' paths, sizes and mtimes, n-gram sizes) under `directory/<key>.*`; a rebuild with
 the same inputs reuses the files. The build holds the hashes of all benchmarks as numpy arrays (16 bytes per
-n-gram before deduplication: ~0.6 M n-grams for all of CMMLU, ~10 MiB); `<key>.json`, written last, marks
+n-gram before deduplication; all of CMMLU, dev + test: 0.49 M unique n-grams, 4.7 MiB of index files); `<key>.json`, written last, marks
 the index complete and records per benchmark its items, n-grams and items too short to give an n-gram.
 """
 
