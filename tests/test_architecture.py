@@ -1,6 +1,11 @@
-"""The package boundaries docs/architecture.md promises, read from the source (imports, not behaviour):
-no import circles, `plumbing` below everything, `data_pipeline` never reaching into `pretrain`, and DeepSpeed
-imported in the training path only by the DeepSpeed step engine."""
+"""The package boundaries docs/architecture.md promises, read from the source (imports, not behaviour): no import
+circles, the layer order (plumbing → data_pipeline → pretrain's parts → engine → training → commands → launch),
+and DeepSpeed imported in the training path only by the DeepSpeed step engine.
+
+Imports are counted the way a reader meets them: at any depth (inside functions: they run too), under
+`TYPE_CHECKING` (the annotation still ties the two modules together), and through a package's `__init__`:
+`from pretrain.training import Trainer` depends on `pretrain/training/__init__.py`, which imports its submodules.
+"""
 
 from __future__ import annotations
 
@@ -22,85 +27,178 @@ DEEPSPEED_IMPORTERS = {
     "pretrain.checkpoint.universal_convert",  # ds_to_universal made resumable (run in a subprocess)
 }
 
+# The layers, lowest first (docs/architecture.md draws them). A module imports only its own layer or lower ones;
+# within a layer, only without circles. A module belongs to the longest prefix listed.
+LAYERS = {
+    "plumbing": ["plumbing"],
+    "data_pipeline": ["data_pipeline"],
+    # The parts: what a trainer, a tool or a test composes. Each reads its own config dataclass; pretrain.config
+    # is the schema that gathers them (and composition, which adopts a fine-tune's shape through weights).
+    "parts": ["pretrain.model", "pretrain.data", "pretrain.weights", "pretrain.checkpoint", "pretrain.distributed",
+              "pretrain.config", "pretrain.cli", "pretrain.optimizer", "pretrain.stability", "pretrain.metrics",
+              "pretrain.inference", "pretrain.evaluation", "pretrain.finetune", "pretrain.mixing",
+              "pretrain.heartbeat", "pretrain.incidents"],
+    # The step engine; pretrain.distributed.session joins the process group through its DeepSpeed accelerator.
+    "engine": ["pretrain.engine", "pretrain.distributed.session"],
+    "training": ["pretrain.training", "pretrain.callbacks"],
+    "commands": ["pretrain", "pretrain.train", "pretrain.generate", "pretrain.export", "pretrain.plan",
+                 "pretrain.evaluation.cli", "pretrain.evaluation.__main__", "pretrain.finetune.cli",
+                 "pretrain.finetune.__main__", "pretrain.mixing.cli", "pretrain.mixing.__main__",
+                 "pretrain.mixing.demo", "pretrain.distributed.__main__"],
+    "launch": ["launch"],
+}
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO).with_suffix("").parts)
+
+def module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def is_type_checking_block(node: ast.AST) -> bool:
-    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module this file imports, at any depth (lazy imports count: they run too), except TYPE_CHECKING."""
-    found: set[str] = set()
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
-
-    def visit(node: ast.AST) -> None:
-        if is_type_checking_block(node):
-            return
+def import_statements(path: Path, name: str) -> list[tuple[str, str | None]]:
+    """(module, imported name or None) for every import in the file, at any depth, TYPE_CHECKING included."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[tuple[str, str | None]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            found += [(alias.name, None) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-        for child in ast.iter_child_nodes(node):
-            visit(child)
-
-    visit(ast.parse(path.read_text(encoding="utf-8")))
+            found += [(base, alias.name) for alias in node.names]
     return found
+
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """module → the project modules it imports. `from pkg import name` is an edge to `pkg.name` when that is a
+    module, else to `pkg` (its __init__ runs and re-exports `name` from a submodule: the edges __init__ → its
+    submodules carry the rest); `import a.b.c` to the longest of a.b.c, a.b, a that is a project module."""
+    files = {module_name(root, p): p for package in packages for p in (root / package).rglob("*.py")}
+
+    def target(module: str, attr: str | None) -> str | None:
+        if attr is not None and f"{module}.{attr}" in files:
+            return f"{module}.{attr}"
+        parts = module.split(".")
+        return next((".".join(parts[:k]) for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in files), None)
+
+    graph = {}
+    for name, path in files.items():
+        targets = {target(module, attr) for module, attr in import_statements(path, name)}
+        graph[name] = {t for t in targets if t is not None and t != name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each set of modules that reach one another (Tarjan's strongly connected components), as one circle
+    through them, for the message."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = stack[stack.index(node):]
+            del stack[stack.index(node):]
+            if len(component) > 1:
+                components.append(component)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return [path_through(graph, sorted(component)) for component in components]
+
+
+def path_through(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """A circle from the component's first module back to it (breadth-first inside the component)."""
+    start, members = component[0], set(component)
+    previous = {start: ""}
+    frontier = [start]
+    while frontier:
+        node = frontier.pop(0)
+        for nxt in sorted(graph[node] & members):
+            if nxt == start:
+                path = [node]
+                while previous[path[-1]]:
+                    path.append(previous[path[-1]])
+                return [*reversed(path), start]
+            if nxt not in previous:
+                previous[nxt] = node
+                frontier.append(nxt)
+    return component
+
+
+def layer_of(module: str) -> int:
+    prefixes = {prefix: rank for rank, members in enumerate(LAYERS.values()) for prefix in members}
+    parts = module.split(".")
+    return next((prefixes[".".join(parts[:k])] for k in range(len(parts), 0, -1) if ".".join(parts[:k]) in prefixes),
+                -1)
 
 
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
-    files = {module_name(p): p for package in PACKAGES for p in (REPO / package).rglob("*.py")}
-    return {name: {m for m in imported_modules(path) if m in files and m != name} for name, path in files.items()}
+    return import_graph(REPO, PACKAGES)
 
 
 def test_no_import_circles(graph):
-    """A circle means neither side can be understood (or imported) alone; the old validate ↔ buckets one was
-    dodged with a function-level import, which this test counts too. A package's __init__ re-exporting its own
-    modules is not a circle (those modules import siblings, not the package)."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-    circles: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if nxt.startswith(node + ".") or node.startswith(nxt + "."):
-                continue  # a package and its own submodules
-            if state.get(nxt) == 1:
-                circles.append(stack[stack.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-    assert circles == []
+    """A circle means neither side can be understood (or imported) alone. Counted strictly, a circle cannot hide
+    behind TYPE_CHECKING, a function-level import or a package's __init__ (the callbacks ↔ trainer and
+    checkpoint store ↔ engine ones did)."""
+    assert circles(graph) == []
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [
-    ("plumbing", ("data_pipeline", "pretrain", "launch")),
-    ("data_pipeline", ("pretrain", "launch")),
+def write_package(root: Path, files: dict[str, str]) -> None:
+    for relative, source in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(source)
+
+
+@pytest.mark.parametrize("files", [
+    pytest.param({"app/low.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from app.high import H\n",
+                  "app/high.py": "from app.low import L\n"}, id="type-checking"),
+    pytest.param({"app/low.py": "def f():\n    from app.high import H\n", "app/high.py": "from .low import f\n"},
+                 id="function-level"),
+    pytest.param({"app/parts/__init__.py": "from app.parts.base import Base\n",
+                  "app/parts/base.py": "from app.loop import Loop\n",
+                  "app/loop/__init__.py": "from app.loop.core import Loop\n",
+                  "app/loop/core.py": "from app.parts import Base\n"}, id="through-package-init"),
 ])
-def test_lower_packages_never_import_higher_ones(graph, package, forbidden):
-    crossings = sorted(f"{name} → {m}" for name, imports in graph.items() if name.split(".")[0] == package
-                       for m in imports if m.split(".")[0] in forbidden)
-    assert crossings == []
+def test_the_count_sees_the_circles_a_reader_meets(tmp_path, files):
+    write_package(tmp_path, {"app/__init__.py": "", **files})
+    assert len(circles(import_graph(tmp_path, ("app",)))) == 1
+
+
+def test_a_package_init_re_exporting_its_own_modules_is_no_circle(tmp_path):
+    write_package(tmp_path, {"app/__init__.py": "", "app/pkg/__init__.py": "from app.pkg.a import A\n",
+                             "app/pkg/a.py": "from app.pkg.b import B\n", "app/pkg/b.py": "B = 1\n"})
+    assert circles(import_graph(tmp_path, ("app",))) == []
+
+
+def test_every_module_has_a_layer(graph):
+    assert sorted(name for name in graph if layer_of(name) < 0) == []
+
+
+def test_imports_go_down_the_layers_only(graph):
+    """plumbing → data_pipeline → pretrain's parts → engine → training → commands → launch: a module imports its
+    own layer or lower ones (docs/architecture.md, "Layers")."""
+    names = list(LAYERS)
+    upward = sorted(f"{name} ({names[layer_of(name)]}) → {target} ({names[layer_of(target)]})"
+                    for name, targets in graph.items() for target in targets if layer_of(target) > layer_of(name))
+    assert upward == []
 
 
 def test_only_the_deepspeed_step_engine_imports_deepspeed_in_pretrain():
-    importers = sorted(module_name(p) for p in (REPO / "pretrain").rglob("*.py")
-                       if any(m == "deepspeed" or m.startswith("deepspeed.") for m in imported_modules(p)))
+    importers = sorted(module_name(REPO, p) for p in (REPO / "pretrain").rglob("*.py")
+                       if any(m == "deepspeed" or m.startswith("deepspeed.")
+                              for m, _ in import_statements(p, module_name(REPO, p))))
     assert set(importers) <= DEEPSPEED_IMPORTERS, importers
     assert "pretrain.engine.deepspeed_engine" in importers  # the test reads imports at all

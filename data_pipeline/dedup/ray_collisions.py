@@ -40,7 +40,7 @@ def _buckets_of_two_or_more(batch: dict) -> dict:
 
 def ray_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
                    memory_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
-    import ray.data
+    import ray.data  # lazy: Ray is an optional, heavy dependency (executor.kind=ray only)
 
     files = [{"band": band, "path": str(band_file(root, shard, band)), "offset": int(item_offsets[shard])}
              for band in range(num_bands) for shard in range(len(item_offsets) - 1)

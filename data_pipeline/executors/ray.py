@@ -43,6 +43,8 @@ def ray_available() -> bool:
 
 def _start_ray(address: str | None, workers: int) -> bool:
     """Connect to (or start) Ray; True when this call started it and must shut it down."""
+    # Ray is imported inside the functions of this module: an optional, heavy dependency that importing the
+    # executors package (the local executor's callers) must not need.
     import ray
 
     if ray.is_initialized():

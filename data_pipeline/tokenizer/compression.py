@@ -59,6 +59,7 @@ def _hf_tokenizer_json(path: Path) -> tuple[int, Encoder]:
 
 
 def _hf_auto(path: Path) -> tuple[int, Encoder]:
+    # Lazy: transformers is an optional, heavy dependency, needed only to compare against an HF tokenizer.
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))

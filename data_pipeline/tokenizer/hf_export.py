@@ -85,6 +85,7 @@ def transformers_available() -> bool:
 
 def load_hf_tokenizer(directory: Path):
     """The exported tokenizer through transformers (raises ImportError when it is not installed)."""
+    # Lazy: transformers is an optional, heavy dependency.
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(directory))

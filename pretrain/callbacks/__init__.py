@@ -10,6 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pretrain.callbacks.base import Callback
+from pretrain.callbacks.benchmark_eval import BenchmarkEvalCallback
+from pretrain.callbacks.model_state import ModelStateReport
+from pretrain.callbacks.validation import ValidationCallback
 
 if TYPE_CHECKING:
     from pretrain.config import PretrainConfig
@@ -18,15 +21,9 @@ __all__ = ["Callback", "build_callbacks"]
 
 
 def build_callbacks(config: PretrainConfig) -> list[Callback]:
-    # Imported here: these modules import pretrain.callbacks.base, i.e. this package.
-    from pretrain.callbacks.model_state import ModelStateReport
-    from pretrain.callbacks.validation import ValidationCallback
-
     callbacks: list[Callback] = [ModelStateReport()]  # per-rank state bytes, buckets, comm fit, loss scale
     if config.train.eval_interval > 0:
         callbacks.append(ValidationCallback(config.train.eval_interval, config.train.eval_batches))
     if config.evaluation.interval > 0:
-        from pretrain.callbacks.benchmark_eval import BenchmarkEvalCallback
-
         callbacks.append(BenchmarkEvalCallback(config.evaluation, config.data.tokenizer))
     return callbacks

@@ -12,20 +12,15 @@ batches over ranks and all-reduces the sums; multiple choice runs the same items
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from data_pipeline.tokenizer.document_start import document_prefix
-from pretrain.callbacks.base import Callback
+from pretrain.callbacks.base import Callback, TrainerView
 from pretrain.callbacks.validation import device_all_reduce
 from pretrain.evaluation.config import EvaluationConfig
 from pretrain.evaluation.mc_eval import evaluate_multiple_choice
 from pretrain.evaluation.mc_scoring import METHODS
 from pretrain.evaluation.perplexity import held_out_losses, per_language
-
-if TYPE_CHECKING:
-    from pretrain.training import Trainer
 
 
 class BenchmarkEvalCallback(Callback):
@@ -34,7 +29,7 @@ class BenchmarkEvalCallback(Callback):
         self.tokenizer_path = tokenizer_path
         self.benchmark = self.tokenizer = None
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainerView) -> None:
         if not self.config.mc_data_dir:
             return
         import sentencepiece as spm
@@ -46,7 +41,7 @@ class BenchmarkEvalCallback(Callback):
         self.benchmark = load_benchmark(self.config.mc_data_dir, list(self.config.subjects) or None)
         self.tokenizer = spm.SentencePieceProcessor(model_file=self.tokenizer_path)
 
-    def on_step_end(self, trainer: Trainer) -> dict | None:
+    def on_step_end(self, trainer: TrainerView) -> dict | None:
         if self.config.interval <= 0 or trainer.state.step % self.config.interval:
             return None
         module, device = trainer.engine.module, trainer.engine.device
@@ -58,7 +53,7 @@ class BenchmarkEvalCallback(Callback):
             module.train(was_training)
 
     @torch.no_grad()
-    def _evaluate(self, trainer: Trainer, module, device) -> dict:
+    def _evaluate(self, trainer: TrainerView, module, device) -> dict:
         metrics: dict[str, float] = {}
         # The engine's forward: the training step's device transfer and document masking (loader cu_seqlens).
         per_source = held_out_losses(trainer.engine.forward, trainer.loader, self.config.ppl_batches, device_all_reduce(device))

@@ -4,23 +4,18 @@ step under fp16, the current loss scale."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from pretrain.callbacks.base import Callback
+from pretrain.callbacks.base import Callback, TrainerView
 from pretrain.metrics.model_state import max_over_ranks, model_state_bytes
-
-if TYPE_CHECKING:
-    from pretrain.training import Trainer
 
 
 class ModelStateReport(Callback):
     def __init__(self) -> None:
         self._reported = False
 
-    def on_train_start(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: TrainerView) -> None:
         self._reported = False
 
-    def on_step_end(self, trainer: Trainer) -> dict | None:
+    def on_step_end(self, trainer: TrainerView) -> dict | None:
         engine = trainer.engine
         metrics: dict = {}
         if engine.loss_scale is not None:

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
-from pretrain.callbacks.base import Callback
+from pretrain.callbacks.base import Callback, TrainerView
 from pretrain.evaluation.perplexity import held_out_losses
-
-if TYPE_CHECKING:
-    from pretrain.training import Trainer
 
 
 class ValidationCallback(Callback):
@@ -31,7 +27,7 @@ class ValidationCallback(Callback):
         self.interval = interval
         self.max_batches = max_batches
 
-    def on_step_end(self, trainer: Trainer) -> dict | None:
+    def on_step_end(self, trainer: TrainerView) -> dict | None:
         if self.interval <= 0 or trainer.state.step % self.interval:
             return None
         return evaluate_sources(trainer, self.max_batches)
@@ -50,7 +46,7 @@ def device_all_reduce(device) -> Callable[[torch.Tensor], torch.Tensor]:
     return reduce
 
 
-def evaluate_sources(trainer: Trainer, max_batches: int) -> dict[str, float]:
+def evaluate_sources(trainer: TrainerView, max_batches: int) -> dict[str, float]:
     """Validation metrics for every source; a collective, call it on every rank."""
     module = trainer.engine.module
     was_training = module.training

@@ -32,7 +32,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from plumbing.atomic_write import atomic_write_text
 from pretrain.checkpoint.digest import IoTimes
@@ -41,13 +41,19 @@ from pretrain.checkpoint.rng import capture_rng_state
 from pretrain.checkpoint.shard_writer import ShardWriter
 from pretrain.distributed.collectives import Collectives
 
-if TYPE_CHECKING:
-    from pretrain.engine import StepEngine
-
 log = logging.getLogger(__name__)
 
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 ENGINE_TAG = "deepspeed"
+
+
+class EngineState(Protocol):
+    """What the store calls on a step engine (pretrain.engine.StepEngine provides it): the store is below the
+    engine and knows only this."""
+
+    def save(self, checkpoint_dir: Path) -> None:
+        """Write this rank's share of the engine state under `checkpoint_dir`/ENGINE_TAG (collective), through
+        the store's ShardWriter when the engine was built with one."""
 TRAINER_STATE = "trainer_state.json"
 CONFIG_FILE = "config.yaml"
 LATEST = "latest"
@@ -176,7 +182,7 @@ class CheckpointStore:
         return ref
 
     # ---- saving (called on every rank) -----------------------------------------------------------------
-    def save(self, engine: StepEngine, step: int, trainer_state: dict, config_yaml: str,
+    def save(self, engine: EngineState, step: int, trainer_state: dict, config_yaml: str,
              collectives: Collectives | None = None, tokenizer: Path | None = None) -> Path:
         """Write checkpoint `step`; committed before returning unless the writer is in the background."""
         group = collectives or Collectives.solo_process()

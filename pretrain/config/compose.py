@@ -11,6 +11,7 @@ from plumbing.command_line import CommandLine, strip_launcher_args
 from plumbing.hydra_compose import PrimaryConfig, compose_typed, to_yaml
 from pretrain.config.schema import PretrainConfig
 from pretrain.config.validate import ConfigError, check_kernels_can_train, validate_config
+from pretrain.finetune.init_weights import adopt_init_model
 
 __all__ = ["ConfigError", "compose_config", "config_from_argv", "strip_launcher_args", "to_yaml",
            "training_command"]
@@ -25,8 +26,6 @@ def compose_config(overrides: list[str], config_name: str = "pretrain",
         raise ConfigError("finetune.init_from is empty: fine-tuning needs the weights to start from — set "
                           "finetune.init_from=<a training checkpoint or a Hugging Face directory>")
     if config.finetune.init_from:  # a fine-tune: the weights decide the model's shape (and the tokenizer)
-        from pretrain.finetune.init_weights import adopt_init_model
-
         config.model, config.data.tokenizer = adopt_init_model(config.model, config.data.tokenizer,
                                                                config.finetune.init_from)
     validate_config(config)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from plumbing.user_error import ConfigError
+from pretrain.evaluation.config import check_evaluation_config
+from pretrain.model.flops import GPU_PEAK_TFLOPS
 
 __all__ = ["ConfigError"]  # the shared user-error type for config mistakes, re-exported for pretrain's modules
 
@@ -60,11 +62,7 @@ def validate_config(config: PretrainConfig) -> None:
             f"train.seq_len={config.train.seq_len} exceeds model.max_seq_len={config.model.max_seq_len}"
         )
     check_comm_config(config.comm)
-    from pretrain.evaluation.config import check_evaluation_config
-
     check_evaluation_config(config.evaluation)
-    from pretrain.model.flops import GPU_PEAK_TFLOPS
-
     # The peak MFU is measured against; an unknown or ambiguous name ("H100": 756, 835 or 989?) fails here.
     if config.cluster.gpu not in GPU_PEAK_TFLOPS:
         raise ConfigError(f"cluster.gpu={config.cluster.gpu!r} is not one of {', '.join(GPU_PEAK_TFLOPS)}")

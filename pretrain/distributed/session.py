@@ -35,6 +35,7 @@ def init_distributed(timeout_minutes: float | None = None) -> tuple[int, int]:
     broadcast, the comm probe): under NCCL a rank that has not called set_device puts its tensors on cuda:0,
     and DeepSpeed >= 0.17.3 binds the group to cuda:LOCAL_RANK, so ranks 1..N-1 fail.
     """
+    # Lazy: DeepSpeed's accelerator is the engine's (a heavy optional dependency); free_port's users need none.
     from pretrain.engine.deepspeed_engine import select_device_and_join_group
 
     os.environ.update(launcher_environment(os.environ))
@@ -46,6 +47,7 @@ def init_distributed(timeout_minutes: float | None = None) -> tuple[int, int]:
 def local_device() -> torch.device:
     """This rank's device: cuda:LOCAL_RANK under NCCL (which reduces only tensors there), cpu on DeepSpeed's
     CPU accelerator — what a `Collectives` built before the engine must be given."""
+    # Lazy, as in init_distributed: DeepSpeed's accelerator.
     from pretrain.engine.deepspeed_engine import rank_device
 
     return rank_device(int(os.environ.get("LOCAL_RANK", "0")))

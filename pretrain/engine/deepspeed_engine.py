@@ -24,9 +24,12 @@ from pretrain.config import BatchLayout, ConfigError, PretrainConfig, resolve_ba
 from pretrain.data import batch_to_device
 from pretrain.distributed import CommProfile, choose_bucket_sizes, run_comm_probe
 from pretrain.distributed.collectives import Collectives
+from pretrain.distributed.rank_zero import on_rank_zero
 from pretrain.engine.deepspeed_checkpoint_io import install_shard_writer
 from pretrain.engine.deepspeed_config import render_deepspeed_config
 from pretrain.engine.deepspeed_grad_norm import fp16_loss_scale, local_grad_square_sum
+from pretrain.finetune.init_weights import open_init_weights, verify_init_weights
+from pretrain.finetune.lora import with_lora
 from pretrain.model import BaichuanForCausalLM
 from pretrain.optimizer import build_optimizer, lr_lambda
 
@@ -91,8 +94,6 @@ def copy_initial_weights(model: torch.nn.Module, open_weights: Callable[[], Mapp
     import deepspeed
     import torch.distributed as dist
 
-    from pretrain.distributed.rank_zero import on_rank_zero
-
     weights: dict = {}
 
     def open_and_check() -> str | None:
@@ -138,8 +139,6 @@ class DeepSpeedStepEngine:
         # Every rank measures the collectives together (before DeepSpeed exists) and fits the same numbers.
         comm_profile = run_comm_probe(config.comm, config.train.precision) if config.comm.probe else None
         if config.finetune.init_from:  # every file of the initial checkpoint digested once, shared by the ranks
-            from pretrain.finetune.init_weights import verify_init_weights
-
             verify_init_weights(config.finetune.init_from, Collectives(), config.train.verify_checksums)
         ds_config = render_deepspeed_config(config, layout, world_size, load_universal, comm_profile)
         # ZeRO-3 partitions each parameter as it is created, so a 13B model is never whole on one rank.
@@ -149,13 +148,9 @@ class DeepSpeedStepEngine:
         with construct:
             model = BaichuanForCausalLM(config.model)
         if config.finetune.init_from:
-            from pretrain.finetune.init_weights import open_init_weights
-
             copy_initial_weights(model, lambda: open_init_weights(config.finetune.init_from),
                                  partitioned=config.deepspeed.zero_stage == 3)
         if config.finetune.lora.rank:
-            from pretrain.finetune.lora import with_lora
-
             model = with_lora(model, config.finetune.lora)
         cpu_adam = None
         if config.deepspeed.offload_optimizer:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
+from plumbing.user_error import ConfigError
+
 
 @dataclass
 class EvaluationConfig:
@@ -26,8 +28,6 @@ SPLITS = ("auto", "test", "val", "dev")
 
 def check_evaluation_config(evaluation: EvaluationConfig) -> None:
     """One-line errors for the `evaluation:` node (called by the training config's validation)."""
-    from plumbing.user_error import ConfigError
-
     for key, least in (("interval", 0), ("ppl_batches", 1), ("shots", 0), ("mc_max_items", 0)):
         if getattr(evaluation, key) < least:
             raise ConfigError(f"evaluation.{key}={getattr(evaluation, key)} must be >= {least}")

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from pretrain.cli import UsageError
+from pretrain.model import BaichuanForCausalLM
 
 QUANTIZE_MODES = ("none", "int8", "int4")
 INT4_GROUP_SIZES = (128, 64, 32)  # tinygemm's sizes; the largest that divides a layer's input is used
@@ -98,6 +99,7 @@ def decoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
 
 
 def _int4_config(group_size: int, device: torch.device):
+    # torchao is imported lazily throughout: an optional, heavy dependency only quantize=int8|int4 needs.
     if device.type == "cuda":
         from torchao.quantization import Int4WeightOnlyConfig
 
@@ -172,8 +174,6 @@ def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2, device: str = "cp
     model dtype per group of `group_size` inputs — on CUDA of the weight padded to 1024 inputs and 8 outputs, in
     bf16 (the only dtype that layout takes). Everything outside the decoder linears stays at `dtype_bytes`."""
     import dataclasses
-
-    from pretrain.model import BaichuanForCausalLM
 
     if mode not in QUANTIZE_MODES:
         raise UsageError(f"quantize={mode!r} is not one of {QUANTIZE_MODES}")

@@ -7,6 +7,7 @@ import re
 
 import torch
 
+from .baichuan import BaichuanForCausalLM
 from .config import ModelConfig
 
 # Dense (no 2:4 sparsity) bf16 tensor-core peak, TFLOP/s per GPU, from NVIDIA's datasheets (they print the
@@ -46,8 +47,6 @@ def gpu_from_device_name(name: str) -> str | None:
 
 def count_parameters(cfg: ModelConfig) -> int:
     """Exact parameter count of `BaichuanForCausalLM(cfg)`, built on the meta device (no memory allocated)."""
-    from .baichuan import BaichuanForCausalLM
-
     # Kernel choices do not change the parameters; fixed ones let a planner on a laptop size a `flash` config.
     plain = dataclasses.replace(cfg, attention="eager", norm="reference", compile=False)
     with torch.device("meta"):
