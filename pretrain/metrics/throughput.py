@@ -53,11 +53,16 @@ def _agreed_peak(local_peak: float) -> float:
 
 
 def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 5,
-                              dtype: torch.dtype = torch.float32) -> float:
+                              dtype: torch.dtype = torch.float32, budget_s: float = 2.0) -> float:
     """Best of a few timed matmuls in the training dtype (a bf16 matmul can run several times faster than an
-    fp32 one on CPUs with AMX/AVX512-BF16): the fastest trial is the one least disturbed by other processes."""
+    fp32 one on CPUs with AMX/AVX512-BF16): the fastest trial is the one least disturbed by other processes.
+
+    The matrix shrinks (down to 256) until the trials fit `budget_s` by a first probe: on a CPU without native
+    bf16 (AVX2 only) one 1024² bf16 matmul takes ~2.4 s, and the fixed-size measurement cost every bf16 start-up
+    about a minute."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()  # all ranks measure together, as they will train together
+    size = _affordable_size(size, repeats * trials, dtype, budget_s)
     a = torch.randn(size, size, dtype=dtype)
     b = torch.randn(size, size, dtype=dtype)
     torch.mm(a, b)  # warm up
@@ -68,6 +73,19 @@ def measure_cpu_matmul_tflops(size: int = 1024, repeats: int = 4, trials: int = 
             torch.mm(a, b)
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 * repeats / best / 1e12
+
+
+def _affordable_size(size: int, matmuls: int, dtype: torch.dtype, budget_s: float, probe: int = 256) -> int:
+    """The largest of size, size/2, ... (>= probe) whose `matmuls` products fit `budget_s`, judged from one
+    probe-sized product (time grows as n³; a small product runs no faster per FLOP, so the guess is safe)."""
+    a = torch.randn(probe, probe, dtype=dtype)
+    torch.mm(a, a)
+    started = time.perf_counter()
+    torch.mm(a, a)
+    seconds_per_flop = (time.perf_counter() - started) / (2 * probe**3)
+    while size > probe and matmuls * 2 * size**3 * seconds_per_flop > budget_s:
+        size //= 2
+    return max(size, probe)
 
 
 class ThroughputMeter:

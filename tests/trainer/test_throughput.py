@@ -101,3 +101,21 @@ def test_7b_hfu_with_every_other_layer_checkpointed_is_between_none_and_all():
     assert half - none == pytest.approx((every - none) / 2)  # 16 of 32 layers
     # The lm_head is never recomputed, so full checkpointing costs a little less than a 4/3 second forward.
     assert every / none < 4 / 3
+
+
+def test_the_cpu_peak_measurement_fits_its_budget_on_a_slow_matmul(monkeypatch):
+    # A CPU without native bf16 (AVX2 only) multiplies 1024² bf16 matrices in ~2.4 s: the fixed 21 products
+    # took ~50 s of every bf16 start-up. A fake clock charges 1 s per 2·1024³ FLOPs; the measurement must
+    # shrink the matrix to stay within its budget and still report that rate.
+    clock = {"now": 0.0}
+    real_mm = torch.mm
+
+    def slow_mm(a, b):
+        clock["now"] += 2 * a.shape[0] * a.shape[1] * b.shape[1] / (2 * 1024**3)
+        return real_mm(a, b)
+
+    monkeypatch.setattr(throughput_module.torch, "mm", slow_mm)
+    monkeypatch.setattr(throughput_module.time, "perf_counter", lambda: clock["now"])
+    tflops = throughput_module.measure_cpu_matmul_tflops(dtype=torch.float32, budget_s=2.0)
+    assert clock["now"] <= 2.0 + 2 * 0.02  # the budget plus the probe and the warm-up product
+    assert tflops == pytest.approx(2 * 1024**3 / 1e12)
