@@ -1,6 +1,7 @@
 """Trainer overhead: tokens/s of the full trainer ÷ tokens/s of a bare DeepSpeed loop, in one run.
 
     python -m bench.bench_trainer_overhead [--steps 20] [--warmup 3] [--rounds 3] [--hidden 256] [--layers 4]
+                                           [--precision bf16|fp32]
 
 Both sides run in the same 2-rank process group (DeepSpeed's CPU accelerator and gloo here, NCCL on GPUs),
 with the same model (BaichuanForCausalLM), the same ZeRO-2 DeepSpeed dict (rendered once by
@@ -19,6 +20,8 @@ median interval of a round gives its tokens/s — a median, because on a shared 
 stretched by other processes' bursts. Rounds alternate bare/trainer to share slow phases of the machine out;
 the ratio compares the medians over all rounds' intervals. The goal is ≥ 0.97.
 The data are random token ids in the shard format: throughput does not depend on text.
+--precision fp32 is for CPUs without native bf16 (AVX2 only: `lscpu` lists no avx512_bf16/amx), where a bf16
+matmul runs ~100x slower than fp32 and a step takes seconds, so the framework's milliseconds drown in it.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def overrides(args, shards: Path, run_dir: Path) -> list[str]:
         f"data.sources=[{{name: random, path: {shards}}}]", "data.tokenizer=",
         "deepspeed=zero2", f"train.seq_len={args.seq_len}", f"train.micro_batch_size={args.micro_batch}",
         f"train.max_steps={args.warmup + args.steps}", "train.save_interval=1000000", "train.resume=none",
-        "train.warmup_steps=2", "logging.console=false", f"logging.run_dir={run_dir}",
+        "train.warmup_steps=2", f"train.precision={args.precision}", "logging.console=false",
+        f"logging.run_dir={run_dir}",
         f"train.checkpoint_dir={run_dir}/checkpoints",
     ]
 
@@ -169,6 +173,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--micro-batch", type=int, default=4)
+    parser.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--shards", help=argparse.SUPPRESS)
@@ -190,7 +195,7 @@ def main() -> None:
     pooled = {side: statistics.median(t for r in result[side]["step_seconds"] for t in r) for side in ("bare", "trainer")}
     bare, trainer = (result["tokens_per_step"] / pooled[side] for side in ("bare", "trainer"))
     print(f"model: hidden {args.hidden}, {args.layers} layers, seq {args.seq_len}, micro batch {args.micro_batch}, "
-          f"2 ranks, ZeRO-2, {result['tokens_per_step']} tokens/step, {args.steps} timed steps after "
+          f"2 ranks, ZeRO-2 {args.precision}, {result['tokens_per_step']} tokens/step, {args.steps} timed steps after "
           f"{args.warmup} warm-up, {args.rounds} rounds")
     for side in ("bare", "trainer"):
         rates = ", ".join(f"{r:,.0f}" for r in result[side]["tokens_per_s"])
