@@ -132,3 +132,15 @@ def test_bad_settings_are_one_line_user_errors(tmp_path):
         stage(tmp_path, [EXCERPT], mode="drop")
     with pytest.raises(UserError, match="does not exist"):
         stage(tmp_path, [tmp_path / "nowhere"])
+
+
+def test_reading_benchmarks_leaves_csvs_field_limit_alone(tmp_path):
+    # The reader raised csv's process-wide field limit at import, so pretrain.evaluation then accepted a 200 KB
+    # cell it must reject (tests/evaluation/test_multiple_choice.py failed after this module was imported).
+    import csv
+
+    from data_pipeline.decontaminate.benchmarks import item_texts
+
+    (tmp_path / "x_test.csv").write_text("Q1,a,b,c,d,A\n" + "y" * 200_000 + ",a,b,c,d,B\nQ3,a,b,c,d,C\n")
+    assert list(item_texts(tmp_path)) == ["Q1\na\nb\nc\nd", "Q3\na\nb\nc\nd"]
+    assert csv.field_size_limit() == 131072
