@@ -17,14 +17,14 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
-from data_pipeline.errors import UnreadableShardError, UserError
+from data_pipeline.errors import UserError
 from data_pipeline.filters import DOCUMENT_FILTERS, LineCleaner
 from data_pipeline.langid.identify import guess_language
 from data_pipeline.langid.script import EN, ZH, LangIdConfig
 from data_pipeline.normalize.stage import NormalizeConfig, normalize_text
 from data_pipeline.quality.junk import generate_junk
 from data_pipeline.quality.model import LANGS
-from data_pipeline.readers.source import InputConfig, discover_sources, report_unreadable
+from data_pipeline.readers.source import InputConfig, discover_sources, readable_records, report_unreadable
 from data_pipeline.stage import REJECT_REASON
 
 JUNK_LABEL_STAGES = frozenset({cls.name for cls in DOCUMENT_FILTERS if cls.name != "length"} | {LineCleaner.name})
@@ -69,13 +69,11 @@ def read_examples(paths: list[str], label: int, split: str, dropped: Counter) ->
     normalize, langid = NormalizeConfig(), LangIdConfig()
     out = []
     for source in (discover_sources(InputConfig(paths=list(paths)), announce=True, key="input") if paths else []):
-        try:
-            records = list(source.read())
-        except UnreadableShardError as err:  # a broken file costs its own examples, counted, not the run
-            report_unreadable(str(err))
+        def unreadable(message: str) -> None:  # a broken file costs its own examples, counted, not the run
+            report_unreadable(message)
             dropped["unreadable_file"] += 1
-            continue
-        for record in records:
+
+        for record in readable_records(source, unreadable):
             reason = reject_reason_of(record)
             if label == 0 and not is_junk_label(reason):
                 dropped[f"negative_not_a_rule_reject:{(reason or 'none').split(':', 1)[0]}"] += 1

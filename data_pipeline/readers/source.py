@@ -138,7 +138,12 @@ def read_input_records(paths: list[str], on_unreadable: Callable[[str], None] = 
     (quality train/score, dedup_eval). A file that cannot be read at all (not gzip despite .gz, not parquet) is
     passed to `on_unreadable` and skipped, as the pipeline records it in stats["errors"] and goes on."""
     for source in discover_sources(InputConfig(paths=list(paths)), announce=True, key="input"):
-        try:
-            yield from source.read()
-        except UnreadableShardError as err:
-            on_unreadable(str(err))
+        yield from readable_records(source, on_unreadable)
+
+
+def readable_records(source: ShardSource, on_unreadable: Callable[[str], None] = report_unreadable) -> Iterator[dict]:
+    """`source.read()`, streamed; a file that turns out unreadable is passed to `on_unreadable` and ends there."""
+    try:
+        yield from source.read()
+    except UnreadableShardError as err:
+        on_unreadable(str(err))
