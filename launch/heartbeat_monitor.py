@@ -30,6 +30,7 @@ class Stall:
     last_step: int | None
     silent_s: float
     never_beat: bool = False  # `rank` never wrote a heartbeat while its peers did
+    silent_ranks: tuple[int, ...] = ()  # every rank past the timeout (peers blocked behind `rank` included)
 
 
 class HeartbeatMonitor:
@@ -41,6 +42,7 @@ class HeartbeatMonitor:
         self.crashed_ranks: list[int] = []  # ranks on this host whose process ended without `finish()`
         self._exit_seen = False
         self._host = socket.gethostname()
+        self.last_stall: Stall | None = None  # what the last stall() found (the incident's silent ranks)
 
     def poll(self, now: float) -> None:
         # Liveness first, files second: a rank found gone here wrote its last file (`done` on a clean
@@ -62,6 +64,10 @@ class HeartbeatMonitor:
             self.first_exited_rank = crashed[0] if len(crashed) == 1 else None
 
     def stall(self, now: float, heartbeat_timeout_s: float, startup_timeout_s: float) -> Stall | None:
+        self.last_stall = self._stall(now, heartbeat_timeout_s, startup_timeout_s)
+        return self.last_stall
+
+    def _stall(self, now: float, heartbeat_timeout_s: float, startup_timeout_s: float) -> Stall | None:
         if not self.ranks:
             silent = now - self.started_at
             return Stall(None, None, silent) if silent > startup_timeout_s else None
@@ -75,9 +81,16 @@ class HeartbeatMonitor:
         frozen = [v for v in stale if v.record.host == self._host and _pid_frozen(v.record.pid)]
         if not frozen and self.missing_ranks:
             # Peers wait in their first collective for a rank that never got as far as its start-up beat.
-            return Stall(self.missing_ranks[0], self.last_step, now - self.started_at, never_beat=True)
+            return Stall(self.missing_ranks[0], self.last_step, now - self.started_at, never_beat=True,
+                         silent_ranks=tuple(self.missing_ranks))
         culprit = min(frozen or stale, key=lambda v: (v.record.step, v.changed_at))
-        return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at)
+        return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at,
+                     silent_ranks=tuple(sorted(v.record.rank for v in stale)))
+
+    def record(self, rank: int | None) -> HeartbeatRecord | None:
+        """`rank`'s latest beat (None: unknown rank or none yet)."""
+        view = self.ranks.get(rank) if rank is not None else None
+        return view.record if view is not None else None
 
     def local_pids(self) -> list[int]:
         """Pids of the ranks that run on this host."""

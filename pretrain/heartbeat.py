@@ -5,7 +5,8 @@ writes `$BAICHUAN_HEARTBEAT_DIR/rank<RANK>.json`::
 
     {"step": 42, "time": 1764370000.12, "pid": 1234, "rank": 0, "world_size": 16, "host": "node01",
      "start_step": 40, "start_time": 1764369990.5, "first_step_time": 1764369991.7, "done": false,
-     "checkpoint_dir": "/runs/a/checkpoints", "metrics_file": "/runs/a/metrics.jsonl"}
+     "checkpoint_dir": "/runs/a/checkpoints", "metrics_file": "/runs/a/metrics.jsonl",
+     "phase": "backward", "phase_time": 1764370000.05, "error": null}
 
 `step` is the last completed optimizer step, `time` the rank's wall clock (seconds since the epoch),
 `world_size` the number of ranks (from `WORLD_SIZE`; it lets the supervisor name a rank that never beat),
@@ -14,18 +15,30 @@ writes `$BAICHUAN_HEARTBEAT_DIR/rank<RANK>.json`::
 training finished. `checkpoint_dir` and `metrics_file` (absolute, null when not given) name the run's other
 traces of progress: beats are rate-limited, so after a failure the newest committed checkpoint or the last
 metrics record can be ahead of the last beat, and the supervisor reads those too (launch/progress.py).
+`phase` is what the rank was doing in step `step + 1` when the record was written (data, forward, backward,
+reduce — the step statistics all-reduce —, optimizer, save, callbacks; null before the first), `phase_time` when
+it entered it; `error` the text of the exception the rank died of (a gloo/NCCL error message, for one), null
+while it lives. A hang therefore says where each rank stopped: the phase it sits in and since when.
 
 How the trainer uses it::
 
     heartbeat = Heartbeat.from_env()      # once, after distributed init (RANK is read from the environment)
     heartbeat.beat(resumed_step)          # once at start-up, after the checkpoint is loaded
     ...
+    heartbeat.phase("forward")            # on entering a phase: an attribute store, no I/O
     heartbeat.beat(step)                  # after every optimizer step; cheap, rate-limited
+    heartbeat.fail(exc)                   # dying of an exception: its text, written at once
     heartbeat.finish(step)                # at a clean end, so a rank that exits early is not taken for hung
 
 Writes are atomic (temporary file + rename), so a reader never sees half a file. A beat costs one small
 file write at most every `min_interval_s`; the first beat and the first completed step after it are always
 written, so the supervisor can time a restart exactly. With the variable unset every call is a no-op.
+
+Phases cost the training path no I/O and no synchronisation: `phase()` stores a tuple, and a daemon thread
+(started by the first `phase()`) writes the record when the phase or step changed and nothing was written for
+`min_interval_s`. A rank that hangs is therefore written once more, with the phase it hangs in, and then goes
+stale as before: the supervisor's staleness clock is unchanged. A rank stopped whole (SIGSTOP) keeps its last
+written phase, which is at most `min_interval_s` old.
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,6 +75,9 @@ class HeartbeatRecord:
     done: bool = False
     checkpoint_dir: str | None = None  # where the run commits checkpoints (absolute)
     metrics_file: str | None = None  # the run's metrics JSONL (absolute; rank 0 writes it)
+    phase: str | None = None  # what the rank was doing in step `step + 1` (see the module docstring)
+    phase_time: float | None = None  # when it entered that phase (epoch seconds, the rank's clock)
+    error: str | None = None  # the exception the rank died of, when it could say
 
 
 def heartbeat_path(directory: Path, rank: int) -> Path:
@@ -93,6 +110,14 @@ class Heartbeat:
         self._first_step_time: float | None = None
         self._directory_ready = False
         self._host = socket.gethostname()
+        # (phase, entered at): replaced whole by phase(), so the writer thread never sees half an update.
+        self._phase: tuple[str | None, float | None] = (None, None)
+        self._step: int | None = None  # the last step handed to beat()
+        self._written: tuple | None = None  # (step, phase) of the last write
+        self._error: str | None = None
+        self._done = False
+        self._lock = threading.Lock()  # one writer at a time: the loop's beats and the phase thread
+        self._phase_thread: threading.Thread | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, checkpoint_dir: Path | None = None,
@@ -106,10 +131,46 @@ class Heartbeat:
     def enabled(self) -> bool:
         return self.directory is not None
 
+    def phase(self, name: str) -> None:
+        """The rank enters `name` (of step `step + 1`). No I/O here: the phase thread writes it if it lasts."""
+        if self.directory is None:
+            return
+        self._phase = (name, time.time())
+        if self._phase_thread is None and self._step is not None:
+            self._phase_thread = threading.Thread(target=self._write_lasting_phases, name="heartbeat-phase",
+                                                  daemon=True)
+            self._phase_thread.start()
+
+    def fail(self, error: BaseException | str) -> None:
+        """The rank is dying of `error`: its text goes into the record at once (the supervisor names it)."""
+        if self.directory is None or self._step is None:
+            return
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self._error = " ".join(text.split())[:2000]  # one line; NCCL messages can be long
+        with self._lock:
+            self._write(self._step, done=False)
+
+    def _write_lasting_phases(self) -> None:
+        while not self._done:
+            time.sleep(self.min_interval_s)
+            with self._lock:
+                if self._done or self._step is None:
+                    continue
+                now = self._clock()
+                quiet = self._last_write is None or now - self._last_write >= self.min_interval_s
+                if quiet and (self._step, self._phase[0]) != self._written:
+                    self._write(self._step, done=False)
+                    self._last_write = now
+
     def beat(self, step: int, *, force: bool = False) -> bool:
         """Record that `step` completed; returns whether a file was written."""
         if self.directory is None:
             return False
+        with self._lock:
+            return self._beat(step, force)
+
+    def _beat(self, step: int, force: bool) -> bool:
+        self._step = step
         now = self._clock()
         if self._start_step is None:
             self._start_step, self._start_time = step, time.time()
@@ -131,7 +192,9 @@ class Heartbeat:
             return
         if self._start_step is None:
             self._start_step, self._start_time = step, time.time()
-        self._write(step, done=True)
+        with self._lock:
+            self._done = True
+            self._write(step, done=True)
 
     def _write(self, step: int, done: bool) -> None:
         assert self.directory is not None and self._start_step is not None and self._start_time is not None
@@ -147,7 +210,11 @@ class Heartbeat:
             "first_step_time": self._first_step_time,
             "done": done,
             **self._traces,
+            "phase": self._phase[0],
+            "phase_time": self._phase[1],
+            "error": self._error,
         }
+        self._written = (int(step), self._phase[0])
         if not self._directory_ready:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._directory_ready = True
@@ -181,6 +248,9 @@ def read_heartbeats(directory: Path) -> dict[int, HeartbeatRecord]:
                 done=bool(raw.get("done", False)),
                 checkpoint_dir=_optional_str(raw.get("checkpoint_dir")),
                 metrics_file=_optional_str(raw.get("metrics_file")),
+                phase=_optional_str(raw.get("phase")),
+                phase_time=_optional_float(raw.get("phase_time")),
+                error=_optional_str(raw.get("error")),
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue  # vanished between listing and reading, or not ours: the next poll reads it again
