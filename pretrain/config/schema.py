@@ -18,6 +18,18 @@ from pretrain.model import ModelConfig
 
 
 @dataclass
+class StragglerConfig:
+    """A rank whose own compute time (its forward passes, which no peer can hold up) exceeds the median rank's
+    by more than `fraction` in `windows` consecutive windows of `window_steps` steps is reported as a straggler
+    (incidents.jsonl, with its host). The times ride in the step statistics all-reduce: no collective of their
+    own. fraction 0 = off (the times are still logged)."""
+
+    fraction: float = 0.2
+    window_steps: int = 20
+    windows: int = 3
+
+
+@dataclass
 class TrainConfig:
     seed: int = 1234
     seq_len: int = 128
@@ -62,6 +74,7 @@ class TrainConfig:
     spike_sigma: float = 6.0
     spike_min_history: int = 20
     max_bad_steps: int = 3
+    straggler: StragglerConfig = field(default_factory=StragglerConfig)
     # Logging and evaluation cadence.
     log_interval: int = 1
     eval_interval: int = 0  # 0 = never

@@ -18,6 +18,7 @@ from pretrain.incidents import INCIDENTS_FILE
 from pretrain.metrics import MetricsLogger
 from pretrain.metrics.throughput import ThroughputMeter
 from pretrain.stability import LossGuard
+from pretrain.stability.straggler import StragglerDetector
 from pretrain.training.loop import Trainer, TrainerParts
 from pretrain.training.plugins import apply_plugins
 from pretrain.training.stop_signal import StopSignal
@@ -38,6 +39,7 @@ def build_loader(config: PretrainConfig, rank: int, world_size: int):
 
 def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer:
     train = config.train
+    straggler = StragglerDetector.from_config(train.straggler)  # a bad setting fails before anything is built
     # The loader first: it is cheap, and a wrong data path should fail in a second, not after engine setup.
     loader = build_loader(config, rank, world_size)
     store = CheckpointStore(train.checkpoint_dir, train.keep_last, train.keep_every, checksums=train.verify_checksums,
@@ -63,6 +65,7 @@ def build_trainer(config: PretrainConfig, rank: int, world_size: int) -> Trainer
         heartbeat=Heartbeat.from_env(checkpoint_dir=Path(train.checkpoint_dir), metrics_file=metrics.path),
         stop=StopSignal(),
         callbacks=build_callbacks(config),
+        straggler=straggler,
     )
     apply_plugins(parts, config, rank)
     return Trainer(config, rank, world_size, parts)

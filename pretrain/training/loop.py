@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import socket
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,8 +25,10 @@ from pretrain.engine import StepEngine
 from pretrain.heartbeat import Heartbeat
 from pretrain.incidents import append_incident
 from pretrain.metrics import MetricsLogger
+from pretrain.metrics.step_timing import StepTimer
 from pretrain.metrics.throughput import ThroughputMeter
 from pretrain.stability import LossGuard
+from pretrain.stability.straggler import StragglerDetector, WindowReport
 from pretrain.training.state import StepResult, TrainerState
 from pretrain.training.stop_signal import StopSignal
 
@@ -50,6 +53,7 @@ class TrainerParts:
     heartbeat: Heartbeat = field(default_factory=lambda: Heartbeat(None))
     stop: StopSignal = field(default_factory=StopSignal)
     callbacks: list[Callback] = field(default_factory=list)
+    straggler: StragglerDetector = field(default_factory=StragglerDetector)
 
 
 class Trainer:
@@ -70,6 +74,9 @@ class Trainer:
         self.heartbeat = parts.heartbeat
         self.stop = parts.stop
         self.callbacks = parts.callbacks
+        self.straggler = parts.straggler
+        self.timer = StepTimer(self.engine.device)
+        self._hosts: list[str] | None = None  # every rank's host, gathered at the first incident that names one
         self.state = TrainerState(world_size=world_size, zero_stage=config.deepspeed.zero_stage)
 
     # ---- resume and rollback ---------------------------------------------------------------------------
@@ -119,6 +126,15 @@ class Trainer:
 
     # ---- the loop --------------------------------------------------------------------------------------
     def fit(self) -> TrainerState:
+        try:
+            return self._fit()
+        except BaseException as error:
+            # The supervisor names this text in the incident (a gloo/NCCL error, an OOM): stderr may be lost.
+            if not isinstance(error, (KeyboardInterrupt, SystemExit)):
+                self.heartbeat.fail(error)
+            raise
+
+    def _fit(self) -> TrainerState:
         train = self.config.train
         self.resume()
         if self.rank == 0:
@@ -137,12 +153,12 @@ class Trainer:
             self.state.consumed_tokens += tokens
             if result.verdict is None:
                 self.state.loss_window = (self.state.loss_window + [result.loss])[-LOSS_WINDOW:]
-            elif self.rank == 0:
-                append_incident(self.incidents_path, "trainer", "skipped_step", step=self.state.step,
-                                reason=result.verdict, loss=result.loss)
+            else:
+                self._audit_skipped_step(result)
             self.heartbeat.beat(self.state.step)
+            self.heartbeat.phase("callbacks")
             seconds = time.perf_counter() - started
-            extra = {}
+            extra = self._stragglers(result.window) if result.window is not None else {}
             for callback in self.callbacks:
                 extra.update(callback.on_step_end(self) or {})
             if self.state.step % train.log_interval == 0 or self.state.step == last_step:
@@ -159,6 +175,7 @@ class Trainer:
             # A scheduled save waits out a streak of bad steps: a rollback must find a checkpoint from before it.
             scheduled = self.state.step % train.save_interval == 0 and self.guard.consecutive_bad == 0
             if scheduled or self.state.step == last_step or stopping:
+                self.heartbeat.phase("save")
                 self.save()
             if stopping:
                 break
@@ -180,16 +197,28 @@ class Trainer:
         """
         learning_rate = self.engine.learning_rate  # the rate this step applies (the schedule steps inside)
         losses, fingerprint = [], 0
+        phase, timer = self.heartbeat.phase, self.timer
         for _ in range(self.engine.layout.gradient_accumulation_steps):
+            phase("data")
             batch = next(batches)
             fingerprint += batch_fingerprint(batch["input_ids"])  # on the host copy, before the transfer
+            phase("forward")
+            timer.forward_started()
             loss = self.engine.forward(batch)
+            timer.forward_ended()
             losses.append(loss.detach().float())
+            phase("backward")
             self.engine.backward(loss)
         # The reduced gradients are complete now; their norm (before clipping) rides in the losses' all-reduce.
         # A signal or a finished background write after this point is seen at the next step's reduction.
+        phase("reduce")
+        compute_s, step_s = timer.previous_step()
         stats = reduce_step_stats(torch.stack(losses), fingerprint, self.engine.local_grad_square_sum(),
-                                  self.collectives, stop=self.stop.requested, writing=self.store.writing())
+                                  self.collectives, stop=self.stop.requested, writing=self.store.writing(),
+                                  compute_s=compute_s, step_s=step_s)
+        timer.reduced()
+        window = self.straggler.observe(self.state.step + 1, stats.compute_s, stats.step_s)
+        phase("optimizer")
         verdict = None
         for micro_loss in stats.micro_losses:
             verdict = verdict or self.guard.judge(micro_loss, self.state.loss_window)
@@ -199,7 +228,44 @@ class Trainer:
         if not applied:
             verdict = verdict or "nonfinite_grad"  # the engine's own overflow check (fp16 loss scaling)
         return StepResult(sum(stats.micro_losses) / len(stats.micro_losses), verdict, learning_rate, stats.grad_norm,
-                          stats.fingerprint, stop_requested=stats.stop, save_pending=stats.writing)
+                          stats.fingerprint, stop_requested=stats.stop, save_pending=stats.writing,
+                          nonfinite_loss_ranks=stats.nonfinite_loss_ranks,
+                          nonfinite_grad_ranks=stats.nonfinite_grad_ranks, window=window)
+
+    # ---- where it broke --------------------------------------------------------------------------------
+    def _host_names(self) -> list[str]:
+        """Every rank's host. A collective, taken only at a step end that writes an incident: every rank gets
+        there together, because the verdicts are taken on all-reduced values."""
+        if self._hosts is None:
+            self._hosts = [str(host) for host in self.collectives.all_gather_object(socket.gethostname())]
+        return self._hosts
+
+    def _audit_skipped_step(self, result: StepResult) -> None:
+        fields = {}
+        if result.nonfinite_ranks:
+            hosts = self._host_names()
+            # The first rank is the lowest-numbered whose own loss was non-finite, else whose gradient share was
+            # (StepStats.nonfinite_ranks); both lists are recorded.
+            fields = {"rank": result.nonfinite_ranks[0], "ranks": list(result.nonfinite_ranks),
+                      "hosts": [hosts[r] for r in result.nonfinite_ranks],
+                      "loss_ranks": list(result.nonfinite_loss_ranks), "grad_ranks": list(result.nonfinite_grad_ranks)}
+        if self.rank == 0:
+            append_incident(self.incidents_path, "trainer", "skipped_step", step=self.state.step,
+                            reason=result.verdict, loss=result.loss, **fields)
+
+    def _stragglers(self, window: WindowReport) -> dict:
+        """A closed straggler window: its metrics, and an incident per rank that just became a straggler."""
+        if window.new_stragglers:
+            hosts = self._host_names()
+            for slow in window.new_stragglers:
+                if self.rank == 0:
+                    append_incident(self.incidents_path, "trainer", "straggler", step=self.state.step,
+                                    rank=slow.rank, host=hosts[slow.rank], ratio=round(slow.ratio, 4),
+                                    compute_s=slow.compute_s, median_s=slow.median_s, windows=slow.windows,
+                                    fraction=self.straggler.fraction)
+                    log.warning("straggler: rank %d on %s computes %.2fx the median rank's time for %d windows",
+                                slow.rank, hosts[slow.rank], slow.ratio, slow.windows)
+        return window.metrics()
 
     def _step_metrics(self, result: StepResult, tokens: int, seconds: float) -> dict:
         metrics = {
@@ -241,9 +307,13 @@ def _fingerprint_weights(numel: int) -> torch.Tensor:
     return torch.arange(1, numel + 1, dtype=torch.int64) % 9973 + 1
 
 
-# The step packet (float64, summed over ranks): two votes, the fingerprint, the gradients' sum of squares, then
-# one loss per micro batch. fp64 keeps the integer checksum and the vote counts exact.
+# The step packet (float64, summed over ranks): two votes, the fingerprint, the gradients' sum of squares, one
+# loss per micro batch, then three slots per rank, each filled by its rank only (so the sum is that rank's value):
+# its compute time and step time of the previous step (pretrain/metrics/step_timing.py) and its non-finite flags
+# (1: a local micro loss, 2: its local gradient square sum). fp64 keeps the integer checksum and the vote counts
+# exact. 3 x world size slots are 24 KB at 1,024 ranks: nothing beside the gradients.
 STOP_VOTES, WRITING_VOTES, FINGERPRINT, GRAD_SQUARES, FIRST_LOSS = range(5)
+LOSS_NONFINITE, GRAD_NONFINITE = 1.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -253,17 +323,43 @@ class StepStats:
     grad_norm: float  # global, from every rank's sum of squares
     stop: bool  # some rank was asked to stop (SIGTERM/SIGUSR1)
     writing: bool  # some rank's bytes of the async save in flight are not durable yet
+    compute_s: list[float] = field(default_factory=list)  # per rank: the previous step's forward passes
+    step_s: list[float] = field(default_factory=list)  # per rank: the previous step, whole
+    # Ranks whose own micro loss was non-finite (the source: a loss is local to its rank's forward), and ranks whose
+    # gradient share was. Under ZeRO-1/2/3 the share is the partition a rank owns after the reduction, so one
+    # rank's NaN spreads to every owner of a poisoned element: those name the source only when no loss did.
+    nonfinite_loss_ranks: list[int] = field(default_factory=list)
+    nonfinite_grad_ranks: list[int] = field(default_factory=list)
+
+    @property
+    def nonfinite_ranks(self) -> list[int]:
+        """The ranks to blame: those with a non-finite loss, else those with a non-finite gradient share."""
+        return self.nonfinite_loss_ranks or self.nonfinite_grad_ranks
 
 
 def reduce_step_stats(losses: torch.Tensor, fingerprint: int, grad_square_sum: torch.Tensor,
-                      collectives: Collectives, stop: bool = False, writing: bool = False) -> StepStats:
+                      collectives: Collectives, stop: bool = False, writing: bool = False,
+                      compute_s: float = 0.0, step_s: float = 0.0) -> StepStats:
     """Everything the ranks agree on per step in one all-reduce and one host sync: the micro losses, the data
-    fingerprint, the global gradient norm and the step-end votes."""
+    fingerprint, the global gradient norm, the step-end votes and every rank's own times and non-finite flags."""
     device = losses.device
-    host = torch.tensor([float(stop), float(writing), float(fingerprint)], dtype=torch.float64)
-    packed = torch.cat([host.to(device), grad_square_sum.reshape(1).to(device, torch.float64),
-                        losses.to(torch.float64)])
+    ranks, rank = collectives.world_size(), collectives.rank()
+    per_rank = torch.zeros(3, ranks, dtype=torch.float64)
+    per_rank[0, rank], per_rank[1, rank] = compute_s, step_s
+    host = torch.cat([torch.tensor([float(stop), float(writing), float(fingerprint)], dtype=torch.float64),
+                      per_rank.flatten()])
+    square_sum = grad_square_sum.reshape(1).to(device, torch.float64)
+    exact_losses = losses.to(torch.float64)
+    # The flags are computed on the device: reading them on the host would be a sync of their own.
+    flags = (~torch.isfinite(exact_losses).all()).to(torch.float64) * LOSS_NONFINITE \
+        + (~torch.isfinite(square_sum[0])).to(torch.float64) * GRAD_NONFINITE
+    packed = torch.cat([host[:3].to(device), square_sum, exact_losses, host[3:].to(device)])
+    blocks = FIRST_LOSS + exact_losses.numel()
+    packed[blocks + 2 * ranks + rank] = flags
     values = collectives.sum_(packed).tolist()
-    ranks = collectives.world_size()
-    return StepStats([value / ranks for value in values[FIRST_LOSS:]], int(values[FINGERPRINT]),
-                     math.sqrt(values[GRAD_SQUARES]), values[STOP_VOTES] > 0, values[WRITING_VOTES] > 0)
+    micro = values[FIRST_LOSS:blocks]
+    compute, steps, flagged = (values[blocks + i * ranks: blocks + (i + 1) * ranks] for i in range(3))
+    return StepStats([value / ranks for value in micro], int(values[FINGERPRINT]), math.sqrt(values[GRAD_SQUARES]),
+                     values[STOP_VOTES] > 0, values[WRITING_VOTES] > 0, compute, steps,
+                     [r for r, flag in enumerate(flagged) if int(flag) & int(LOSS_NONFINITE)],
+                     [r for r, flag in enumerate(flagged) if int(flag) & int(GRAD_NONFINITE)])

@@ -26,3 +26,11 @@ class StepResult:
     data_fingerprint: int  # equal across two runs ⇔ same samples in the same order
     stop_requested: bool = False  # some rank was asked to stop: every rank saves and exits after this step
     save_pending: bool = False  # some rank was still writing the async save in flight when the step reduced
+    nonfinite_loss_ranks: list = field(default_factory=list)  # ranks whose own micro loss was non-finite
+    nonfinite_grad_ranks: list = field(default_factory=list)  # ranks whose gradient share was (after reduction)
+    window: object = None  # a straggler WindowReport when this step closed a window (pretrain/stability/straggler.py)
+
+    @property
+    def nonfinite_ranks(self) -> list:
+        """The ranks to blame: a non-finite loss is its rank's own; a gradient share may hold a peer's NaN."""
+        return self.nonfinite_loss_ranks or self.nonfinite_grad_ranks
