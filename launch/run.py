@@ -3,7 +3,14 @@
     python -m launch.run --max-restarts 3 --heartbeat-timeout 300 -- \\
         deepspeed --no_local_rank --num_gpus 8 --module pretrain.train train.max_steps=1000
 
-Restarts append `train.resume=auto` to the command. Exit status: 0 when the command finished (or was
+Restarts append `train.resume=auto` to the command. With --max-dropped-nodes or --spare-nodes a node that
+fails --node-check after a crash, does not answer it, or hosts the failing rank twice in a row is left out of
+the next attempt (deepspeed --hostfile, srun) or replaced by a spare:
+
+    python -m launch.run --max-dropped-nodes 1 --min-world-size 8 \\
+        --node-check 'ssh {host} cd $PWD && python -m launch.doctor --gpus 8' -- \\
+        deepspeed --hostfile hostfile --no_local_rank --module pretrain.train train.global_batch_size=512
+ Exit status: 0 when the command finished (or was
 stopped by a forwarded SIGTERM/SIGINT and left in time), 1 after giving up, 2 on a usage error, and the
 command's own code when it is one of --fatal-exit-codes (default 2: a config error is not retried).
 See docs/launch.md.
@@ -17,7 +24,9 @@ import sys
 from pathlib import Path
 
 from launch.incidents import default_incidents_path
-from launch.supervisor import LaunchError, Supervisor, SupervisorConfig
+from launch.nodes import NodePolicy
+from launch.supervisor import Supervisor, SupervisorConfig
+from plumbing.slurm_nodelist import HostListError, expand_nodelist
 from plumbing.user_error import UserError, exit_for_user_error, report_user_error
 
 
@@ -41,6 +50,13 @@ def _exit_codes(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _node_list(text: str) -> list[str]:
+    try:
+        return expand_nodelist(text) if text.strip() else []
+    except HostListError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
     add("--heartbeat-dir", type=Path, default=None, metavar="DIR",
         help="where ranks write heartbeats; must be shared by all nodes "
              "(default $BAICHUAN_RUN_DIR/heartbeats, else a temporary directory)")
+    nodes = NodePolicy()
+    add("--max-dropped-nodes", type=_non_negative(int), default=nodes.max_dropped_nodes, metavar="K",
+        help="relaunch without a bad node, at most K nodes in all (default %(default)s: restart on the same nodes)")
+    add("--min-world-size", type=_non_negative(int), default=nodes.min_world_size, metavar="RANKS",
+        help="give up rather than relaunch on fewer ranks (default %(default)s)")
+    add("--spare-nodes", type=_node_list, default=[], metavar="NODES",
+        help="nodes (comma or Slurm list) held back to replace a bad one; with srun they must be in the allocation")
+    add("--node-check", default=None, metavar="CMD",
+        help="run after a failure once per node, {host} replaced (e.g. 'srun -N1 -n1 -w {host} python -m "
+             "launch.doctor --gpus 8'); a non-zero exit marks the node bad")
+    add("--node-check-timeout", type=_non_negative(float), default=nodes.node_check_timeout_s, metavar="S",
+        help="a node that does not answer the check in this time is bad (default %(default)s)")
     return parser
 
 
@@ -98,6 +126,9 @@ def parse_args(argv: list[str]) -> tuple[SupervisorConfig, list[str]]:
         poll_interval_s=args.poll_interval,
         fatal_exit_codes=args.fatal_exit_codes,
         heartbeat_dir=args.heartbeat_dir,
+        nodes=NodePolicy(max_dropped_nodes=args.max_dropped_nodes, min_world_size=args.min_world_size,
+                         spares=args.spare_nodes, node_check=args.node_check,
+                         node_check_timeout_s=args.node_check_timeout),
     )
     return config, command
 
@@ -109,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         supervisor = Supervisor(command, config)
         supervisor.install_signal_handlers()
         return supervisor.run()
-    except LaunchError as exc:  # a command that cannot start: one line, exit 2
+    except UserError as exc:  # a command that cannot start, a node policy that cannot work: one line
         return report_user_error(exc)
 
 

@@ -6,6 +6,9 @@ vanishes without finishing, or a heartbeat that goes stale), or the supervisor i
 (SIGTERM/SIGINT, forwarded to the group).
 After a failure the group is torn down, the loop waits with exponential backoff and relaunches with
 `train.resume=auto`, unless `max_restarts` restarts already happened within `restart_window_s`.
+With a node policy (`--max-dropped-nodes`, `--spare-nodes`) a bad node is found after the failure and the
+relaunch runs without it or on a spare (launch/nodes.py); under elastic torchrun (`--nnodes MIN:MAX`) a lost
+node is left to the agents' rendezvous and the supervisor keeps watching the smaller world.
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from launch.heartbeat_monitor import HeartbeatMonitor
-from launch.incidents import INCIDENTS_ENV, RUN_DIR_ENV, Incident, IncidentLog
+from launch.incidents import INCIDENTS_ENV, RUN_DIR_ENV, Incident, IncidentLog, localize
+from launch.nodes import NodePolicy, NodeSet
 from launch.process_group import ProcessGroup
 from launch.progress import furthest_step
 from plumbing.user_error import UserError
-from pretrain.heartbeat import HEARTBEAT_DIR_ENV
+from pretrain.heartbeat import HEARTBEAT_DIR_ENV, heartbeat_path, read_heartbeats
 
 log = logging.getLogger("launch.run")
 
@@ -55,6 +59,7 @@ class SupervisorConfig:
     # Launcher exit codes that are not worth a restart: 2 is the project's "bad config / bad input" code.
     fatal_exit_codes: tuple[int, ...] = (2,)
     heartbeat_dir: Path | None = None  # None: $BAICHUAN_RUN_DIR/heartbeats, else a temporary directory
+    nodes: NodePolicy = field(default_factory=NodePolicy)  # when to relaunch without a node (off by default)
 
 
 @dataclass
@@ -62,6 +67,7 @@ class AttemptResult:
     exit_code: int | None  # the launcher's exit code (None when it was killed for a hang)
     incident: Incident | None = None  # set when the attempt failed
     stopped: bool = False  # ended by a forwarded stop signal
+    host: str | None = None  # the host of the failing rank, from its heartbeat
 
 
 def with_resume_auto(command: Sequence[str]) -> list[str]:
@@ -87,6 +93,8 @@ class Supervisor:
         self.incidents = IncidentLog(config.incidents_path)
         self._group: ProcessGroup | None = None
         self._stop_signum: int | None = None
+        # Generated hostfiles live beside the incidents, where the user looks after a node was dropped.
+        self.nodes = NodeSet(self.command, config.nodes, self.environ, config.incidents_path.parent / "hostfiles")
 
     # -- signals -------------------------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -111,6 +119,7 @@ class Supervisor:
         try:
             for attempt in itertools.count(1):
                 command = self.command if attempt == 1 else with_resume_auto(self.command)
+                command = self.nodes.command_for(command, attempt)
                 result = self._run_attempt(attempt, command, base / f"attempt-{attempt}", pending)
                 pending = None
                 if result.stopped:
@@ -120,6 +129,8 @@ class Supervisor:
                     return 0
                 incident = result.incident
                 final = self._exit_code_instead_of_restart(incident, restarts)
+                if final is None:
+                    final = self._leave_out_bad_nodes(incident, result.host)
                 if final is None:
                     delay = min(self.config.backoff_s * 2 ** (len(restarts) - 1), self.config.max_backoff_s)
                     log.warning("attempt %d failed (%s); restart %d/%d in %.1f s with %s", attempt,
@@ -156,6 +167,30 @@ class Supervisor:
         restarts.append(now)
         return None
 
+    def _leave_out_bad_nodes(self, incident: Incident, host: str | None) -> int | None:
+        """After a failure that will be restarted: drop or replace a bad node; EXIT_GAVE_UP when that is not
+        allowed (the same nodes would fail the same way)."""
+        if not self.nodes.policy.enabled or self.nodes.kind not in ("hostfile", "srun"):
+            return None
+        # deepspeed numbers ranks node by node in hostfile order; elsewhere the rank's heartbeat names its host.
+        host = self.nodes.host_of_rank(incident.rank) if self.nodes.kind == "hostfile" else host
+        t0 = time.time()
+        bad = self.nodes.find_bad(host)
+        if self.nodes.policy.node_check:
+            incident.phases["node_check_s"] = round(time.time() - t0, 3)
+        if not bad:
+            return None
+        refused = self.nodes.remove(bad)
+        names = ", ".join(f"{b.host} ({b.reason})" for b in bad)
+        if refused:
+            incident.gave_up = True
+            incident.detail += f"; bad node {names}"
+            log.error("error: %s — giving up; see %s", refused, self.config.incidents_path)
+            return EXIT_GAVE_UP
+        incident.dropped_nodes = [b.host for b in bad]
+        incident.detail += f"; relaunched without {names} on {len(self.nodes.active)} node(s), {self.nodes.world_size} rank(s)"
+        return None
+
     def _run_attempt(self, attempt: int, command: list[str], heartbeat_dir: Path, pending: Incident | None) -> AttemptResult:
         shutil.rmtree(heartbeat_dir, ignore_errors=True)  # beats of an earlier supervisor run must not count
         heartbeat_dir.mkdir(parents=True)
@@ -177,9 +212,12 @@ class Supervisor:
         if self._stop_signum is not None:  # a stop raced with the spawn
             group.signal(self._stop_signum)
         monitor = HeartbeatMonitor(heartbeat_dir, started_at=time.monotonic())
+        old_rounds: set[tuple[str, int]] = set()  # (host, pid) of the ranks of earlier elastic rounds
         try:
             while True:
                 group.track_descendants()
+                if old_rounds:
+                    _forget_beats_of(heartbeat_dir, old_rounds)
                 monitor.poll(time.monotonic())
                 for pid in monitor.local_pids():
                     group.track(pid)
@@ -196,6 +234,19 @@ class Supervisor:
                     return AttemptResult(exit_code=0)
                 incident = self._detect_failure(attempt, code, monitor)
                 if incident is not None:
+                    localize(incident, monitor)
+                    host = getattr(incident, "host", None)
+                    if code is None and self.nodes.kind == "elastic":
+                        # The agents re-form a smaller world by themselves: watch it instead of tearing it down.
+                        if pending is not None:
+                            self.incidents.append(pending)
+                        pending = self._elastic_loss(incident, heartbeat_dir)
+                        # A survivor of the old round may still beat (its phase) before its collective fails.
+                        old_rounds |= {(v.record.host, v.record.pid) for v in monitor.ranks.values()}
+                        _forget_beats_of(heartbeat_dir, old_rounds)
+                        monitor = HeartbeatMonitor(heartbeat_dir, started_at=time.monotonic())
+                        spawned_at = time.time()
+                        continue
                     t0 = time.time()
                     group.terminate(self.config.kill_grace_s)
                     incident.phases["teardown_s"] = round(time.time() - t0, 3)
@@ -203,12 +254,29 @@ class Supervisor:
                     # way out; count that progress too.
                     monitor.poll(time.monotonic())
                     incident.last_step = furthest_step(monitor.last_step, *monitor.traces)
-                    return AttemptResult(exit_code=code, incident=incident)
+                    return AttemptResult(exit_code=code, incident=incident, host=host)
                 time.sleep(self.config.poll_interval_s)
         finally:
             self._group = None
             if pending is not None:  # this attempt ended before recovering: record what is known
                 self.incidents.append(pending)
+
+    def _elastic_loss(self, incident: Incident, heartbeat_dir: Path) -> Incident:
+        """A rank of an elastic torchrun job died or went silent while the launcher runs: the surviving agents
+        restart their workers in a new rendezvous round (train.resume=auto is the trainer's default). The old
+        round's beats are forgotten so the next round is watched from scratch; a round that never beats is
+        caught by the start-up timeout, a launcher that gives up (fewer than MIN nodes) by its exit."""
+        incident.last_step = furthest_step(incident.last_step, *self._traces_of(heartbeat_dir))
+        incident.cause = "node_lost"
+        incident.detail += "; elastic rendezvous continues on the remaining nodes"
+        log.warning("%s", _describe(incident))
+        return incident
+
+    @staticmethod
+    def _traces_of(heartbeat_dir: Path) -> tuple[set[str], set[str]]:
+        monitor = HeartbeatMonitor(heartbeat_dir, started_at=time.monotonic())
+        monitor.poll(time.monotonic())
+        return monitor.traces
 
     def _detect_failure(self, attempt: int, code: int | None, monitor: HeartbeatMonitor) -> Incident | None:
         if code is not None:
@@ -269,6 +337,13 @@ class Supervisor:
         if run_dir:
             return Path(run_dir) / "heartbeats", False
         return Path(tempfile.mkdtemp(prefix="baichuan-heartbeats-")), True
+
+
+def _forget_beats_of(heartbeat_dir: Path, processes: set[tuple[str, int]]) -> None:
+    """Remove the heartbeat files written by `processes` (host, pid): ranks of an elastic round that is over."""
+    for rank, record in read_heartbeats(heartbeat_dir).items():
+        if (record.host, record.pid) in processes:
+            heartbeat_path(heartbeat_dir, rank).unlink(missing_ok=True)
 
 
 def _update_recovery(incident: Incident, monitor: HeartbeatMonitor, spawned_at: float) -> bool:
