@@ -4,7 +4,8 @@ The newest checkpoint whose manifest verifies on every rank is taken (`train.res
 config is diffed against the new one and changes outside the allow-list are refused with the diff shown. A
 checkpoint written by another number of ranks or ZeRO stage is converted once to DeepSpeed's universal format
 (the engine must know that at initialisation), by rank 0 while the others poll for the outcome outside any
-collective. A loss-guard rollback asks the same question of an older checkpoint (`load_plan`), which after such
+collective, keeping the checkpoint's global batch (checkpoint/global_batch.py: more gradient accumulation on
+fewer ranks, or a one-line refusal). A loss-guard rollback asks the same question of an older checkpoint (`load_plan`), which after such
 a resume may still be one the old world size wrote.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import torch.distributed as dist
 
 from pretrain.checkpoint.config_diff import disallowed_changes
+from pretrain.checkpoint.global_batch import GLOBAL_BATCH_KEY, keep_global_batch, saved_global_batch
 from pretrain.checkpoint.store import CheckpointRef, CheckpointStore, read_saved_config, read_trainer_state
 from pretrain.checkpoint.universal import convert_to_universal
 from pretrain.config import ConfigError, PretrainConfig
@@ -40,9 +42,12 @@ def plan_resume(store: CheckpointStore, config: PretrainConfig, config_yaml: str
     ref = store.resolve(config.train.resume, collectives)
     if ref is None:
         return ResumePlan(None)
-    refused = disallowed_changes(read_saved_config(ref.path), config_yaml)
+    saved_yaml = read_saved_config(ref.path)
+    # The global batch is judged by its effective value (0 means micro batch x world size): keep_global_batch.
+    refused = [line for line in disallowed_changes(saved_yaml, config_yaml) if not line.startswith(GLOBAL_BATCH_KEY + ":")]
     if refused:
         raise ConfigError(f"resume from {ref.path} refused, config changed: {'; '.join(refused)}")
+    keep_global_batch(config, saved_global_batch(saved_yaml, read_trainer_state(ref.path)["world_size"]), world_size)
     return load_plan(ref, config.deepspeed.zero_stage, rank, world_size)
 
 
