@@ -24,7 +24,9 @@ from data_pipeline.filters.url import UrlFilter
 from data_pipeline.langid import LangIdStage
 from data_pipeline.normalize import NormalizeStage
 from data_pipeline.pii import PiiStage
+from data_pipeline.quality.stage import QualityStage
 from data_pipeline.readers import discover_sources
+from data_pipeline.report import write_report
 from data_pipeline.stage import Stage
 from plumbing.atomic_write import atomic_write_json
 
@@ -38,8 +40,6 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
         stages += build_document_filters(cfg.filters, cfg.langid)
         stages.append(build_line_cleaner(cfg.filters, cfg.langid))
     if cfg.quality.model_path:
-        from data_pipeline.quality.stage import QualityStage
-
         stages.append(QualityStage.from_config(cfg.quality, cfg.langid))
     if cfg.pii.enabled:  # after the judges of the text as written, before dedup compares it
         stages.append(PiiStage(cfg.pii))
@@ -87,8 +87,6 @@ def run(cfg: PipelineConfig) -> dict:
     stats = run_pipeline(build_stages(cfg), sources, output_dir, workers=cfg.worker_count(),
                          progress=cfg.executor.progress, **kwargs)
     if cfg.report.enabled:
-        from data_pipeline.report import write_report
-
         write_report(output_dir, stats)
     return stats
 

@@ -19,6 +19,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import sentencepiece as spm
 from omegaconf import MISSING
 
 from data_pipeline.errors import UserError
@@ -72,8 +73,6 @@ def load_tokenizer_info(spec: str) -> TokenizerInfo:
             f"tokenizer {spec!r} not found",
             "give the tokenizer.model written by data_pipeline.train_tokenizer",
         )
-    import sentencepiece as spm
-
     try:
         processor = spm.SentencePieceProcessor(model_file=str(path))
     except (OSError, RuntimeError):
@@ -185,7 +184,7 @@ def weighting(config: TokenizeConfig) -> dict:
 
 
 def tokenize_command():
-    # Imported here: spawned workers re-import this module as __main__ and need no Hydra.
+    # lazy: spawned workers re-import this module as __main__ and need no Hydra (about a second each)
     from plumbing.command_line import CommandLine
 
     return CommandLine(

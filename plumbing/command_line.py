@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from plumbing.config_help import config_groups, help_text
@@ -54,9 +58,6 @@ def quote_plain_value(override: str) -> str:
     key, sep, value = override.partition("=")
     if not sep or not value or value[0] in "[{'\"":
         return override
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
     try:
         OverridesParser.create().parse_override(override)
         return override
@@ -184,10 +185,6 @@ class CommandLine:
 
 
 def _compose_untyped(schema: type, config_name: str) -> DictConfig:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.config_store import ConfigStore
-    from hydra.errors import HydraException
-
     ConfigStore.instance().store(name=store_name(config_name, True), node=schema)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):

@@ -18,12 +18,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+import sentencepiece as spm
 import torch
 
 from data_pipeline.tokenizer.document_start import as_document
 from plumbing.command_line import CommandLine
 from plumbing.stdout_guard import stdout_to_stderr
 from pretrain.cli import UsageError
+from pretrain.finetune.chat_template import ChatTokens, reply_prompt
 from pretrain.inference.quantize import check_quantize_mode, quantize_model
 from pretrain.model import BaichuanForCausalLM, KVCache
 from pretrain.weights import load_any_checkpoint
@@ -116,8 +118,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def generate_text(args: GenerateArgs) -> None:
-    import sentencepiece as spm
-
     with stdout_to_stderr():  # DeepSpeed's checkpoint reader prints and logs to stdout
         cfg, state_dict, tokenizer_path = load_any_checkpoint(args.checkpoint, args.lora_base)
     if tokenizer_path is None:
@@ -142,8 +142,6 @@ def generate_text(args: GenerateArgs) -> None:
 def encode_prompt(prompt: str, tokenizer, tokenizer_path: str, chat: bool) -> list[int]:
     """A user turn of the chat template, or a plain text started as training started every document."""
     if chat:
-        from pretrain.finetune.chat_template import ChatTokens, reply_prompt
-
         return reply_prompt(prompt, tokenizer, ChatTokens.of(tokenizer, tokenizer_path))
     return as_document(tokenizer.encode(prompt), tokenizer.eos_id())
 

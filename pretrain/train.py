@@ -16,7 +16,10 @@ import os
 import sys
 
 from plumbing.user_error import user_errors_exit
+from pretrain.checkpoint import CheckpointNotFound
 from pretrain.config.compose import training_command
+from pretrain.distributed.session import distributed_session
+from pretrain.training import build_trainer
 
 COMMAND = training_command(
     "python -m pretrain.train",
@@ -32,11 +35,6 @@ def main(argv: list[str] | None = None, command=COMMAND) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
-    # DeepSpeed and the trainer are imported after the config is known to be good: a typo answers at once.
-    from pretrain.checkpoint import CheckpointNotFound
-    from pretrain.distributed.session import distributed_session
-    from pretrain.training import build_trainer
-
     # Config, data and data-state errors are UserErrors; a missing checkpoint is the user's doing too.
     with user_errors_exit(CheckpointNotFound), distributed_session(config.train.dist_timeout_minutes) as (rank, world_size):
         build_trainer(config, rank, world_size).fit()

@@ -4,12 +4,16 @@ and DeepSpeed imported in the training path only by the DeepSpeed step engine.
 
 Imports are counted the way a reader meets them: at any depth (inside functions: they run too), under
 `TYPE_CHECKING` (the annotation still ties the two modules together), and through a package's `__init__`:
-`from pretrain.training import Trainer` depends on `pretrain/training/__init__.py`, which imports its submodules.
+`from pretrain.training import Trainer` depends on `pretrain/training/__init__.py`, which imports its submodules,
+and so does `from pretrain.training.loop import Trainer` (Python runs the package's `__init__` first).
+
+A function-level import therefore never breaks a circle; one that remains says why it is lazy (`# lazy: <why>`).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,28 @@ DEEPSPEED_IMPORTERS = {
     "pretrain.weights.training_checkpoint",  # checkpoint_weights: zero_to_fp32 (model weights only)
     "pretrain.checkpoint.universal_convert",  # ds_to_universal made resumable (run in a subprocess)
 }
+
+# Function-level imports in files other work is changing now; each is written down for its owner (the change and
+# why, in the note for issue 25's leftovers) and leaves this list when that lands: (file, module as written).
+AWAITING_THEIR_OWNERS = {
+    ("pretrain/training/__init__.py", "pretrain.training.build"),  # to the top: no cycle, no heavy dependency
+    ("pretrain/training/build.py", "pretrain.finetune.instruction_data"),  # to the top, as above
+    ("data_pipeline/executors/__init__.py", "data_pipeline.executors.local"),  # to the top
+    ("data_pipeline/executors/__init__.py", "data_pipeline.executors.ray"),  # to the top: Ray comes later
+    ("data_pipeline/executors/ray.py", "ray"), ("data_pipeline/executors/ray.py", "ray.data"),  # lazy: Ray
+    ("data_pipeline/executors/ray.py", "numpy"),  # to the top
+    ("data_pipeline/executors/ray.py", "data_pipeline.dedup.ray_collisions"),  # to the top
+    ("launch/demo.py", "matplotlib"), ("launch/demo.py", "matplotlib.pyplot"),  # lazy: only the loss plot
+    ("launch/demo.py", "shutil"),  # to the top
+    ("launch/demo_warc.py", "opencc"),  # to the top
+    ("launch/doctor.py", "torch"), ("launch/preflight.py", "torch"),  # lazy: the doctor runs without torch
+    ("launch/doctor.py", "pretrain.config"),  # lazy: only with overrides (imports torch)
+    ("launch/preflight.py", "pretrain.model.kernels"), ("launch/preflight.py", "pretrain.model.flops"),
+    ("launch/preflight.py", "pretrain.plan"),  # lazy: each imports torch
+    ("launch/preflight.py", "deepspeed.git_version_info"),  # lazy: optional at that point, and seconds to import
+}
+# A justification: `# lazy: <why>` on the import's own lines, or in the comment lines just above a block of imports.
+LAZY_COMMENT = re.compile(r"#.*\blazy: *\S")
 
 # The layers, lowest first (docs/architecture.md draws them). A module imports only its own layer or lower ones;
 # within a layer, only without circles. A module belongs to the longest prefix listed.
@@ -70,10 +96,17 @@ def import_statements(path: Path, name: str) -> list[tuple[str, str | None]]:
     return found
 
 
+def ancestor_packages(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts))]
+
+
 def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
     """module → the project modules it imports. `from pkg import name` is an edge to `pkg.name` when that is a
     module, else to `pkg` (its __init__ runs and re-exports `name` from a submodule: the edges __init__ → its
-    submodules carry the rest); `import a.b.c` to the longest of a.b.c, a.b, a that is a project module."""
+    submodules carry the rest); `import a.b.c` to the longest of a.b.c, a.b, a that is a project module. Either
+    way also to the packages above the target (`a`, `a.b`: their __init__ runs first), except those the importer
+    is inside (already running when it is)."""
     files = {module_name(root, p): p for package in packages for p in (root / package).rglob("*.py")}
 
     def target(module: str, attr: str | None) -> str | None:
@@ -84,9 +117,39 @@ def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
 
     graph = {}
     for name, path in files.items():
-        targets = {target(module, attr) for module, attr in import_statements(path, name)}
-        graph[name] = {t for t in targets if t is not None and t != name}
+        targets = {target(module, attr) for module, attr in import_statements(path, name)} - {None}
+        inside = {name, *ancestor_packages(name)}
+        packages_run = {p for t in targets for p in ancestor_packages(t) if p in files}
+        graph[name] = (targets - {name}) | (packages_run - inside)
     return graph
+
+
+def function_level_imports(path: Path) -> list[tuple[int, str, bool]]:
+    """(line, module as written, whether it says why it is lazy) for each import statement inside a function."""
+    source = path.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    imports = [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    import_lines = {n for node in imports for n in range(node.lineno, node.end_lineno + 1)}
+    in_functions = {node for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    for node in ast.walk(function) if isinstance(node, (ast.Import, ast.ImportFrom))}
+
+    def justified(node: ast.stmt) -> bool:
+        if any(LAZY_COMMENT.search(lines[n - 1]) for n in range(node.lineno, node.end_lineno + 1)):
+            return True
+        above = node.lineno - 1  # up through the imports and comments just above it
+        while above >= 1 and (above in import_lines or lines[above - 1].lstrip().startswith("#")):
+            if LAZY_COMMENT.search(lines[above - 1]):
+                return True
+            above -= 1
+        return False
+
+    def written(node: ast.stmt) -> str:
+        if isinstance(node, ast.ImportFrom):
+            return "." * node.level + (node.module or "")
+        return ", ".join(alias.name for alias in node.names)
+
+    return sorted((node.lineno, written(node), justified(node)) for node in in_functions)
 
 
 def circles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -177,6 +240,15 @@ def test_the_count_sees_the_circles_a_reader_meets(tmp_path, files):
     assert len(circles(import_graph(tmp_path, ("app",)))) == 1
 
 
+def test_importing_a_submodule_runs_its_packages_init(tmp_path):
+    """`from app.loop.core import Loop` runs app/loop/__init__.py first, and that one imports back."""
+    write_package(tmp_path, {"app/__init__.py": "", "app/parts/__init__.py": "",
+                             "app/parts/base.py": "from app.loop.core import Loop\nBase = Loop\n",
+                             "app/loop/__init__.py": "from app.loop.core import Loop\nfrom app.loop.extra import X\n",
+                             "app/loop/core.py": "Loop = 1\n", "app/loop/extra.py": "from app.parts.base import Base\n"})
+    assert len(circles(import_graph(tmp_path, ("app",)))) == 1
+
+
 def test_a_package_init_re_exporting_its_own_modules_is_no_circle(tmp_path):
     write_package(tmp_path, {"app/__init__.py": "", "app/pkg/__init__.py": "from app.pkg.a import A\n",
                              "app/pkg/a.py": "from app.pkg.b import B\n", "app/pkg/b.py": "B = 1\n"})
@@ -202,3 +274,32 @@ def test_only_the_deepspeed_step_engine_imports_deepspeed_in_pretrain():
                               for m, _ in import_statements(p, module_name(REPO, p))))
     assert set(importers) <= DEEPSPEED_IMPORTERS, importers
     assert "pretrain.engine.deepspeed_engine" in importers  # the test reads imports at all
+
+
+def test_every_function_level_import_says_why_it_is_lazy():
+    """An import inside a function hides a dependency from the top of the file, and (counted above) never breaks a
+    circle. The ones that stay keep a heavy or optional dependency (DeepSpeed, transformers, torchao, peft, Ray,
+    flash-attn, wandb, ...) off the import path of those who do not need it, or a command's start fast, and say
+    so: `# lazy: <why>` on the import or in the comment just above its block of imports."""
+    unexplained = sorted(
+        f"{path.relative_to(REPO)}:{line}: {module}"
+        for package in PACKAGES for path in (REPO / package).rglob("*.py")
+        for line, module, justified in function_level_imports(path)
+        if not justified and (path.relative_to(REPO).as_posix(), module) not in AWAITING_THEIR_OWNERS)
+    assert unexplained == []
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    pytest.param("import os\n", [], id="module-level"),
+    pytest.param("def f():\n    import json\n", [(2, "json", False)], id="unexplained"),
+    pytest.param("def f():\n    # Imported here: the old wording\n    import json\n", [(3, "json", False)],
+                 id="a-comment-without-lazy"),
+    pytest.param("def f():\n    import torchao  # lazy: optional\n", [(2, "torchao", True)], id="on-the-line"),
+    pytest.param("def f():\n    # lazy: Ray is optional\n    import ray\n    import ray.data\n\n    import numpy\n",
+                 [(3, "ray", True), (4, "ray.data", True), (6, "numpy", False)], id="above-the-block-only"),
+    pytest.param("class A:\n    def f(self):\n        from .b import (\n            c,  # lazy: heavy\n        )\n",
+                 [(3, ".b", True)], id="method-multi-line"),
+])
+def test_the_lazy_rule_reads_the_import_and_the_comment_above_its_block(tmp_path, source, expected):
+    (tmp_path / "m.py").write_text(source)
+    assert function_level_imports(tmp_path / "m.py") == expected

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def _jieba():
-    import jieba  # imported on first use: building its prefix dictionary costs ~1 s per process
+    import jieba  # lazy: building its prefix dictionary costs ~1 s per process; only zh text needs it
 
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+import zstandard
+
 GZIP_LEVEL = 5  # ~3x faster than level 9 for ~5% larger files; shards are rewritten often
 
 
@@ -61,8 +63,6 @@ class _SalvagingDecompressor(io.RawIOBase):
     def _new_decoder(self):
         if self._kind == "gzip":
             return zlib.decompressobj(wbits=31)
-        import zstandard
-
         return zstandard.ZstdDecompressor().decompressobj()
 
     def readable(self) -> bool:
@@ -99,20 +99,9 @@ class _SalvagingDecompressor(io.RawIOBase):
         super().close()
 
 
-def _broken_stream_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [EOFError, OSError, zlib.error]  # gzip.BadGzipFile is an OSError
-    try:
-        import zstandard
-
-        errors.append(zstandard.ZstdError)
-    except ImportError:  # then .zst input cannot be opened at all
-        pass
-    return tuple(errors)
-
-
-# What reading a truncated or corrupt compressed stream raises. Built once at import: building it inside an
-# `except` clause imported zstandard while a generator was being closed at interpreter exit, which fails.
-BROKEN_STREAM_ERRORS = _broken_stream_errors()
+# What reading a truncated or corrupt compressed stream raises (gzip.BadGzipFile is an OSError). A constant: built
+# inside an `except` clause it once imported zstandard while a generator was being closed at interpreter exit.
+BROKEN_STREAM_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, zlib.error, zstandard.ZstdError)
 
 
 def _open_binary_writer(raw: IO[bytes], path: str | os.PathLike) -> IO[bytes]:
@@ -121,8 +110,6 @@ def _open_binary_writer(raw: IO[bytes], path: str | os.PathLike) -> IO[bytes]:
         # mtime=0 and an empty name make the bytes depend on the content only.
         return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=GZIP_LEVEL)
     if kind == "zstd":
-        import zstandard
-
         return zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)
     return raw
 

@@ -13,6 +13,8 @@ import importlib.util
 import os
 from functools import lru_cache
 
+import fasttext  # fasttext-predict: prediction only, no numpy
+
 from data_pipeline.errors import UserError
 
 LABEL_PREFIX = "__label__"
@@ -31,8 +33,6 @@ def bundled_model_path() -> str:
 @lru_cache(maxsize=4)
 def load_model(path: str = ""):
     """The fastText model at `path` ("" = the bundled lid.176.ftz); a missing or unreadable file is a UserError."""
-    import fasttext  # fasttext-predict: prediction only, no numpy
-
     path = path or bundled_model_path()
     if not os.path.isfile(path):
         raise UserError(f"langid.model {path} does not exist", "point langid.model at a fastText lid model, "

@@ -21,7 +21,7 @@ _SURROGATES = re.compile("([\ud800-\udfff]+)")
 
 @lru_cache(maxsize=1)
 def _t2s():
-    import opencc  # imported on first use: loading its dictionaries costs ~0.1 s per process
+    import opencc  # lazy: loading its dictionaries costs ~0.1 s per process; only zh text needs it
 
     return opencc.OpenCC("t2s")
 

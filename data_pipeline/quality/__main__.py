@@ -9,7 +9,10 @@ import json
 import sys
 
 from data_pipeline.errors import UserError, exit_on_user_error
+from data_pipeline.quality.stage import load_model, score_record
 from data_pipeline.quality.train import TrainConfig, train_quality_model
+from data_pipeline.readers import read_input_records
+from data_pipeline.stage import is_rejected
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,10 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         model = train_quality_model(cfg)
         print(json.dumps({"model": args.out, **model.metrics}, indent=1))
         return 0
-    from data_pipeline.quality.stage import load_model, score_record
-    from data_pipeline.readers import read_input_records
-    from data_pipeline.stage import is_rejected
-
     model = load_model(args.model)
     for record in read_input_records(args.paths):
         if not is_rejected(record):

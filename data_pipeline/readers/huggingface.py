@@ -13,7 +13,7 @@ from data_pipeline.readers.validate import ReaderOptions, to_record
 
 def load_hf_dataset(location: str, split: str, from_disk: bool):
     """The dataset split at `location` (a `save_to_disk` folder when `from_disk`, else a `load_dataset` name)."""
-    import datasets
+    import datasets  # lazy: ~2 s to import; only HF dataset inputs need it
 
     try:
         if from_disk:

@@ -10,6 +10,8 @@ import itertools
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from data_pipeline.formats.jsonl import read_jsonl
 
 MAX_RECORDS = 200_000  # per side (kept / rejected): enough for a histogram, bounded time on big runs
@@ -17,6 +19,7 @@ MAX_RECORDS = 200_000  # per side (kept / rejected): enough for a histogram, bou
 
 def matplotlib_available() -> bool:
     try:
+        # lazy: matplotlib is optional here (the report keeps its tables without it) and ~0.5 s to import
         import matplotlib  # noqa: F401
     except ImportError:
         return False
@@ -41,11 +44,10 @@ def plot_histograms(output_dir: Path) -> list[Path]:
     """Write length and quality histograms under OUT/report/; return the PNG paths written."""
     if not matplotlib_available():
         return []
-    import matplotlib
+    import matplotlib  # lazy: optional, as in matplotlib_available
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
+    import matplotlib.pyplot as plt  # lazy: only after the Agg backend is chosen
 
     kept = collect_values(sorted((output_dir / "kept").glob("*.jsonl*")))
     rejected = collect_values(sorted((output_dir / "rejected").glob("*.jsonl*")))

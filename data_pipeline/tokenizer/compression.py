@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sentencepiece as spm
+
 from data_pipeline.errors import UserError
 
 Encoder = Callable[[list[str]], list[int]]  # texts -> token count per text
@@ -43,14 +45,12 @@ class TokenizerUnderTest:
 
 
 def _sentencepiece(path: Path) -> tuple[int, Encoder]:
-    import sentencepiece as spm
-
     processor = spm.SentencePieceProcessor(model_file=str(path))
     return processor.get_piece_size(), lambda texts: [len(ids) for ids in processor.encode(texts)]
 
 
 def _hf_tokenizer_json(path: Path) -> tuple[int, Encoder]:
-    from tokenizers import Tokenizer
+    from tokenizers import Tokenizer  # lazy: optional (comes with transformers), only for a tokenizer.json
 
     tokenizer = Tokenizer.from_file(str(path))
     return tokenizer.get_vocab_size(), lambda texts: [
@@ -59,8 +59,7 @@ def _hf_tokenizer_json(path: Path) -> tuple[int, Encoder]:
 
 
 def _hf_auto(path: Path) -> tuple[int, Encoder]:
-    # Lazy: transformers is an optional, heavy dependency, needed only to compare against an HF tokenizer.
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazy: optional, heavy; only to compare against an HF tokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     return len(tokenizer), lambda texts: [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]

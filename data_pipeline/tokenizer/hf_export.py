@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import sentencepiece as spm
+
 from data_pipeline.tokenizer.document_start import DOCUMENT_START_PIECE
 from data_pipeline.tokenizer.training import (
     ASSISTANT_PIECE,
@@ -39,8 +41,6 @@ CHAT_TEMPLATE = (
 
 
 def has_role_symbols(model_file: Path) -> bool:
-    import sentencepiece as spm
-
     try:
         processor = spm.SentencePieceProcessor(model_file=str(model_file))
     except (RuntimeError, OSError):  # not a SentencePiece model: copied as given, with no chat template
@@ -77,7 +77,7 @@ def write_hf_tokenizer_files(directory: Path, model_max_length: int = 4096) -> l
 
 def transformers_available() -> bool:
     try:
-        import transformers  # noqa: F401
+        import transformers  # noqa: F401 - lazy: optional and heavy (seconds); this only asks whether it is there
     except ImportError:
         return False
     return True
@@ -85,7 +85,6 @@ def transformers_available() -> bool:
 
 def load_hf_tokenizer(directory: Path):
     """The exported tokenizer through transformers (raises ImportError when it is not installed)."""
-    # Lazy: transformers is an optional, heavy dependency.
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # lazy: optional, heavy dependency
 
     return AutoTokenizer.from_pretrained(str(directory))

@@ -21,6 +21,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import sentencepiece as spm
+
 from data_pipeline.errors import UserError
 from data_pipeline.formats.token_shards import (
     MANIFEST_NAME,
@@ -149,8 +151,6 @@ class FileTokenizer:
     def __init__(
         self, tokenizer: TokenizerInfo, output: Path, fields: RecordFieldsConfig, group_by: str, batch: int
     ):
-        import sentencepiece as spm
-
         self.processor = spm.SentencePieceProcessor(model_file=tokenizer.path)
         self.encode_options = {"num_threads": 1}  # one core per worker: parallel over files instead
         if numpy_encoding_supported(self.processor):

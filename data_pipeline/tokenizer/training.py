@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
+import sentencepiece as spm
+
 from data_pipeline.errors import UserError
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -104,8 +106,6 @@ def _user_error_from(message: str, options: SentencePieceOptions) -> UserError |
 
 def train_sentencepiece(lines: Iterable[str], options: SentencePieceOptions, output_dir: Path) -> Path:
     """Train on `lines` and move ``tokenizer.model`` (+ ``tokenizer.vocab``) into `output_dir` atomically."""
-    import sentencepiece as spm
-
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".train-") as tmp:
         prefix = os.path.join(tmp, "tokenizer")

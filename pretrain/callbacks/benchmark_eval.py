@@ -12,12 +12,14 @@ batches over ranks and all-reduces the sums; multiple choice runs the same items
 
 from __future__ import annotations
 
+import sentencepiece as spm
 import torch
 
 from data_pipeline.tokenizer.document_start import document_prefix
 from pretrain.callbacks.base import Callback, TrainerView
 from pretrain.callbacks.validation import device_all_reduce
 from pretrain.evaluation.config import EvaluationConfig
+from pretrain.evaluation.mc_data import load_benchmark
 from pretrain.evaluation.mc_eval import evaluate_multiple_choice
 from pretrain.evaluation.mc_scoring import METHODS
 from pretrain.evaluation.perplexity import held_out_losses, per_language
@@ -32,10 +34,6 @@ class BenchmarkEvalCallback(Callback):
     def on_train_start(self, trainer: TrainerView) -> None:
         if not self.config.mc_data_dir:
             return
-        import sentencepiece as spm
-
-        from pretrain.evaluation.mc_data import load_benchmark
-
         if not self.tokenizer_path:
             raise FileNotFoundError("evaluation.mc_data_dir needs data.tokenizer (the SentencePiece model) — set it")
         self.benchmark = load_benchmark(self.config.mc_data_dir, list(self.config.subjects) or None)

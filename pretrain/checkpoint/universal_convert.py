@@ -60,7 +60,7 @@ def resumable(parallel_work, root: Path):
 
 
 def convert(input_folder: Path, output_folder: Path, workers: int) -> None:
-    # Lazy: DeepSpeed is heavy; this runs in the conversion's own subprocess.
+    # lazy: DeepSpeed takes seconds to import; the checkpoint package imports this module for DONE alone
     from deepspeed.checkpoint import ds_to_universal
 
     args = argparse.Namespace(input_folder=str(input_folder), output_folder=str(output_folder),

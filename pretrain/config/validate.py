@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from plumbing.user_error import ConfigError
 from pretrain.evaluation.config import check_evaluation_config
 from pretrain.model.flops import GPU_PEAK_TFLOPS
+from pretrain.model.kernels import attention_backend_problem, norm_backend_problem
 
 __all__ = ["ConfigError"]  # the shared user-error type for config mistakes, re-exported for pretrain's modules
 
@@ -108,8 +109,6 @@ def check_kernels_can_train(config: PretrainConfig) -> None:
     """An explicit kernel that cannot train on this machine's device (flash or apex that cannot load, flex on CPU)
     fails here, before any rank starts work, instead of at the first forward or backward on every rank.
     Not part of `validate_config`: that one is device-independent (a login node composes GPU configs)."""
-    from pretrain.model.kernels import attention_backend_problem, norm_backend_problem
-
     problem = attention_backend_problem(config.model.attention, training=True) or norm_backend_problem(config.model.norm)
     if problem:
         raise ConfigError(problem)

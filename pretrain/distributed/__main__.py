@@ -15,6 +15,7 @@ import sys
 from pretrain.config.compose import training_command
 from pretrain.distributed.buckets import choose_bucket_sizes, rule_bucket_sizes
 from pretrain.distributed.comm_probe import run_comm_probe
+from pretrain.distributed.session import distributed_session
 
 COMMAND = training_command(
     "python -m pretrain.distributed",
@@ -28,8 +29,6 @@ def main(argv: list[str] | None = None) -> int:
     if not any(arg.startswith("data.sources") for arg in args):
         args = [*args, "data.sources=[{name: unused, path: unused}]"]  # the probe reads no data
     config = COMMAND.parse(args)  # validated: a bad comm.* value is one line and exit 2 here
-    from pretrain.distributed.session import distributed_session
-
     with distributed_session(config.train.dist_timeout_minutes) as (rank, world_size):
         profile = run_comm_probe(config.comm, config.train.precision)
     if rank != 0:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import torch
+import torch.distributed as dist
 
 from pretrain.distributed.shm_buffers import remove_own_shm_buffer
 from pretrain.distributed.slurm_env import is_srun_task, torch_env_from_slurm
@@ -35,7 +36,7 @@ def init_distributed(timeout_minutes: float | None = None) -> tuple[int, int]:
     broadcast, the comm probe): under NCCL a rank that has not called set_device puts its tensors on cuda:0,
     and DeepSpeed >= 0.17.3 binds the group to cuda:LOCAL_RANK, so ranks 1..N-1 fail.
     """
-    # Lazy: DeepSpeed's accelerator is the engine's (a heavy optional dependency); free_port's users need none.
+    # lazy: imports DeepSpeed (seconds), through the engine, its one door; free_port's users need none of it
     from pretrain.engine.deepspeed_engine import select_device_and_join_group
 
     os.environ.update(launcher_environment(os.environ))
@@ -47,8 +48,7 @@ def init_distributed(timeout_minutes: float | None = None) -> tuple[int, int]:
 def local_device() -> torch.device:
     """This rank's device: cuda:LOCAL_RANK under NCCL (which reduces only tensors there), cpu on DeepSpeed's
     CPU accelerator — what a `Collectives` built before the engine must be given."""
-    # Lazy, as in init_distributed: DeepSpeed's accelerator.
-    from pretrain.engine.deepspeed_engine import rank_device
+    from pretrain.engine.deepspeed_engine import rank_device  # lazy: DeepSpeed, as in init_distributed
 
     return rank_device(int(os.environ.get("LOCAL_RANK", "0")))
 
@@ -61,8 +61,6 @@ def distributed_session(timeout_minutes: float | None = None) -> Iterator[tuple[
     down in whatever order module teardown reaches them; torch asks callers to destroy the group explicitly. A
     2-rank CPU run in CI once died at that point with SIGABRT ("terminate called without an active exception").
     """
-    import torch.distributed as dist
-
     remove_own_shm_buffer()  # left by a dead run on this port, if any
     rank, world_size = init_distributed(timeout_minutes)
     try:

@@ -12,7 +12,7 @@ __all__ = ["StepEngine", "build_step_engine"]
 
 def build_step_engine(config, world_size: int, load_universal: bool = False, checkpoint_writer=None) -> StepEngine:
     """`checkpoint_writer`: the checkpoint store's ShardWriter, through which the engine writes its files."""
-    # Lazy: the DeepSpeed engine imports DeepSpeed (a heavy optional dependency); StepEngine's readers need none.
+    # lazy: the DeepSpeed engine imports DeepSpeed (seconds); StepEngine's readers (the loop, its tests) need none
     from pretrain.engine.deepspeed_engine import DeepSpeedStepEngine
 
     return DeepSpeedStepEngine.build(config, world_size, load_universal, checkpoint_writer)

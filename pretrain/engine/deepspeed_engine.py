@@ -14,7 +14,11 @@ from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 
+import deepspeed
 import torch
+import torch.distributed as dist
+from deepspeed.accelerator import get_accelerator
+from deepspeed.ops.adam import DeepSpeedCPUAdam
 
 from pretrain.checkpoint.optimizer_groups import repair_universal_load
 from pretrain.checkpoint.shard_writer import ShardWriter
@@ -42,24 +46,17 @@ UNIVERSAL_INFO = {"universal_checkpoint_info": {"universal_checkpoint_version": 
 def select_device_and_join_group(local_rank: int, timeout: timedelta | None = None) -> None:
     """Through DeepSpeed's accelerator (a no-op on CPU), then DeepSpeed's process-group setup (gloo or NCCL),
     with `timeout` for every collective (None: DeepSpeed's 10-minute default)."""
-    import deepspeed
-    from deepspeed.accelerator import get_accelerator
-
     get_accelerator().set_device(local_rank)
     deepspeed.init_distributed(verbose=False, **({"timeout": timeout} if timeout is not None else {}))
 
 
 def rank_device(local_rank: int) -> torch.device:
     """The device DeepSpeed's accelerator gives local rank `local_rank` (cuda:N, or cpu)."""
-    from deepspeed.accelerator import get_accelerator
-
     return torch.device(get_accelerator().device_name(local_rank))
 
 
 def check_precision_supported(precision: str) -> None:
     """fp16 needs accelerator support (most CPUs lack fp16 kernels): fail with one line, not deep in DeepSpeed."""
-    from deepspeed.accelerator import get_accelerator
-
     accelerator = get_accelerator()
     if precision == "fp16" and not accelerator.is_fp16_supported():
         raise ConfigError(f"train.precision=fp16 is not supported on this {accelerator.device_name()} device "
@@ -91,9 +88,6 @@ def copy_initial_weights(model: torch.nn.Module, open_weights: Callable[[], Mapp
             for name, param in model.named_parameters():
                 param.copy_(weights[name].contiguous())
         return
-    import deepspeed
-    import torch.distributed as dist
-
     weights: dict = {}
 
     def open_and_check() -> str | None:
@@ -132,8 +126,6 @@ class DeepSpeedStepEngine:
         """The model (partitioned at construction under ZeRO-3), optimizer, schedule and DeepSpeed engine. With a
         `checkpoint_writer` (the checkpoint store's) every file DeepSpeed saves goes through it: digested while
         written, fsynced, in the background under `train.async_save` (deepspeed_checkpoint_io.py)."""
-        import deepspeed
-
         layout = resolve_batch_layout(config.train, world_size)
         check_precision_supported(config.train.precision)
         # Every rank measures the collectives together (before DeepSpeed exists) and fits the same numbers.
@@ -152,9 +144,7 @@ class DeepSpeedStepEngine:
                                  partitioned=config.deepspeed.zero_stage == 3)
         if config.finetune.lora.rank:
             model = with_lora(model, config.finetune.lora)
-        cpu_adam = None
-        if config.deepspeed.offload_optimizer:
-            from deepspeed.ops.adam import DeepSpeedCPUAdam as cpu_adam
+        cpu_adam = DeepSpeedCPUAdam if config.deepspeed.offload_optimizer else None
         optimizer = build_optimizer(model, config, cpu_adam=cpu_adam)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config))
         engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,

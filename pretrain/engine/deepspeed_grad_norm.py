@@ -31,6 +31,9 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+from deepspeed.runtime.bf16_optimizer import BF16_Optimizer
+from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3
+from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
 
 # Squares are summed per chunk: the temporary fp64 copy stays at 128 MiB for a billion-element ZeRO partition.
 # Not torch.linalg.vector_norm in fp32: on CPU it accumulates sequentially and was 2.8e-5 off (relative, squared
@@ -69,9 +72,6 @@ def fp16_loss_scale(engine) -> float | None:
 def _offload_partition_norms(optimizer) -> list[torch.Tensor] | None:
     """Under CPU offload, DeepSpeed's per-parameter norms of this rank's gradient partitions (device tensors);
     None when the optimizer does not offload. NVMe-swapped sub-groups get theirs too (recorded before the swap)."""
-    from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3
-    from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
-
     if isinstance(optimizer, DeepSpeedZeroOptimizer_Stage3) and optimizer.offload_optimizer or \
             isinstance(optimizer, DeepSpeedZeroOptimizer) and optimizer.cpu_offload:
         return list(optimizer.norm_for_param_grads.values())
@@ -79,11 +79,6 @@ def _offload_partition_norms(optimizer) -> list[torch.Tensor] | None:
 
 
 def _owned_gradients(engine) -> list[torch.Tensor]:
-    # Imported here: DeepSpeed is imported when an engine is built, not when the package is.
-    from deepspeed.runtime.bf16_optimizer import BF16_Optimizer
-    from deepspeed.runtime.zero.stage3 import DeepSpeedZeroOptimizer_Stage3
-    from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
-
     optimizer = engine.optimizer
     if isinstance(optimizer, (DeepSpeedZeroOptimizer_Stage3, DeepSpeedZeroOptimizer)):  # not offloading
         return [grad for group in optimizer.averaged_gradients.values() if group is not None for grad in group]

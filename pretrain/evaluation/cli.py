@@ -17,11 +17,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List  # noqa: UP035 - OmegaConf needs typing generics on py3.10
 
+import sentencepiece as spm
+import torch
 from omegaconf import MISSING
 
 from data_pipeline.tokenizer.document_start import document_prefix
+from plumbing.command_line import CommandLine
+from plumbing.stdout_guard import stdout_to_stderr
+from pretrain.checkpoint import CheckpointNotFound
 from pretrain.cli import UsageError
+from pretrain.data import PretrainDataLoader
 from pretrain.evaluation.config import SPLITS
+from pretrain.evaluation.data_spec import checkpoint_data, load_data_config
+from pretrain.evaluation.mc_data import load_benchmark
+from pretrain.evaluation.mc_eval import evaluate_multiple_choice
+from pretrain.evaluation.perplexity import held_out_losses, per_language, perplexity_json, perplexity_table
+from pretrain.inference.quantize import check_quantize_mode, quantize_model
+from pretrain.model import BaichuanForCausalLM
+from pretrain.weights import is_hf_directory, load_any_checkpoint
 
 TASKS = ("ppl", "mc", "all")
 DTYPES = ("fp32", "bf16")
@@ -50,12 +63,6 @@ class EvaluateArgs:
 
 
 def load_model(args: EvaluateArgs):
-    import torch
-
-    from plumbing.stdout_guard import stdout_to_stderr
-    from pretrain.model import BaichuanForCausalLM
-    from pretrain.weights import load_any_checkpoint
-
     # A training checkpoint (LoRA adapters merged) or a Hugging Face directory, as generate and export read them;
     # what DeepSpeed's reader prints goes to stderr, so stdout holds the result tables only.
     with stdout_to_stderr():
@@ -65,23 +72,11 @@ def load_model(args: EvaluateArgs):
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     model = model.to(args.device, dtype).eval()
     if args.quantize != "none":
-        from pretrain.inference.quantize import quantize_model
-
         print(quantize_model(model, args.quantize).summary(), file=sys.stderr)
     return model, tokenizer_path
 
 
 def run_perplexity(args: EvaluateArgs, model) -> dict:
-    from pretrain.data import PretrainDataLoader
-    from pretrain.evaluation.data_spec import checkpoint_data, load_data_config
-    from pretrain.evaluation.perplexity import (
-        held_out_losses,
-        per_language,
-        perplexity_json,
-        perplexity_table,
-    )
-    from pretrain.weights import is_hf_directory
-
     hf_directory = is_hf_directory(args.checkpoint)
     if hf_directory and not args.data:
         raise UsageError(f"{args.checkpoint} is a Hugging Face directory: it holds no data config — name the "
@@ -108,11 +103,6 @@ def run_perplexity(args: EvaluateArgs, model) -> dict:
 
 
 def run_multiple_choice(args: EvaluateArgs, model, tokenizer_path: str | None) -> dict:
-    import sentencepiece as spm
-
-    from pretrain.evaluation.mc_data import load_benchmark
-    from pretrain.evaluation.mc_eval import evaluate_multiple_choice
-
     if tokenizer_path is None:
         raise UsageError(f"{args.checkpoint} holds no tokenizer.model — train with data.tokenizer set")
     benchmark = load_benchmark(args.data_dir, list(args.subjects) or None)
@@ -135,8 +125,6 @@ def check_evaluate_args(args: EvaluateArgs) -> None:
         raise UsageError(f"task={args.task!r} is not one of {TASKS}")
     if args.dtype not in DTYPES:
         raise UsageError(f"dtype={args.dtype!r} is not one of {DTYPES}")
-    from pretrain.inference.quantize import check_quantize_mode
-
     check_quantize_mode(args.quantize, args.device, args.dtype)  # int4 on CUDA needs bf16: refused here
     for key, least, note in (("batches", 1, ""), ("micro_batch_size", 1, ""),
                              ("seq_len", 0, " (0 = the checkpoint's train.seq_len)"), ("shots", 0, ""),
@@ -166,9 +154,6 @@ def evaluate(args: EvaluateArgs) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from plumbing.command_line import CommandLine
-    from pretrain.checkpoint import CheckpointNotFound
-
     command = CommandLine(
         prog="python -m pretrain.evaluation",
         summary="held-out perplexity per source and language, and few-shot multiple choice, of a checkpoint",

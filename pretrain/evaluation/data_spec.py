@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pretrain.data import DataConfig, DataConfigError
+from pretrain.weights import read_run
 
 CONF_DATA_DIR = Path(__file__).resolve().parents[2] / "conf" / "data"
 
@@ -46,8 +47,6 @@ def inline_data_config(entries: list[str], tokenizer: str = "") -> DataConfig:
 
 def checkpoint_data(checkpoint: str) -> tuple[DataConfig, int]:
     """(data config, train.seq_len) a training checkpoint was trained with."""
-    from pretrain.weights import read_run
-
     # verify=False: the model load before this digested every file already; reading the config is enough.
     ref, saved = read_run(checkpoint, verify=False)
     return _to_data_config(saved.data, f"{ref.path}/config.yaml"), int(saved.train.seq_len)

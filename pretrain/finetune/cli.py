@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from pretrain.config.compose import training_command
+from pretrain.train import main as train_main
 
 COMMAND = training_command(
     "python -m pretrain.finetune",
@@ -24,8 +25,6 @@ COMMAND = training_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pretrain.train import main as train_main
-
     return train_main(argv, command=COMMAND)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import sentencepiece as spm
 
 from data_pipeline.tokenizer.input_records import read_records
 from plumbing.input_files import resolve_input_files
@@ -84,8 +85,6 @@ class InstructionLoader:
 
     def __init__(self, files: str | list[str], tokenizer_path: str, seq_len: int, micro_batch_size: int,
                  dp_rank: int, dp_size: int, seed: int, pad_id: int = 0):
-        import sentencepiece as spm
-
         self.files = resolve_input_files(files, SUFFIXES, key="finetune.data")
         tokenizer = spm.SentencePieceProcessor(model_file=tokenizer_path)
         examples, self.rejections = read_examples(self.files, tokenizer, ChatTokens.of(tokenizer, tokenizer_path))

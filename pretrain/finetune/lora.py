@@ -15,6 +15,7 @@ ADAPTER = "default"
 
 
 def with_lora(model: torch.nn.Module, settings: LoraSettings) -> torch.nn.Module:
+    # lazy: peft takes seconds to import (~10 s on a busy 2-core machine); only LoRA runs need it
     from peft import LoraConfig
     from peft.tuners.lora import LoraModel
 

@@ -21,6 +21,8 @@ the model's dtype — together they are 2·vocab·hidden weights, and quantizing
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.util
 import logging
 from dataclasses import dataclass, field
 
@@ -41,8 +43,6 @@ DTYPE_NAMES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.floa
 
 def torchao_available() -> bool:
     """Whether torchao is installed, without importing it (its import is slow and logs; see below)."""
-    import importlib.util
-
     return importlib.util.find_spec("torchao") is not None
 
 
@@ -99,12 +99,13 @@ def decoder_linears(model: nn.Module) -> dict[str, nn.Linear]:
 
 
 def _int4_config(group_size: int, device: torch.device):
-    # torchao is imported lazily throughout: an optional, heavy dependency only quantize=int8|int4 needs.
     if device.type == "cuda":
+        # lazy: torchao (throughout this file) is an optional, heavy dependency only quantize=int8|int4 needs
         from torchao.quantization import Int4WeightOnlyConfig
 
         return Int4WeightOnlyConfig(group_size=group_size, int4_packing_format="tile_packed_to_4d",
                                     set_inductor_config=False)
+    # lazy: torchao, as above
     from torchao.prototype.quantization.int4.inference_workflow import PrototypeInt4WeightOnlyConfig
 
     return PrototypeInt4WeightOnlyConfig(group_size=group_size, set_inductor_config=False)
@@ -115,7 +116,7 @@ def import_torchao_quietly() -> None:
     nothing about int8/int4 weight-only inference, so keep them off the user's terminal."""
     for name in ("torchao", "torch.utils._pytree"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    import torchao  # noqa: F401
+    import torchao  # noqa: F401 - lazy: optional and slow, only quantize=int8|int4 needs it
 
 
 @torch.no_grad()
@@ -128,7 +129,7 @@ def quantize_model(model: nn.Module, mode: str) -> QuantizeReport:
     if mode == "none":
         return report
     import_torchao_quietly()
-    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_  # lazy: torchao, imported quietly above
 
     if mode == "int8":
         config_for = {name: Int8WeightOnlyConfig(set_inductor_config=False) for name in linears}
@@ -173,8 +174,6 @@ def planned_weight_bytes(cfg, mode: str, dtype_bytes: int = 2, device: str = "cp
     and an int8 zero point per output row; int4 = half a byte per weight plus a scale and a zero point in the
     model dtype per group of `group_size` inputs — on CUDA of the weight padded to 1024 inputs and 8 outputs, in
     bf16 (the only dtype that layout takes). Everything outside the decoder linears stays at `dtype_bytes`."""
-    import dataclasses
-
     if mode not in QUANTIZE_MODES:
         raise UsageError(f"quantize={mode!r} is not one of {QUANTIZE_MODES}")
     plain = dataclasses.replace(cfg, attention="eager", norm="reference", compile=False)

@@ -65,7 +65,7 @@ class MetricsLogger:
             self._tensorboard = _start_tensorboard(Path(cfg.run_dir) / "tensorboard")
 
     def _start_wandb(self, run_config: dict):
-        import wandb
+        import wandb  # lazy: optional, ~1.3 s to import; only logging.wandb=true needs it
 
         mode = self.cfg.wandb_mode
         if mode == "online" and not os.environ.get("WANDB_API_KEY"):
@@ -120,7 +120,7 @@ def _start_tensorboard(log_dir: Path):
         log.warning("logging.tensorboard=true but the tensorboard package is not installed (pip install "
                     "tensorboard); metrics go to the console, JSONL and wandb only")
         return None
-    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard import SummaryWriter  # lazy: needs the optional tensorboard package
 
     return SummaryWriter(log_dir=str(log_dir))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
+import psutil
 import torch
 import torch.distributed as dist
 
@@ -118,6 +119,4 @@ class ThroughputMeter:
 def _memory_gb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**30
-    import psutil
-
     return psutil.Process().memory_info().rss / 2**30

@@ -20,7 +20,12 @@ from typing import Any
 
 from omegaconf import MISSING, OmegaConf
 
+from data_pipeline.formats.token_shard_set import TokenShardSet
+from data_pipeline.formats.token_shards import TokenShardError
+from plumbing.command_line import CommandLine
+from pretrain.checkpoint import CheckpointNotFound
 from pretrain.data import DataConfig, DataConfigError
+from pretrain.evaluation.data_spec import inline_data_config, load_data_config
 from pretrain.mixing.doremi import DoReMiConfig, learn_doremi_weights
 from pretrain.mixing.learned_config import write_learned_config
 from pretrain.model import ModelConfig
@@ -40,8 +45,6 @@ class MixConfig:
 
 
 def resolve_sources(spec: Any, tokenizer: str) -> DataConfig:
-    from pretrain.evaluation.data_spec import inline_data_config, load_data_config
-
     if isinstance(spec, str) and ":" not in spec:
         data = load_data_config(spec)
     else:
@@ -55,8 +58,6 @@ def resolve_sources(spec: Any, tokenizer: str) -> DataConfig:
 
 def proxy_model_config(preset: str, data: DataConfig, seq_len: int) -> ModelConfig:
     """The preset, with the vocabulary the shards were tokenized with."""
-    from data_pipeline.formats.token_shard_set import TokenShardSet
-
     path = CONF_MODEL_DIR / f"{preset}.yaml"
     if not path.is_file():
         raise DataConfigError(f"model={preset!r} is not a preset in conf/model — pick one of "
@@ -79,10 +80,6 @@ def run(config: MixConfig, command: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    from data_pipeline.formats.token_shards import TokenShardError
-    from plumbing.command_line import CommandLine
-    from pretrain.checkpoint import CheckpointNotFound
-
     command = CommandLine(
         prog="python -m pretrain.mixing",
         summary="learn data-mixing weights (DoReMi) with small proxy models and write them as a data config",

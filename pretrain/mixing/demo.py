@@ -11,6 +11,9 @@ import time
 from pathlib import Path
 
 from pretrain.data import DataConfig, PretrainDataLoader, SourceConfig
+from pretrain.evaluation.cli import EvaluateArgs, load_model
+from pretrain.evaluation.data_spec import checkpoint_data
+from pretrain.evaluation.perplexity import held_out_losses, per_language, perplexity_table
 from pretrain.mixing.cli import proxy_model_config
 from pretrain.mixing.doremi import DoReMiConfig, learn_doremi_weights
 from pretrain.mixing.learned_config import write_learned_config
@@ -23,8 +26,6 @@ DEMO_DOREMI = DoReMiConfig(reference_steps=30, proxy_steps=30, seq_len=64, batch
 def _demo_sources(demo_dir: Path) -> DataConfig:
     """The data config the demo trained with (saved in its checkpoint: zh 0.6 / en 0.4 as the initial mixture),
     else every token-shard directory the demo wrote, at natural proportions."""
-    from pretrain.evaluation.data_spec import checkpoint_data
-
     if (demo_dir / "run" / "checkpoints" / "latest").is_file():
         return checkpoint_data(str(demo_dir / "run" / "checkpoints"))[0]
     shards = demo_dir / "shards"
@@ -52,10 +53,6 @@ def mixing_report(demo_dir: Path) -> str:
 
 
 def perplexity_report(demo_dir: Path) -> str:
-    from pretrain.evaluation.cli import EvaluateArgs, load_model
-    from pretrain.evaluation.data_spec import checkpoint_data
-    from pretrain.evaluation.perplexity import held_out_losses, per_language, perplexity_table
-
     checkpoint = demo_dir / "run" / "checkpoints"
     model, _ = load_model(EvaluateArgs(checkpoint=str(checkpoint)))
     data, seq_len = checkpoint_data(str(checkpoint))

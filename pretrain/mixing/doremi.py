@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from pretrain.data import DataConfig, PretrainDataLoader
 from pretrain.model import BaichuanForCausalLM, ModelConfig
+from pretrain.weights import load_inference_model
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,6 @@ def _fmt(names: list[str], values: list[float]) -> str:
 
 
 def load_reference(path: str, model_cfg: ModelConfig) -> BaichuanForCausalLM:
-    from pretrain.weights import load_inference_model
-
     cfg, state_dict, _ = load_inference_model(path)
     if cfg.vocab_size != model_cfg.vocab_size:
         raise ValueError(f"reference checkpoint vocab {cfg.vocab_size} != the data's {model_cfg.vocab_size} — "

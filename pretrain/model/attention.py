@@ -124,6 +124,7 @@ def sdpa_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
 
 @functools.cache
 def _compiled_flex_attention():
+    # lazy: torch.nn.attention.flex_attention exists from torch 2.5 (pyproject allows 2.4); only attention=flex needs it
     from torch.nn.attention.flex_attention import flex_attention
 
     return torch.compile(flex_attention, dynamic=False)
@@ -131,7 +132,7 @@ def _compiled_flex_attention():
 
 def flex_attention(q, k, v, mask: AttentionMask) -> torch.Tensor:
     """FlexAttention: a block-sparse mask (causal, documents) plus an ALiBi `score_mod`; compiled once."""
-    from torch.nn.attention.flex_attention import create_block_mask
+    from torch.nn.attention.flex_attention import create_block_mask  # lazy: torch >= 2.5 only, as above
 
     q_len, k_len = q.shape[1], k.shape[1]
     offset, docs, slopes = mask.q_offset, mask.doc_ids, mask.alibi_slopes

@@ -14,6 +14,8 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 
+import torch
+
 # flash-attn's setup.py imports torch, so pip's isolated build environment (which has no torch) cannot build it:
 # it is installed on its own, after torch, against the torch already there.
 FLASH_INSTALL = "pip install 'flash-attn>=2.5' --no-build-isolation (after torch)"
@@ -49,8 +51,6 @@ def _first_line(exc: BaseException) -> str:
 @functools.cache
 def flash_attn_status() -> KernelStatus:
     """flash-attn 2 imports (its compiled extension included) and a CUDA device of compute capability >= 8.0."""
-    import torch
-
     if not torch.cuda.is_available():
         return KernelStatus(_distribution_version("flash-attn"), False, "no CUDA device (flash-attn has no CPU kernels)")
     try:
@@ -79,8 +79,6 @@ def apex_rmsnorm_status() -> KernelStatus:
     `apex.normalization.fused_layer_norm` defines `fused_rms_norm_affine` even in a Python-only build; the
     compiled top-level module `fused_layer_norm_cuda` is imported only on the first call, so its absence would
     surface as a ModuleNotFoundError in the first forward. It is checked here instead."""
-    import torch
-
     if importlib.util.find_spec("apex") is None:
         return KernelStatus(None, False, f"apex is not installed — optional: {APEX_BUILD}")
     version = _distribution_version("apex") or "installed"
@@ -114,8 +112,6 @@ def attention_backend_problem(requested: str, training: bool) -> str | None:
 
     FlexAttention has no backward on CPU (torch raises NotImplementedError in the first backward, after every rank
     has started), so on CPU it is refused for training but allowed for forward-only use (generate, evaluate)."""
-    import torch
-
     cuda = torch.cuda.is_available()
     alternatives = "auto|sdpa|flex|eager" if cuda or not training else "auto|sdpa|eager"
     if requested == "flash":
@@ -139,12 +135,12 @@ def norm_backend_problem(requested: str) -> str | None:
 
 def flash_attn_functions():
     """(flash_attn_func, flash_attn_varlen_func); call only after `flash_attn_available()`."""
-    from flash_attn import flash_attn_func, flash_attn_varlen_func
+    from flash_attn import flash_attn_func, flash_attn_varlen_func  # lazy: optional, CUDA-only
 
     return flash_attn_func, flash_attn_varlen_func
 
 
 def apex_fused_rms_norm_affine():
-    from apex.normalization.fused_layer_norm import fused_rms_norm_affine
+    from apex.normalization.fused_layer_norm import fused_rms_norm_affine  # lazy: optional, CUDA-only
 
     return fused_rms_norm_affine

@@ -73,7 +73,7 @@ def checkpoint_weights(path: Path, zero_stage: int) -> dict:
     """
     engine_dir = path / ENGINE_TAG
     if zero_stage > 0 and any(engine_dir.glob("*optim_states.pt")):
-        # Lazy: DeepSpeed is a heavy import, and a ZeRO-0 checkpoint or an HF directory never needs it.
+        # lazy: DeepSpeed takes seconds to import; a ZeRO-0 checkpoint or an HF directory never needs it
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
         return get_fp32_state_dict_from_zero_checkpoint(str(path), tag=ENGINE_TAG, lazy_mode=True)
