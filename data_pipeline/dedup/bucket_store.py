@@ -9,18 +9,12 @@ shard-00003/ids.jsonl (the record ids of the shard in arrival order, one JSON st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 KEY_ITEM = np.dtype([("key", np.uint64), ("item", np.uint32)])
-
-# (root, item_offsets, num_bands, memory_bytes) -> (band, group of >= 2 global items sharing a key), in
-# (band, key) order with items ascending. `local_collisions` is the in-process one; the Ray executor passes
-# a distributed one to `fit(..., find_collisions=...)` that yields the same sequence.
-CollisionFinder = Callable[[Path, np.ndarray, int, int], Iterator[tuple[int, np.ndarray]]]
-
 
 def shard_dir(root: Path, shard_index: int) -> Path:
     return root / f"shard-{shard_index:05d}"
@@ -43,52 +37,68 @@ def band_file(root: Path, shard_index: int, band: int) -> Path:
     return shard_dir(root, shard_index) / f"band-{band:03d}.npy"
 
 
-def local_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
-                     memory_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
-    for band in range(num_bands):
-        for group in iter_collisions(root, item_offsets, band, memory_bytes):
-            yield band, group
+def key_ranges(entries: int, memory_bytes: int, entry_bytes: int = 2 * KEY_ITEM.itemsize) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of the uint64 key space small enough that one range of `entries` sorted entries,
+    merged across shards (`entry_bytes` each with the copies made while sorting), fits in `memory_bytes`.
+    Keys are hashes, so the ranges hold about equal counts."""
+    chunks = max(1, -(-entries * entry_bytes // memory_bytes))
+    bounds = [(2**64 * i) // chunks for i in range(chunks + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
-def iter_collisions(
-    root: Path, item_offsets: np.ndarray, band: int, memory_bytes: int
-) -> Iterator[np.ndarray]:
-    """Yield, for one band, each group (>= 2) of global item indices sharing a key, in key order.
+def table_length(path: Path) -> int:
+    """Rows of a .npy table, from its header (maps the file, touches one page)."""
+    return len(np.load(path, mmap_mode="r"))
 
-    item_offsets[s] is the global index of shard s's first item. The uint64 key space is cut into ranges
-    small enough that one range of every shard fits in `memory_bytes`; keys are hashes, so the ranges hold
-    about equal counts.
-    """
-    tables = []
+
+def read_key_range(path: Path, lo: int, hi: int) -> np.ndarray:
+    """The rows of a .npy table sorted by its `key` field with lo <= key < hi, copied out of a memory map
+    that is closed again: a map kept open leaves every page read through it in the process's RSS (that was
+    the driver's growth with the corpus, ~16 bands x 12 bytes per document), while a copy is freed with the
+    range."""
+    table = np.load(path, mmap_mode="r")
+    keys = table["key"]
+    start = int(np.searchsorted(keys, np.uint64(lo), side="left"))
+    stop = len(keys) if hi >= 2**64 else int(np.searchsorted(keys, np.uint64(hi), side="left"))
+    part = np.array(table[start:stop])
+    del keys, table
+    return part
+
+
+def band_entries(root: Path, num_shards: int, band: int) -> int:
+    return sum(table_length(band_file(root, s, band)) for s in range(num_shards) if band_file(root, s, band).exists())
+
+
+def range_collisions(root: Path, item_offsets: np.ndarray, band: int, lo: int, hi: int) -> Iterator[np.ndarray]:
+    """Each group (>= 2) of global item indices sharing a key in [lo, hi) of one band, in key order, items
+    ascending. item_offsets[s] is the global index of shard s's first item."""
+    keys_parts, item_parts = [], []
     for shard in range(len(item_offsets) - 1):
         path = band_file(root, shard, band)
         if path.exists():
-            tables.append((shard, np.load(path, mmap_mode="r")))
-    total = sum(len(t) for _, t in tables)
-    if total == 0:
-        return
-    chunks = max(1, -(-total * 2 * KEY_ITEM.itemsize // memory_bytes))
-    bounds = [(2**64 * i) // chunks for i in range(chunks + 1)]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        keys_parts, item_parts = [], []
-        for shard, table in tables:
-            keys = table["key"]
-            start = np.searchsorted(keys, np.uint64(lo), side="left")
-            stop = len(keys) if hi >= 2**64 else np.searchsorted(keys, np.uint64(hi), side="left")
-            if stop > start:
-                part = np.asarray(table[start:stop])
+            part = read_key_range(path, lo, hi)
+            if len(part):
                 keys_parts.append(part["key"])
                 item_parts.append(part["item"].astype(np.int64) + int(item_offsets[shard]))
-        if not keys_parts:
-            continue
-        keys = np.concatenate(keys_parts)
-        items = np.concatenate(item_parts)
-        order = np.lexsort((items, keys))
-        keys, items = keys[order], items[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        sizes = np.diff(np.r_[starts, len(keys)])
-        for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
-            yield items[start : start + size]
+    if not keys_parts:
+        return
+    keys = np.concatenate(keys_parts)
+    items = np.concatenate(item_parts)
+    order = np.lexsort((items, keys))
+    keys, items = keys[order], items[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sizes = np.diff(np.r_[starts, len(keys)])
+    for start, size in zip(starts[sizes > 1], sizes[sizes > 1]):
+        yield items[start : start + size]
+
+
+def local_collisions(root: Path, item_offsets: np.ndarray, num_bands: int,
+                     memory_bytes: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(band, group) of every band and key range in order, in this process (evaluation, tests)."""
+    for band in range(num_bands):
+        for lo, hi in key_ranges(band_entries(root, len(item_offsets) - 1, band), memory_bytes):
+            for group in range_collisions(root, item_offsets, band, lo, hi):
+                yield band, group
 
 
 class IdWriter:
@@ -114,24 +124,42 @@ def locate(offsets: np.ndarray, row: int) -> tuple[int, int]:
 
 
 def load_ids(root: Path, rows: np.ndarray, offsets: np.ndarray) -> dict[int, str]:
-    """ids of the given global rows, reading each shard's id file once and keeping only what is asked."""
+    """ids of the given global rows, reading each shard's id file as far as needed and keeping only what is
+    asked."""
     rows = np.asarray(rows, dtype=np.int64)
     shard_of = np.searchsorted(offsets, rows, side="right") - 1
     ids: dict[int, str] = {}
     for shard in np.unique(shard_of).tolist():
         wanted = set((rows[shard_of == shard] - offsets[shard]).tolist())
+        last = max(wanted)
         with open(shard_dir(root, shard) / "ids.jsonl", encoding="utf-8") as lines:
             for local, line in enumerate(lines):
                 if local in wanted:
                     ids[int(offsets[shard]) + local] = json.loads(line)
+                if local >= last:
+                    break
     return ids
 
 
-def write_removals(root: Path, num_shards: int, removals: dict[int, dict[str, list]]) -> None:
-    """removals[shard] = {"<row>": [id, what to do]} -> shard-NNNNN/removals.json (every shard gets one)."""
-    for shard in range(num_shards):
-        path = shard_dir(root, shard) / "removals.json"
-        path.write_text(json.dumps(removals.get(shard, {}), ensure_ascii=False))
+def read_doc_stats(root: Path, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """docs.npy rows (clusters.DOC_STATS) of the given global rows, in their order, through maps that are
+    closed again (see read_key_range)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    shard_of = np.searchsorted(offsets, rows, side="right") - 1
+    out = None
+    for shard in np.unique(shard_of).tolist():
+        table = np.load(shard_dir(root, shard) / "docs.npy", mmap_mode="r")
+        at = np.flatnonzero(shard_of == shard)
+        if out is None:
+            out = np.empty(len(rows), dtype=table.dtype)
+        out[at] = table[rows[at] - offsets[shard]]
+        del table
+    return out if out is not None else np.empty(0)
+
+
+def write_removals(root: Path, shard: int, removals: dict[str, list]) -> None:
+    """{"<row>": [id, what to do]} of one shard -> shard-NNNNN/removals.json (every shard gets one)."""
+    (shard_dir(root, shard) / "removals.json").write_text(json.dumps(removals, ensure_ascii=False))
 
 
 def with_removals(root: Path, shard: int, shard_name: str, records: Iterator[dict],

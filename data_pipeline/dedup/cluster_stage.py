@@ -15,6 +15,7 @@ Per shard, under `workdir/<stage name>/shard-NNNNN/`:
 from __future__ import annotations
 
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,13 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from data_pipeline.dedup.bucket_store import (
-    CollisionFinder,
     IdWriter,
+    band_entries,
+    key_ranges,
     load_ids,
-    local_collisions,
     locate,
+    range_collisions,
+    read_doc_stats,
     read_summary,
     shard_dir,
+    table_length,
     with_removals,
     write_band_files,
     write_removals,
@@ -36,6 +40,7 @@ from data_pipeline.dedup.bucket_store import (
 )
 from data_pipeline.dedup.clusters import CLUSTER_SIZE, DOC_STATS, doc_stats, rank_key
 from data_pipeline.dedup.components import DiskComponents
+from data_pipeline.dedup.tasks import TaskMap, serial_map
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
 DUPLICATE_RULE = "duplicate"
@@ -103,31 +108,57 @@ class ClusterDedupStage(CorpusStage):
         band_keys = np.stack(keys) if keys else np.empty((0, self.num_bands), dtype=np.uint64)
         write_band_files(workdir / self.name, shard.index, np.array(rows, dtype=np.uint32), band_keys)
 
-    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
+    def fit(self, workdir: Path, num_shards: int, map_tasks: TaskMap = serial_map) -> None:
+        """Every pass is a list of tasks (`map_tasks`), each bounded by merge_memory_mb: edges per (band, key
+        range), the connected-component rounds per node range, removals per range of cluster roots, then
+        each shard's removal files."""
         root = workdir / self.name
         self.workdir = workdir
-        docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
-        offsets = np.cumsum([0] + [len(d) for d in docs])
+        offsets = np.cumsum([0] + [table_length(shard_dir(root, s) / "docs.npy") for s in range(num_shards)])
         graph = DiskComponents(root / "components", int(offsets[-1]), self.merge_memory_bytes)
-        candidate_pairs = 0
-        for _band, group in find_collisions(root, offsets, self.num_bands, self.merge_memory_bytes):
-            # Edges from this bucket alone (no corpus-wide state, so no per-record array in RAM): each row
-            # joins the first earlier sub-cluster leader of the bucket it verifies against, else leads one.
-            leaders: list[int] = []
-            joined: tuple[list[int], list[int]] = ([], [])
-            for row in (int(r) for r in group):
-                for leader in leaders:
-                    candidate_pairs += 1
-                    if self.same_cluster(leader, row, root, offsets):
-                        joined[0].append(leader)
-                        joined[1].append(row)
-                        break
-                else:
-                    leaders.append(row)
-            graph.add(*joined)
-        removed, merged_pairs = self._write_removals(root, docs, offsets, graph.clusters())
-        self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": merged_pairs, "removed": removed}
+        ranges = [(band, lo, hi) for band in range(self.num_bands)
+                  for lo, hi in key_ranges(band_entries(root, num_shards, band), self.merge_memory_bytes)]
+        candidate_pairs = sum(map_tasks(self._bucket_edges, [(root, offsets, graph, task, *r)
+                                                             for task, r in enumerate(ranges)]))
+        graph.solve(map_tasks)
+        parts = root / "removal-parts"
+        shutil.rmtree(parts, ignore_errors=True)
+        counts = map_tasks(self._cluster_removals, [(root, offsets, graph, part) for part in range(graph.parts)])
+        graph.remove()
+        map_tasks(_write_shard_removals, [(root, shard) for shard in range(num_shards)])
+        shutil.rmtree(parts, ignore_errors=True)
+        self.summary = {"candidate_pairs": candidate_pairs, "merged_pairs": sum(m for _, m in counts),
+                        "removed": sum(r for r, _ in counts)}
         write_summary(root, self.summary)
+
+    def _bucket_edges(self, root: Path, offsets: np.ndarray, graph: DiskComponents, task: int, band: int,
+                      lo: int, hi: int) -> int:
+        """Task: the edges of one key range of one band; returns the pairs it compared. Edges come from each
+        bucket alone (no corpus-wide state): a row joins the first earlier sub-cluster leader of the bucket it
+        verifies against, else leads one."""
+        edges = graph.edge_writer(f"task-{task:06d}")
+        candidate_pairs = 0
+        try:
+            for group in range_collisions(root, offsets, band, lo, hi):
+                leaders: list[int] = []
+                joined: tuple[list[int], list[int]] = ([], [])
+                for row in (int(r) for r in group):
+                    for leader in leaders:
+                        candidate_pairs += 1
+                        if self.same_cluster(leader, row, root, offsets):
+                            joined[0].append(leader)
+                            joined[1].append(row)
+                            break
+                    else:
+                        leaders.append(row)
+                edges.add(*joined)
+        finally:
+            self.release()
+        edges.close()
+        return candidate_pairs
+
+    def release(self) -> None:
+        """Close what same_cluster opened (a task's files)."""
 
     def fit_summary(self, workdir: Path) -> dict:
         """The corpus-level counts of the last fit under `workdir` (also after a resumed run skipped fit)."""
@@ -149,37 +180,36 @@ class ClusterDedupStage(CorpusStage):
             yield record
 
     # -- helpers ---------------------------------------------------------------------------------------------
-    def _write_removals(self, root: Path, docs: list[np.ndarray], offsets: np.ndarray,
-                        batches: Iterator[list[list[int]]]) -> tuple[int, int]:
-        """Keep the best member of every cluster (`batches` of clusters of >= 2 global rows, from
-        DiskComponents); list the removed ones per shard. Returns (removed, merges = members - clusters)."""
+    def _cluster_removals(self, root: Path, offsets: np.ndarray, graph: DiskComponents, part: int) -> tuple[int, int]:
+        """Task: keep the best member of every cluster whose root lies in partition `part`; write the removed
+        rows and the kept members' sizes per shard (removal-parts/shard-S/part-P.json). Returns (removed,
+        merges = members - clusters)."""
+        clusters = graph.read_clusters(part)
+        members = np.fromiter((row for rows in clusters for row in rows), np.int64)
+        ids = load_ids(root, members, offsets)
+        stats = dict(zip(members.tolist(), read_doc_stats(root, members, offsets)))
         removals: dict[int, dict[str, list]] = defaultdict(dict)
         kept_sizes: dict[int, int] = {}  # kept row -> original documents it stands for (its own included)
-        removed = 0
-
-        def size_of(row: int) -> int:
-            shard, local = locate(offsets, row)
-            return int(docs[shard][local]["cluster_size"])
-
-        kept_ids: dict[int, str] = {}
-        merges = 0
-        for batch in batches:  # one id read per batch: only this batch's members' ids are held
-            ids = load_ids(root, np.fromiter((row for rows in batch for row in rows), np.int64), offsets)
-
-            def keep_key(row: int, ids: dict[int, str] = ids) -> tuple:
-                shard, local = locate(offsets, row)
-                return rank_key(docs[shard][local], ids[row])
-
-            for rows in batch:
+        removed = merges = 0
+        try:
+            for rows in clusters:
                 merges += len(rows) - 1
-                for row, kept in self._split_cluster(sorted(rows, key=keep_key), root, offsets):
-                    shard, local = locate(offsets, row)
-                    removals[shard][str(local)] = [ids[row], ids[kept]]
-                    kept_sizes[kept] = kept_sizes.get(kept, size_of(kept)) + size_of(row)
-                    kept_ids[kept] = ids[kept]
+                ranked = sorted(rows, key=lambda row: rank_key(stats[row], ids[row]))
+                for row, kept in self._split_cluster(ranked, root, offsets):
+                    removals[locate(offsets, row)[0]][str(locate(offsets, row)[1])] = [ids[row], ids[kept]]
+                    size = int(stats[row]["cluster_size"])
+                    kept_sizes[kept] = kept_sizes.get(kept, int(stats[kept]["cluster_size"])) + size
                     removed += 1
-        write_removals(root, len(docs), removals)
-        _write_cluster_sizes(root, len(docs), offsets, kept_ids, kept_sizes)
+        finally:
+            self.release()
+        sizes: dict[int, dict[str, list]] = defaultdict(dict)
+        for row, size in kept_sizes.items():  # in the order the kept members first removed a row
+            shard, local = locate(offsets, row)
+            sizes[shard][str(local)] = [ids[row], size]
+        for shard in sorted(set(removals) | set(sizes)):
+            path = root / "removal-parts" / f"shard-{shard:05d}" / f"part-{part:05d}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps([removals.get(shard, {}), sizes.get(shard, {})], ensure_ascii=False))
         return removed, merges
 
     def _split_cluster(self, ranked: list[int], root: Path, offsets: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -196,14 +226,17 @@ class ClusterDedupStage(CorpusStage):
             ranked = left
 
 
-def _write_cluster_sizes(root: Path, num_shards: int, offsets: np.ndarray, ids: dict, kept_sizes: dict) -> None:
-    """shard-NNNNN/cluster-sizes.json: {"<row>": [id, size]} of the shard's kept cluster members."""
-    per_shard: dict[int, dict[str, list]] = defaultdict(dict)
-    for row, size in kept_sizes.items():
-        shard, local = locate(offsets, row)
-        per_shard[shard][str(local)] = [ids[row], size]
-    for shard in range(num_shards):
-        (shard_dir(root, shard) / "cluster-sizes.json").write_text(json.dumps(per_shard.get(shard, {})))
+def _write_shard_removals(root: Path, shard: int) -> None:
+    """Task: shard-NNNNN/removals.json and cluster-sizes.json from the parts the cluster tasks wrote, in
+    partition order (= the order of the roots, as one pass over all clusters would write them)."""
+    removals: dict[str, list] = {}
+    sizes: dict[str, list] = {}
+    for path in sorted((root / "removal-parts" / f"shard-{shard:05d}").glob("part-*.json")):
+        part_removals, part_sizes = json.loads(path.read_text())
+        removals.update(part_removals)
+        sizes.update(part_sizes)
+    write_removals(root, shard, removals)
+    (shard_dir(root, shard) / "cluster-sizes.json").write_text(json.dumps(sizes))
 
 
 def _batches(records: Iterator[dict]) -> Iterator[tuple[int, list[dict]]]:

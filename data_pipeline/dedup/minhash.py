@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_pipeline.dedup.bucket_store import CollisionFinder, local_collisions, locate, shard_dir
+from data_pipeline.dedup.bucket_store import locate, shard_dir
 from data_pipeline.dedup.cluster_stage import ClusterDedupStage, ShardKeyer
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.hashing import MinHasher, ShingleHasher, jaccard
@@ -55,7 +55,7 @@ class MinHashDedupStage(ClusterDedupStage):
         self.cfg = cfg
         self.shingler = ShingleHasher(cfg.ngram_zh, cfg.ngram_en, seed)
         self.minhasher = MinHasher(cfg.num_perm, seed)
-        self._shingle_files: dict[int, tuple] = {}  # shard -> (open shingles.bin, shingle_ends)
+        self._shingle_files: dict[int, tuple] = {}  # shard -> (shingles.bin, shingle_ends.npy, header bytes)
 
     def doc_shingles(self, record: dict) -> np.ndarray:
         return self.shingler.shingles(text_of(record), meta_of(record).get("lang"))
@@ -86,21 +86,26 @@ class MinHashDedupStage(ClusterDedupStage):
                        self._stored_shingles(b, root, offsets)) >= self.cfg.threshold
 
     def _stored_shingles(self, row: int, root: Path, offsets: np.ndarray) -> np.ndarray:
-        """One record's shingle hashes, read with one positioned read: a memory map would leave every page
-        it touched resident, and verification touches pages all over the corpus."""
+        """One record's shingle hashes, with positioned reads of its two ends and its run: a memory map (or a
+        loaded ends array per shard) would keep something per record of the corpus in this process, since a
+        task's buckets touch records all over it."""
         shard, local = locate(offsets, row)
         if shard not in self._shingle_files:
             directory = shard_dir(root, shard)
-            self._shingle_files[shard] = (open(directory / "shingles.bin", "rb"),
-                                          np.load(directory / "shingle_ends.npy"))
-        data, ends = self._shingle_files[shard]
-        start = int(ends[local - 1]) if local else 0
-        return np.frombuffer(os.pread(data.fileno(), (int(ends[local]) - start) * 8, start * 8), dtype=np.uint64)
+            ends = open(directory / "shingle_ends.npy", "rb")
+            major, _ = np.lib.format.read_magic(ends)
+            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            read_header(ends)  # leaves the file at the first element
+            self._shingle_files[shard] = (open(directory / "shingles.bin", "rb"), ends, ends.tell())
+        data, ends, header = self._shingle_files[shard]
+        if local:
+            start, end = np.frombuffer(os.pread(ends.fileno(), 16, header + (local - 1) * 8), dtype=np.int64)
+        else:
+            start, end = 0, np.frombuffer(os.pread(ends.fileno(), 8, header), dtype=np.int64)[0]
+        return np.frombuffer(os.pread(data.fileno(), (int(end) - int(start)) * 8, int(start) * 8), dtype=np.uint64)
 
-    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
-        try:
-            super().fit(workdir, num_shards, find_collisions)
-        finally:
-            for data, _ in self._shingle_files.values():
-                data.close()
-            self._shingle_files.clear()
+    def release(self) -> None:
+        for data, ends, _ in self._shingle_files.values():
+            data.close()
+            ends.close()
+        self._shingle_files.clear()

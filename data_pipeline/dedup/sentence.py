@@ -13,9 +13,13 @@ rejected (`sentence_dedup:too_little_left`, text untouched) when too little woul
 nothing for others; otherwise it keeps each remaining repeated span that is still whole in it. So every cut
 piece is, after normalisation, inside the kept text of the document named in its `duplicate_of`.
 
-Per shard under workdir/<name>/shard-NNNNN/: spans.npy (row, start, end character offsets per candidate span,
-12 bytes each), band-000.npy (sorted span hashes), docs.npy (quality, length), ids.jsonl; fit adds
-removals.json {"<row>": [id, {"pieces": [[start, end, duplicate_of], ...], "reject": bool}]}.
+Per shard under workdir/<name>/shard-NNNNN/: span-keys.npy (hash, row, start, end of every candidate span,
+20 bytes each, sorted by hash), docs.npy (quality, length), ids.jsonl; fit adds removals.json
+{"<row>": [id, {"pieces": [[start, end, duplicate_of], ...], "reject": bool}]}.
+
+fit holds nothing per document or span of the corpus (sentence_fit.py): boilerplate spans are found per range
+of hashes, their occurrences are ranked per range of documents, and one task visits the involved documents
+best first through a merge of those sorted runs, with the keeper of each boilerplate span in a table on disk.
 """
 
 from __future__ import annotations
@@ -28,25 +32,14 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
-from data_pipeline.dedup.bucket_store import (
-    CollisionFinder,
-    IdWriter,
-    load_ids,
-    local_collisions,
-    locate,
-    read_summary,
-    shard_dir,
-    with_removals,
-    write_band_files,
-    write_removals,
-    write_summary,
-)
-from data_pipeline.dedup.clusters import DOC_STATS, doc_stats, rank_key
+from data_pipeline.dedup.bucket_store import IdWriter, read_summary, shard_dir, with_removals, write_summary
+from data_pipeline.dedup.clusters import DOC_STATS, doc_stats
 from data_pipeline.dedup.config import SentenceDedupConfig
+from data_pipeline.dedup.sentence_fit import SPAN_FILE, SPAN_KEY, fit_sentence_dedup
+from data_pipeline.dedup.tasks import TaskMap, serial_map
 from data_pipeline.dedup.text import normalize_for_hash, sentence_spans
 from data_pipeline.stage import CorpusStage, ShardInfo, meta_of, reject, text_of
 
-SPAN = np.dtype([("row", np.uint32), ("start", np.uint32), ("end", np.uint32)])
 REJECT_RULE = "too_little_left"
 
 
@@ -75,7 +68,7 @@ class SentenceDedupStage(CorpusStage):
     def observe(self, records: Iterator[dict], shard: ShardInfo, workdir: Path) -> None:
         root = shard_dir(workdir / self.name, shard.index)
         root.mkdir(parents=True, exist_ok=True)
-        entries, keys, stats = array("I"), array("Q"), []  # 12 + 8 bytes per span, as the files hold them
+        entries, keys, stats = array("I"), array("Q"), []  # 12 + 8 bytes per span, as the file holds them
         with IdWriter(root) as ids:
             for row, record in enumerate(records):
                 ids.write(record)
@@ -83,71 +76,19 @@ class SentenceDedupStage(CorpusStage):
                 for start, end, key in self.spans(text_of(record)):
                     entries.extend((row, start, end))
                     keys.append(key)
-        np.save(root / "spans.npy", np.frombuffer(entries, dtype=np.uint32).view(SPAN))
         np.save(root / "docs.npy", np.array(stats, dtype=DOC_STATS))
-        band_keys = np.frombuffer(keys, dtype=np.uint64).reshape(-1, 1)
-        write_band_files(workdir / self.name, shard.index, np.arange(len(keys), dtype=np.uint32), band_keys)
+        spans = np.frombuffer(entries, dtype=np.uint32).reshape(-1, 3)
+        hashes = np.frombuffer(keys, dtype=np.uint64)
+        order = np.lexsort((spans[:, 1], spans[:, 0], hashes))  # by hash, then (row, start): arrival order
+        table = np.empty(len(hashes), dtype=SPAN_KEY)
+        table["key"], table["row"], table["start"], table["end"] = hashes[order], *spans[order].T
+        np.save(root / SPAN_FILE, table)
 
-    def fit(self, workdir: Path, num_shards: int, find_collisions: CollisionFinder = local_collisions) -> None:
+    def fit(self, workdir: Path, num_shards: int, map_tasks: TaskMap = serial_map) -> None:
         root = workdir / self.name
         self.workdir = workdir
-        spans = [np.load(shard_dir(root, s) / "spans.npy", mmap_mode="r") for s in range(num_shards)]
-        docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
-        span_offsets = np.cumsum([0] + [len(s) for s in spans])
-        doc_offsets = np.cumsum([0] + [len(d) for d in docs])
-        # Only the occurrences of boilerplate spans are held in RAM: (group, global doc row, start, end).
-        occurrences: list[tuple[int, int, int, int]] = []
-        groups = 0
-        for _band, items in find_collisions(root, span_offsets, 1, self.merge_memory_bytes):
-            members = []
-            for item in items.tolist():
-                shard, local = locate(span_offsets, item)
-                span = spans[shard][local]
-                members.append((int(doc_offsets[shard]) + int(span["row"]), int(span["start"]), int(span["end"])))
-            if len({doc for doc, _, _ in members}) > self.cfg.max_docs:
-                occurrences += [(groups, *member) for member in members]
-                groups += 1
-        decisions = self._decide(occurrences, groups, root, docs, doc_offsets)
-        removals: dict[int, dict[str, list]] = defaultdict(dict)
-        for row, (record_id, decision) in decisions.items():
-            shard, local = locate(doc_offsets, row)
-            removals[shard][str(local)] = [record_id, decision]
-        write_removals(root, num_shards, removals)
-        cut = [d for _, d in decisions.values() if not d["reject"]]
-        self.summary = {
-            "candidate_spans": int(span_offsets[-1]),
-            "boilerplate_spans": groups,
-            "docs_cut": len(cut),
-            "docs_rejected": len(decisions) - len(cut),
-            "removed_chars": sum(end - start for d in cut for start, end, _ in d["pieces"]),
-        }
+        self.summary = fit_sentence_dedup(root, num_shards, self.cfg, self.merge_memory_bytes, map_tasks)
         write_summary(root, self.summary)
-
-    def _decide(self, occurrences: list[tuple[int, int, int, int]], groups: int, root: Path,
-                docs: list[np.ndarray], doc_offsets: np.ndarray) -> dict[int, tuple[str, dict]]:
-        """Per document that loses text: (id, {"pieces": [[start, end, duplicate_of]], "reject": bool}).
-        Documents are visited best first (keep_order), so each one's fate depends only on better ones."""
-        involved = sorted({doc for _, doc, _, _ in occurrences})
-        ids = load_ids(root, np.array(involved, dtype=np.int64), doc_offsets)
-        stats = {doc: docs[shard][local] for doc in involved for shard, local in [locate(doc_offsets, doc)]}
-        by_doc: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        for group, doc, start, end in occurrences:
-            by_doc[doc].append((start, end, group))
-        keeper: list[str | None] = [None] * groups  # id of the document that keeps each boilerplate span
-        decisions: dict[int, tuple[str, dict]] = {}
-        for doc in sorted(involved, key=lambda d: rank_key(stats[d], ids[d])):
-            spans = sorted(by_doc[doc])
-            pieces = _cut_pieces([(s, e, keeper[g]) for s, e, g in spans if keeper[g] is not None])
-            length = int(stats[doc]["length"])
-            left = length - sum(e - s for s, e, _ in pieces)
-            rejected = left < self.cfg.min_keep_chars or left < self.cfg.min_keep_fraction * length
-            if not rejected:
-                for start, end, group in spans:  # keep what is still whole here, for the documents after it
-                    if keeper[group] is None and not any(s < end and start < e for s, e, _ in pieces):
-                        keeper[group] = ids[doc]
-            if pieces:
-                decisions[doc] = (ids[doc], {"pieces": [list(p) for p in pieces], "reject": rejected})
-        return decisions
 
     def fit_summary(self, workdir: Path) -> dict:
         """The corpus-level counts of the last fit under `workdir` (also after a resumed run skipped fit)."""
@@ -179,23 +120,6 @@ class SentenceDedupStage(CorpusStage):
             position = end
         kept.append(text[position:])
         record["text"] = "".join(kept)
-
-
-def _cut_pieces(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Disjoint (start, end, duplicate_of) pieces covering `spans` (sorted by start; they may overlap). Where
-    spans overlap, the part already covered stays with the earlier span's piece; each piece lies inside one
-    span, so its text is inside that span's keeper."""
-    pieces: list[tuple[int, int, str]] = []
-    for start, end, kept in spans:
-        if pieces and start < pieces[-1][1]:
-            start = pieces[-1][1]
-            if end <= start:
-                continue
-        if pieces and start == pieces[-1][1] and kept == pieces[-1][2]:
-            pieces[-1] = (pieces[-1][0], end, kept)
-        else:
-            pieces.append((start, end, kept))
-    return pieces
 
 
 def _main_source(pieces: list[list]) -> str:

@@ -27,6 +27,7 @@ from data_pipeline.executors.accounting import (
 from data_pipeline.executors.layout import OutputLayout, read_json, write_json_atomic
 from data_pipeline.executors.progress import StageProgress
 from data_pipeline.executors.run_stats import finish_run, merge_shard_result
+from data_pipeline.executors.task_pool import fit_corpus_stage, process_task_map
 from data_pipeline.formats.jsonl import JsonlWriter, read_jsonl
 from data_pipeline.readers.validate import READ_STAGE  # the reader's rejections count as this stage's
 from data_pipeline.stage import CorpusStage, ShardInfo, Stage
@@ -195,7 +196,9 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
             if corpus is not None and pending:
                 _map_shards(segment, sources, layout, workers,
                             lambda s, seg=segment: observe_shard(seg, s, layout), _worker_observe, lambda _: None)
-                corpus.fit(layout.corpus_state_dir(segment.index, corpus.name), len(sources))
+                with process_task_map(workers) as map_tasks:
+                    fit_corpus_stage(corpus, layout.corpus_state_dir(segment.index, corpus.name), len(sources),
+                                     map_tasks)
             _map_shards(segment, sources, layout, workers,
                         lambda s, seg=segment: run_segment_shard(seg, s, layout, bars.update if live else None),
                         _worker_run, on_shard_done)

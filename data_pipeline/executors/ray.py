@@ -2,8 +2,8 @@
 
 Same entry point and output as `data_pipeline.executors.local.run_pipeline` (the same segment/shard
 functions write kept/, rejected/, done-markers and stats.json, so a run resumes under either executor).
-Per segment: fit the CorpusStage on the driver — dedup stages get their LSH buckets from a Ray Data groupby
-shuffle (dedup.ray_collisions) — then run every shard (Ray Data `map_batches`, one shard per batch); the same
+Per segment: fit the CorpusStage — dedup stages run each pass of their fit as Ray tasks (`ray_task_map`:
+key ranges of the LSH bands, node ranges of the connected components, ...) — then run every shard (Ray Data `map_batches`, one shard per batch); the same
 task observes the shard's output for the next CorpusStage. `address=None` starts a local Ray with `workers` CPUs; "auto" or "ray://..." joins an
 existing cluster, whose nodes must all see `output_dir` (shared storage). Ray is an optional extra
 (`pip install .[ray]`); the local executor needs none of it.
@@ -11,7 +11,6 @@ existing cluster, whose nodes must all see `output_dir` (shared storage). Ray is
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -29,6 +28,7 @@ from data_pipeline.executors.local import (
 )
 from data_pipeline.executors.progress import StageProgress
 from data_pipeline.executors.run_stats import finish_run, merge_shard_result
+from data_pipeline.executors.task_pool import fit_corpus_stage
 from data_pipeline.stage import Stage
 
 
@@ -81,13 +81,22 @@ def _map_shards(task: Callable[[int], str], indices: list[int], workers: int) ->
     return [by_index[i] for i in indices]
 
 
-def _fit(stage, state_dir: Path, num_shards: int) -> None:
-    if "find_collisions" in inspect.signature(stage.fit).parameters:
-        from data_pipeline.dedup.ray_collisions import ray_collisions
+def ray_task_map(workers: int) -> Callable[[Callable, Sequence[tuple]], list]:
+    """dedup.tasks.TaskMap as Ray tasks (one CPU each): a fit pass's tasks run on the cluster's workers,
+    and the driver only collects their small results."""
+    import ray
 
-        stage.fit(state_dir, num_shards, find_collisions=ray_collisions)
-    else:
-        stage.fit(state_dir, num_shards)
+    def map_tasks(fn: Callable, calls: Sequence[tuple]) -> list:
+        if not calls:
+            return []
+        remote = ray.remote(num_cpus=1, max_retries=3)(_call)
+        return ray.get([remote.remote(fn, *args) for args in calls])
+
+    return map_tasks
+
+
+def _call(fn: Callable, *args):
+    return fn(*args)
 
 
 def _run_segment(segment: Segment, following: Segment | None, sources: Sequence, layout: OutputLayout,
@@ -101,7 +110,8 @@ def _run_segment(segment: Segment, following: Segment | None, sources: Sequence,
         unobserved = [i for i, s in enumerate(sources)
                       if not layout.observed_marker(segment.index, corpus.name, s.info.name).exists()]
         _map_shards(lambda i: observe_shard(segment, sources[i], layout) or "", unobserved, workers)
-        _fit(corpus, layout.corpus_state_dir(segment.index, corpus.name), len(sources))
+        fit_corpus_stage(corpus, layout.corpus_state_dir(segment.index, corpus.name), len(sources),
+                         ray_task_map(workers))
 
     def task(i: int) -> str:  # shipped to the workers after fit, with the fitted stage inside
         result = run_segment_shard(segment, sources[i], layout)

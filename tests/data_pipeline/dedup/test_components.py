@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data_pipeline.dedup.bucket_store import local_collisions, shard_dir
-from data_pipeline.dedup.clusters import UnionFind
+from data_pipeline.dedup.bucket_store import local_collisions, locate, shard_dir
+from data_pipeline.dedup.clusters import UnionFind, rank_key
 from data_pipeline.dedup.components import DiskComponents
 from data_pipeline.dedup.config import MinHashDedupConfig
 from data_pipeline.dedup.exact import ExactDedupStage
@@ -47,9 +47,11 @@ def test_disk_components_equal_union_find(tmp_path, memory, seed):
     assert not (tmp_path / "cc").exists()
 
 
-def old_union_find_removals(stage, root: Path, num_shards: int) -> None:
-    """What fit did before: union-find over every record in RAM, skipping pairs already in one cluster."""
-    docs = [np.load(shard_dir(root, s) / "docs.npy", mmap_mode="r") for s in range(num_shards)]
+def old_union_find_removals(stage, root: Path, num_shards: int) -> list:
+    """What fit decided before, in one process: union-find over every record in RAM (skipping pairs already in
+    one cluster), then every cluster ranked and split in root order; returns per shard (removals, sizes) as
+    the files hold them."""
+    docs = [np.load(shard_dir(root, s) / "docs.npy") for s in range(num_shards)]
     offsets = np.cumsum([0] + [len(d) for d in docs])
     clusters = UnionFind(int(offsets[-1]))
     for _band, group in local_collisions(root, offsets, stage.num_bands, stage.merge_memory_bytes):
@@ -64,8 +66,22 @@ def old_union_find_removals(stage, root: Path, num_shards: int) -> None:
             else:
                 leaders.append(row)
     a = np.arange(len(clusters.parent))
-    roots = clusters.roots()
-    stage._write_removals(root, docs, offsets, iter([union_find_clusters(len(a), a, roots)]))
+    ids = [json.loads(line) for s in range(num_shards) for line in open(shard_dir(root, s) / "ids.jsonl")]
+    stats = np.concatenate(docs)
+    removals: list[dict] = [{} for _ in range(num_shards)]
+    kept_sizes: dict[int, int] = {}
+    for rows in union_find_clusters(len(a), a, clusters.roots()):
+        ranked = sorted(rows, key=lambda row: rank_key(stats[row], ids[row]))
+        for row, kept in stage._split_cluster(ranked, root, offsets):
+            shard, local = locate(offsets, row)
+            removals[shard][str(local)] = [ids[row], ids[kept]]
+            kept_sizes[kept] = kept_sizes.get(kept, int(stats[kept]["cluster_size"])) + int(stats[row]["cluster_size"])
+    stage.release()
+    sizes: list[dict] = [{} for _ in range(num_shards)]
+    for row, size in kept_sizes.items():
+        shard, local = locate(offsets, row)
+        sizes[shard][str(local)] = [ids[row], size]
+    return list(zip(removals, sizes))
 
 
 def removal_files(root: Path, num_shards: int) -> list:
@@ -99,6 +115,43 @@ def test_fit_removes_what_union_find_removed(tmp_path, make_stage, num_shards, d
     root = tmp_path / stage.name
     stage.fit(tmp_path, num_shards)
     new = removal_files(root, num_shards)
-    old_union_find_removals(stage, root, num_shards)
-    assert new == removal_files(root, num_shards)
+    old = old_union_find_removals(stage, root, num_shards)
+    assert [json.dumps(pair) for pair in new] == [json.dumps(pair) for pair in old]  # same entries, same order
     assert sum(len(removals) for removals, _ in new) == stage.summary["removed"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tasks", ["processes", "ray"])
+def test_fit_passes_as_tasks_remove_what_union_find_removed(tmp_path, tasks):
+    """Every pass of fit as tasks on 2 worker processes or on Ray, with memory small enough for several key
+    ranges per band and several node partitions: the same files as the single-process union-find."""
+    from data_pipeline.executors.ray import ray_available
+    from data_pipeline.executors.task_pool import process_task_map
+
+    records = generated(1500, seed=5)
+    shards = [records[i::3] for i in range(3)]
+    stage = MinHashDedupStage(MinHashDedupConfig())
+    stage.merge_memory_bytes = 16384  # 3 key ranges per band, 4 node partitions of 512
+    for index, shard in enumerate(shards):
+        stage.observe(iter(shard), ShardInfo(index, 3, f"s{index}"), tmp_path)
+    if tasks == "ray":
+        if not ray_available():
+            pytest.skip("ray is an optional extra")
+        import ray
+
+        from data_pipeline.executors.ray import ray_task_map
+
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        try:
+            stage.fit(tmp_path, 3, map_tasks=ray_task_map(2))
+        finally:
+            ray.shutdown()
+    else:
+        with process_task_map(2) as map_tasks:
+            stage.fit(tmp_path, 3, map_tasks=map_tasks)
+    root = tmp_path / stage.name
+    new = removal_files(root, 3)
+    old = old_union_find_removals(stage, root, 3)
+    assert [json.dumps(pair) for pair in new] == [json.dumps(pair) for pair in old]
+    assert stage.summary["removed"] == sum(len(r) for r, _ in new) > 100
+    assert not (root / "components").exists() and not (root / "removal-parts").exists()

@@ -27,12 +27,8 @@ def _rejected(out_dir):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not ray_available(), reason="ray is an optional extra")
-def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records, monkeypatch):
+def test_ray_and_local_executors_keep_identical_records(tmp_path, corpus_records):
     import ray
-
-    from data_pipeline.dedup import ray_collisions
-
-    monkeypatch.setattr(ray_collisions, "SHUFFLE_MIN_ENTRIES", 0)  # small index: force the Ray Data groupby
 
     pool = random.Random(0).sample([r for r in corpus_records if len(r["text"]) > 200], 252)
     base, others = pool[:240], pool[240:]
