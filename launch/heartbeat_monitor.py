@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from pretrain.heartbeat import HeartbeatRecord, read_heartbeats
+from pretrain.heartbeat import PHASES, HeartbeatRecord, read_heartbeats
 
 
 @dataclass
@@ -76,14 +76,15 @@ class HeartbeatMonitor:
         if not stale:
             return None
         # Ranks blocked in a collective behind a hung peer go quiet too. A process stopped by a signal
-        # (SIGSTOP, a debugger) on this host is the culprit for sure; otherwise the one that got least far,
-        # and among equals the one silent longest (beats are rate-limited, so this is a best guess).
+        # (SIGSTOP, a debugger) on this host is the culprit for sure; otherwise the one that got least far: the
+        # lowest step, then the earliest phase of it (its peers wait in a later phase's collective), then the
+        # one silent longest (beats are rate-limited, so this is a best guess).
         frozen = [v for v in stale if v.record.host == self._host and _pid_frozen(v.record.pid)]
         if not frozen and self.missing_ranks:
             # Peers wait in their first collective for a rank that never got as far as its start-up beat.
             return Stall(self.missing_ranks[0], self.last_step, now - self.started_at, never_beat=True,
                          silent_ranks=tuple(self.missing_ranks))
-        culprit = min(frozen or stale, key=lambda v: (v.record.step, v.changed_at))
+        culprit = min(frozen or stale, key=lambda v: (v.record.step, _phase_order(v.record.phase), v.changed_at))
         return Stall(culprit.record.rank, self.last_step, now - culprit.changed_at,
                      silent_ranks=tuple(sorted(v.record.rank for v in stale)))
 
@@ -129,6 +130,10 @@ class HeartbeatMonitor:
         """Wall time of the first completed step past the resumed one, on any rank; None until then."""
         times = [v.record.first_step_time for v in self.ranks.values() if v.record.first_step_time is not None]
         return min(times, default=None)
+
+
+def _phase_order(phase: str | None) -> int:
+    return PHASES.index(phase) if phase in PHASES else len(PHASES)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -55,6 +55,9 @@ from pathlib import Path
 from plumbing.atomic_write import atomic_write_text
 
 HEARTBEAT_DIR_ENV = "BAICHUAN_HEARTBEAT_DIR"
+# The phases of a step in the order a rank passes them: among ranks stuck in the same step, the one in the
+# earliest phase holds the others up (they wait for it in a collective of a later phase).
+PHASES = ("data", "forward", "backward", "reduce", "optimizer", "callbacks", "save")
 FILE_PREFIX = "rank"
 FILE_SUFFIX = ".json"
 

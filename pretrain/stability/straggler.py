@@ -12,8 +12,9 @@ loader) where a bad GPU, a throttled clock or a noisy neighbour stays slow.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from plumbing.user_error import ConfigError
 
@@ -50,8 +51,8 @@ class StragglerDetector:
             raise ConfigError(f"train.straggler: fraction={fraction} must be >= 0 (0 = off), window_steps="
                               f"{window_steps} and windows={windows} must be >= 1")
         self.fraction, self.window_steps, self.windows = fraction, window_steps, windows
-        self._compute: list[float] = []
-        self._step: list[float] = []
+        self._compute = np.zeros(0)  # per rank, summed over the window
+        self._step = np.zeros(0)
         self._steps_in_window = 0
         self._streak: dict[int, int] = {}  # rank -> consecutive slow windows
 
@@ -59,29 +60,30 @@ class StragglerDetector:
     def from_config(cls, config) -> StragglerDetector:
         return cls(config.fraction, config.window_steps, config.windows)
 
-    def observe(self, step: int, compute_s: list[float], step_s: list[float]) -> WindowReport | None:
+    def observe(self, step: int, compute_s, step_s) -> WindowReport | None:
         """One step's per-rank times (index = rank); a report when this step closes a window."""
-        if not any(compute_s):  # the first step of a launch carries no previous step
+        compute_s, step_s = np.asarray(compute_s, dtype=np.float64), np.asarray(step_s, dtype=np.float64)
+        if not compute_s.any():  # the first steps of a launch carry no timed step
             return None
-        if len(self._compute) != len(compute_s):  # first call, or a new world size after a resume
-            self._compute, self._step, self._steps_in_window = [0.0] * len(compute_s), [0.0] * len(step_s), 0
+        if self._compute.shape != compute_s.shape:  # first call, or a new world size after a resume
+            self._compute, self._step, self._steps_in_window = np.zeros_like(compute_s), np.zeros_like(step_s), 0
             self._streak.clear()
-        self._compute = [a + b for a, b in zip(self._compute, compute_s)]
-        self._step = [a + b for a, b in zip(self._step, step_s)]
+        self._compute += compute_s
+        self._step += step_s
         self._steps_in_window += 1
         if self._steps_in_window < self.window_steps:
             return None
-        steps = self._steps_in_window
-        per_step = [value / steps for value in self._compute]
-        median = statistics.median(per_step)
-        median_step = statistics.median(value / steps for value in self._step)
-        self._compute, self._step, self._steps_in_window = [0.0] * len(per_step), [0.0] * len(per_step), 0
-        ratios = [value / median if median > 0 else 1.0 for value in per_step]
-        slowest = max(range(len(ratios)), key=ratios.__getitem__)
+        per_step = self._compute / self._steps_in_window
+        median = float(np.median(per_step))
+        median_step = float(np.median(self._step)) / self._steps_in_window
+        self._compute, self._step, self._steps_in_window = np.zeros_like(per_step), np.zeros_like(per_step), 0
+        ratios = per_step / median if median > 0 else np.ones_like(per_step)
+        slowest = int(np.argmax(ratios))
         new = []
-        for rank, ratio in enumerate(ratios):
-            slow = self.fraction > 0 and ratio > 1.0 + self.fraction
-            self._streak[rank] = self._streak.get(rank, 0) + 1 if slow else 0
+        slow_ranks = set(np.flatnonzero(ratios > 1.0 + self.fraction).tolist()) if self.fraction > 0 else set()
+        # Only ranks with a streak are kept: at 1,024 ranks the bookkeeping stays as small as the slow set.
+        self._streak = {rank: self._streak.get(rank, 0) + 1 for rank in slow_ranks}
+        for rank in sorted(slow_ranks):
             if self._streak[rank] == self.windows:
-                new.append(Straggler(rank, ratio, per_step[rank], median, self.windows))
-        return WindowReport(step, median, slowest, ratios[slowest], median_step, new)
+                new.append(Straggler(rank, float(ratios[rank]), float(per_step[rank]), median, self.windows))
+        return WindowReport(step, median, slowest, float(ratios[slowest]), median_step, new)

@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from pretrain.callbacks import Callback
@@ -307,13 +308,13 @@ def _fingerprint_weights(numel: int) -> torch.Tensor:
     return torch.arange(1, numel + 1, dtype=torch.int64) % 9973 + 1
 
 
-# The step packet (float64, summed over ranks): two votes, the fingerprint, the gradients' sum of squares, one
-# loss per micro batch, then three slots per rank, each filled by its rank only (so the sum is that rank's value):
-# its compute time and step time of the previous step (pretrain/metrics/step_timing.py) and its non-finite flags
-# (1: a local micro loss, 2: its local gradient square sum). fp64 keeps the integer checksum and the vote counts
-# exact. 3 x world size slots are 24 KB at 1,024 ranks: nothing beside the gradients.
-STOP_VOTES, WRITING_VOTES, FINGERPRINT, GRAD_SQUARES, FIRST_LOSS = range(5)
-LOSS_NONFINITE, GRAD_NONFINITE = 1.0, 2.0
+# The step packet (float64, summed over ranks): two votes, the fingerprint, every rank's compute time and step
+# time of the previous step (pretrain/metrics/step_timing.py), the gradients' sum of squares, one loss per micro
+# batch, then every rank's own loss sum and gradient share's sum of squares (which rank was non-finite). A per-rank
+# slot is filled by its rank only: the others add 0, so the sum is that rank's value, NaN included. fp64 keeps the
+# integer checksum and the vote counts exact. 4 x world size slots are 32 KB at 1,024 ranks: nothing beside the
+# gradients.
+STOP_VOTES, WRITING_VOTES, FINGERPRINT = range(3)
 
 
 @dataclass(frozen=True)
@@ -323,8 +324,8 @@ class StepStats:
     grad_norm: float  # global, from every rank's sum of squares
     stop: bool  # some rank was asked to stop (SIGTERM/SIGUSR1)
     writing: bool  # some rank's bytes of the async save in flight are not durable yet
-    compute_s: list[float] = field(default_factory=list)  # per rank: the previous step's forward passes
-    step_s: list[float] = field(default_factory=list)  # per rank: the previous step, whole
+    compute_s: np.ndarray = field(default_factory=lambda: np.zeros(1))  # per rank: the previous step's forward passes
+    step_s: np.ndarray = field(default_factory=lambda: np.zeros(1))  # per rank: the previous step, whole
     # Ranks whose own micro loss was non-finite (the source: a loss is local to its rank's forward), and ranks whose
     # gradient share was. Under ZeRO-1/2/3 the share is the partition a rank owns after the reduction, so one
     # rank's NaN spreads to every owner of a poisoned element: those name the source only when no loss did.
@@ -341,25 +342,29 @@ def reduce_step_stats(losses: torch.Tensor, fingerprint: int, grad_square_sum: t
                       collectives: Collectives, stop: bool = False, writing: bool = False,
                       compute_s: float = 0.0, step_s: float = 0.0) -> StepStats:
     """Everything the ranks agree on per step in one all-reduce and one host sync: the micro losses, the data
-    fingerprint, the global gradient norm, the step-end votes and every rank's own times and non-finite flags."""
+    fingerprint, the global gradient norm, the step-end votes and every rank's own times and local values."""
     device = losses.device
     ranks, rank = collectives.world_size(), collectives.rank()
-    per_rank = torch.zeros(3, ranks, dtype=torch.float64)
-    per_rank[0, rank], per_rank[1, rank] = compute_s, step_s
-    host = torch.cat([torch.tensor([float(stop), float(writing), float(fingerprint)], dtype=torch.float64),
-                      per_rank.flatten()])
-    square_sum = grad_square_sum.reshape(1).to(device, torch.float64)
     exact_losses = losses.to(torch.float64)
-    # The flags are computed on the device: reading them on the host would be a sync of their own.
-    flags = (~torch.isfinite(exact_losses).all()).to(torch.float64) * LOSS_NONFINITE \
-        + (~torch.isfinite(square_sum[0])).to(torch.float64) * GRAD_NONFINITE
-    packed = torch.cat([host[:3].to(device), square_sum, exact_losses, host[3:].to(device)])
-    blocks = FIRST_LOSS + exact_losses.numel()
-    packed[blocks + 2 * ranks + rank] = flags
-    values = collectives.sum_(packed).tolist()
-    micro = values[FIRST_LOSS:blocks]
-    compute, steps, flagged = (values[blocks + i * ranks: blocks + (i + 1) * ranks] for i in range(3))
-    return StepStats([value / ranks for value in micro], int(values[FINGERPRINT]), math.sqrt(values[GRAD_SQUARES]),
-                     values[STOP_VOTES] > 0, values[WRITING_VOTES] > 0, compute, steps,
-                     [r for r, flag in enumerate(flagged) if int(flag) & int(LOSS_NONFINITE)],
-                     [r for r, flag in enumerate(flagged) if int(flag) & int(GRAD_NONFINITE)])
+    square_sum = grad_square_sum.reshape(1).to(device, torch.float64)
+    # Host values in one array and one host-to-device copy: the votes, the fingerprint and this rank's times.
+    host = np.zeros(3 + 2 * ranks)
+    host[:3] = stop, writing, fingerprint
+    host[3 + rank], host[3 + ranks + rank] = compute_s, step_s
+    # This rank's own loss sum and gradient square sum stay on the device (reading them on the host would be a
+    # sync of its own), padded with zeros into its slots of the per-rank block.
+    local = torch.nn.functional.pad(torch.cat([exact_losses.sum(0, True), square_sum]), (2 * rank, 2 * (ranks - rank - 1)))
+    packed = torch.cat([torch.from_numpy(host).to(device), square_sum, exact_losses, local])
+    values = collectives.sum_(packed).cpu().numpy()
+    grad_at = 3 + 2 * ranks
+    blocks = grad_at + 1 + exact_losses.numel()
+    micro = (values[grad_at + 1:blocks] / ranks).tolist()
+    grad_squares = float(values[grad_at])
+    loss_ranks, grad_ranks = [], []
+    if not (math.isfinite(grad_squares) and all(map(math.isfinite, micro))):  # decoded only when needed
+        local_values = values[blocks:].reshape(ranks, 2)
+        loss_ranks = np.flatnonzero(~np.isfinite(local_values[:, 0])).tolist()
+        grad_ranks = np.flatnonzero(~np.isfinite(local_values[:, 1])).tolist()
+    return StepStats(micro, int(values[FINGERPRINT]), math.sqrt(grad_squares), bool(values[STOP_VOTES] > 0),
+                     bool(values[WRITING_VOTES] > 0), values[3:3 + ranks], values[3 + ranks:3 + 2 * ranks],
+                     loss_ranks, grad_ranks)

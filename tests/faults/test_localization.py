@@ -89,6 +89,21 @@ def test_an_exit_names_the_rank_that_wrote_its_error_first_and_the_signal_of_the
     assert "\n" not in incident.error
 
 
+def test_among_ranks_stuck_in_one_step_the_one_in_the_earliest_phase_is_the_culprit(tmp_path):
+    # Rank 1 hangs inside its forward; rank 0 waits for it in backward's gradient reduction, rank 2 in the
+    # statistics reduction. All beat at the same time and step: only the phase tells them apart.
+    for rank, phase in [(0, "backward"), (1, "forward"), (2, "reduce")]:
+        heartbeat = Heartbeat(tmp_path, rank=rank, world_size=3)
+        heartbeat.beat(6)
+        heartbeat.phase(phase)
+        heartbeat.beat(6, force=True)
+        heartbeat._done = True
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    monitor.poll(1.0)
+    stall = monitor.stall(100.0, heartbeat_timeout_s=30.0, startup_timeout_s=600.0)
+    assert (stall.rank, stall.silent_ranks) == (1, (0, 1, 2))
+
+
 @pytest.mark.parametrize("code, name", [(247, "SIGKILL"), (137, "SIGKILL"), (-9, "SIGKILL"), (134, "SIGABRT"),
                                         (139, "SIGSEGV"), (1, None), (2, None), (0, None), (None, None)])
 def test_exit_codes_that_stand_for_a_signal(code, name):
@@ -137,7 +152,7 @@ def test_every_ranks_times_and_nonfinite_flags_ride_in_the_one_packet():
     zero = _Capture(0, others=one.packet)
     stats = reduce_step_stats(torch.tensor([1.0, 2.0]), 7, torch.tensor(16.0, dtype=torch.float64), zero,
                               compute_s=0.10, step_s=0.49)
-    assert stats.compute_s == [0.10, 0.30] and stats.step_s == [0.49, 0.50]
+    assert stats.compute_s.tolist() == [0.10, 0.30] and stats.step_s.tolist() == [0.49, 0.50]
     assert stats.nonfinite_ranks == stats.nonfinite_loss_ranks == [1] and stats.nonfinite_grad_ranks == []
     assert stats.fingerprint == 12 and stats.grad_norm == 5.0
     assert math.isnan(stats.micro_losses[0]) and stats.micro_losses[1] == 2.0
