@@ -121,7 +121,9 @@ class NodeSet:
         self.dropped: list[BadNode] = []  # every bad node (excluded from srun steps), replaced or not
         self.shrunk_by = 0  # nodes dropped without a spare in their place (bounded by max_dropped_nodes)
         self._previous_culprit: str | None = None
-        if self.kind == "hostfile":
+        if not policy.enabled:
+            hosts = []  # nodes are not managed: the command runs as given
+        elif self.kind == "hostfile":
             index, path = _flag_value(command, HOSTFILE_FLAGS)
             hosts = parse_hostfile(Path(path).read_text(), source=path) if Path(path).is_file() else None
             if hosts is None:
@@ -235,7 +237,9 @@ class NodeSet:
             index, _ = _flag_value(command, HOSTFILE_FLAGS)
             command[index] = (f"{command[index].split('=', 1)[0]}={path}" if "=" in command[index]
                               and command[index].startswith("-") else str(path))
-            return _set_flag(command, ("--num_nodes",), str(len(self.active)), _program_index(command, "deepspeed"))
+            deepspeed = _program_index(command, "deepspeed")
+            command = self._follow_master(command, ("--master_addr",), deepspeed)
+            return _set_flag(command, ("--num_nodes",), str(len(self.active)), deepspeed)
         srun = _program_index(command, "srun")
         inside = _srun_options_end(command, srun)
         excluded = [node.host for node in self.dropped] + [h.name for h in self.spares]
@@ -247,7 +251,22 @@ class NodeSet:
         found = _flag_value(command, ("--nnodes",), torchrun) if torchrun is not None else None
         if found is not None and ":" not in found[1]:
             command = _set_flag(command, ("--nnodes",), str(len(self.active)), torchrun)
+        if torchrun is not None:
+            command = self._follow_master(command, ("--rdzv-endpoint", "--rdzv_endpoint", "--master-addr",
+                                                    "--master_addr"), torchrun)
         return command
+
+    def _follow_master(self, command: list[str], flags: Sequence[str], start: int | None) -> list[str]:
+        """The rendezvous / master address moves to the first active node when its node was left out."""
+        found = _flag_value(command, flags, 0 if start is None else start)
+        if found is None:
+            return command
+        host, colon, port = found[1].rpartition(":") if ":" in found[1] else (found[1], "", "")
+        if host not in {node.host for node in self.dropped}:
+            return command
+        moved = f"{self.active[0].name}{colon}{port}"
+        log.warning("the rendezvous host %s was left out: using %s", host, moved)
+        return _set_flag(command, flags, moved, start)
 
 
 def _srun_options_end(command: Sequence[str], srun: int) -> int:

@@ -140,7 +140,7 @@ def test_the_options_reach_the_policy_and_bad_ones_are_one_line(tmp_path, capsys
 
 def test_slurm_steps_exclude_the_bad_node_and_follow_the_node_count(tmp_path):
     command = ["srun", "--kill-on-bad-exit=1", "--nodes", "3", "--ntasks-per-node", "1", "torchrun", "--nnodes", "3",
-               "--nproc-per-node", "8", "-m", "pretrain.train", "x=1"]
+               "--nproc-per-node", "8", "--rdzv-endpoint", "n1:29500", "-m", "pretrain.train", "x=1"]
     nodes = NodeSet(command, NodePolicy(max_dropped_nodes=1, spares=["n4"]), {"SLURM_JOB_NODELIST": "n[1-4]"}, tmp_path)
     assert launcher_kind(command) == "srun" and nodes.world_size == 24
     first = nodes.command_for(command, 1)
@@ -158,3 +158,8 @@ def test_slurm_steps_exclude_the_bad_node_and_follow_the_node_count(tmp_path):
     # A second drop is over --max-dropped-nodes 1: refused with the reason, the node set unchanged.
     assert "--max-dropped-nodes is 1" in nodes.remove([BadNode("n1", "x")])
     assert [h.name for h in nodes.active] == ["n1", "n4"]
+    # The rendezvous lived on the first node: when that node is the one left out, it moves to the next.
+    nodes = NodeSet(command, NodePolicy(max_dropped_nodes=1), {"SLURM_JOB_NODELIST": "n[1-3]"}, tmp_path)
+    assert nodes.remove([BadNode("n1", "x")]) is None
+    moved = nodes.command_for(command, 2)
+    assert moved[moved.index("--rdzv-endpoint") + 1] == "n2:29500"
