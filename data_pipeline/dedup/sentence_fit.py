@@ -146,7 +146,7 @@ class _KeeperTable:
 
     def __init__(self, work: Path, count: int):
         self.table = open(work / "keepers.bin", "w+b")
-        block = np.full((min(count, 1 << 16), 2), [NO_KEEPER, 0], dtype=np.int64)
+        block = np.full((max(1, min(count, 1 << 16)), 2), [NO_KEEPER, 0], dtype=np.int64)
         for start in range(0, count, len(block)):
             block[: min(len(block), count - start)].tofile(self.table)
         self.table.flush()
