@@ -21,6 +21,7 @@ ALLOWED_CHANGES = (
     "train.verify_checksums",
     "train.async_save",
     "train.dist_timeout_minutes",
+    "train.straggler.",  # thresholds of the straggler report: operational, like the log interval
     "train.log_interval",
     "train.eval_interval",
     "train.eval_batches",
