@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,11 +138,15 @@ class ClusterDedupStage(CorpusStage):
         bucket alone (no corpus-wide state): a row joins the first earlier sub-cluster leader of the bucket it
         verifies against, else leads one."""
         edges = graph.edge_writer(f"task-{task:06d}")
+        # Edges gather in two flat int64 arrays and go to the writer a chunk at a time: handing it each
+        # bucket's few edges as three small numpy arrays kept ~50 bytes of array objects per array until
+        # the writer's buffer (merge_memory_mb/128 pairs) filled: the driver's growth with the corpus, found
+        # with tracemalloc (2.6 MiB in 54k blocks at np.r_ at 20k documents, 0.6 MiB at 5k).
+        joined = (array("q"), array("q"))
         candidate_pairs = 0
         try:
             for group in range_collisions(root, offsets, band, lo, hi):
                 leaders: list[int] = []
-                joined: tuple[list[int], list[int]] = ([], [])
                 for row in (int(r) for r in group):
                     for leader in leaders:
                         candidate_pairs += 1
@@ -151,9 +156,12 @@ class ClusterDedupStage(CorpusStage):
                             break
                     else:
                         leaders.append(row)
-                edges.add(*joined)
+                if len(joined[0]) >= graph.chunk:
+                    edges.add(*(np.frombuffer(j, dtype=np.int64) for j in joined))
+                    joined = (array("q"), array("q"))
         finally:
             self.release()
+        edges.add(*(np.frombuffer(j, dtype=np.int64) for j in joined))
         edges.close()
         return candidate_pairs
 
