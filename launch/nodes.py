@@ -79,12 +79,14 @@ def _program_index(command: Sequence[str], name: str) -> int | None:
 
 
 def elastic_nnodes(command: Sequence[str]) -> tuple[int, int] | None:
-    """(MIN, MAX) of `torchrun --nnodes MIN:MAX` when MIN < MAX, else None."""
+    """(MIN, MAX) of `torchrun --nnodes MIN:MAX --max-restarts N` when MIN < MAX and N >= 1, else None: only
+    then do the agents re-form a smaller world themselves (with 0 restarts an agent exits on a failed worker)."""
     start = _program_index(command, "torchrun")
     if start is None:
         return None
     found = _flag_value(command, ("--nnodes",), start)
-    if found is None or ":" not in found[1]:
+    restarts = _flag_value(command, ("--max-restarts", "--max_restarts"), start)
+    if found is None or ":" not in found[1] or restarts is None or not restarts[1].isdigit() or int(restarts[1]) < 1:
         return None
     low, high = (int(part) for part in found[1].split(":", 1))
     return (low, high) if low < high else None

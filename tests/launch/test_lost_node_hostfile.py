@@ -138,6 +138,14 @@ def test_the_options_reach_the_policy_and_bad_ones_are_one_line(tmp_path, capsys
     assert stop.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
+def test_only_torchrun_that_restarts_its_workers_is_left_to_re_form_the_world():
+    elastic = ["torchrun", "--nnodes", "1:2", "--nproc-per-node", "1", "-m", "pretrain.train"]
+    assert launcher_kind([*elastic[:3], "--max-restarts", "1", *elastic[3:]]) == "elastic"
+    assert launcher_kind([*elastic[:3], "--max-restarts=0", *elastic[3:]]) is None  # the agent exits instead
+    assert launcher_kind(elastic) is None  # torchrun's default is 0 restarts
+    assert launcher_kind(["torchrun", "--nnodes", "2:2", "--max-restarts", "3", "-m", "x"]) is None
+
+
 def test_slurm_steps_exclude_the_bad_node_and_follow_the_node_count(tmp_path):
     command = ["srun", "--kill-on-bad-exit=1", "--nodes", "3", "--ntasks-per-node", "1", "torchrun", "--nnodes", "3",
                "--nproc-per-node", "8", "--rdzv-endpoint", "n1:29500", "-m", "pretrain.train", "x=1"]
