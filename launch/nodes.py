@@ -182,7 +182,8 @@ class NodeSet:
         return None
 
     def _check_nodes(self) -> list[BadNode]:
-        with ThreadPoolExecutor(max_workers=min(32, len(self.active) or 1)) as pool:
+        # One thread per node (each only waits on its check), so 128 nodes take one check's time, not four.
+        with ThreadPoolExecutor(max_workers=min(256, len(self.active) or 1)) as pool:
             verdicts = list(pool.map(self._check_one, [h.name for h in self.active]))
         return [verdict for verdict in verdicts if verdict is not None]
 
