@@ -235,9 +235,10 @@ class Supervisor:
                 incident = self._detect_failure(attempt, code, monitor)
                 if incident is not None:
                     localize(incident, monitor)
-                    host = getattr(incident, "host", None)
-                    if code is None and self.nodes.kind == "elastic":
+                    host = incident.host
+                    if code is None and self.nodes.kind == "elastic" and monitor.ranks:
                         # The agents re-form a smaller world by themselves: watch it instead of tearing it down.
+                        # A round in which no rank ever beat (start-up timeout) is torn down as before.
                         if pending is not None:
                             self.incidents.append(pending)
                         pending = self._elastic_loss(incident, heartbeat_dir)
