@@ -79,6 +79,11 @@ class HeartbeatMonitor:
         # (SIGSTOP, a debugger) on this host is the culprit for sure; otherwise the one that got least far: the
         # lowest step, then the earliest phase of it (its peers wait in a later phase's collective), then the
         # one silent longest (beats are rate-limited, so this is a best guess).
+        # Once one rank is past the timeout the hang is established; ranks in lock-step stop within a step of the
+        # culprit, so every rank quiet for half the timeout is part of it. Choosing among the stale ones alone
+        # would blame the peer whose last write happened to be earliest (it waits in backward for a rank stuck
+        # in forward, and both wrote their phase within the same heartbeat interval).
+        stale = [v for v in watched if now - v.changed_at > heartbeat_timeout_s / 2]
         frozen = [v for v in stale if v.record.host == self._host and _pid_frozen(v.record.pid)]
         if not frozen and self.missing_ranks:
             # Peers wait in their first collective for a rank that never got as far as its start-up beat.

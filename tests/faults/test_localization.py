@@ -104,6 +104,19 @@ def test_among_ranks_stuck_in_one_step_the_one_in_the_earliest_phase_is_the_culp
     assert (stall.rank, stall.silent_ranks) == (1, (0, 1, 2))
 
 
+def test_the_culprit_is_not_the_peer_whose_last_write_happened_to_be_earliest(tmp_path):
+    monitor = HeartbeatMonitor(tmp_path, started_at=0.0)
+    for rank, phase, seen_at in [(0, "backward", 1.0), (1, "forward", 1.3)]:  # rank 0 waits for rank 1
+        heartbeat = Heartbeat(tmp_path, rank=rank, world_size=2)
+        heartbeat.beat(3)
+        heartbeat.phase(phase)
+        heartbeat.beat(3, force=True)
+        heartbeat._done = True
+        monitor.poll(seen_at)
+    stall = monitor.stall(11.1, heartbeat_timeout_s=10.0, startup_timeout_s=600.0)  # only rank 0 is past 10 s
+    assert (stall.rank, stall.silent_ranks) == (1, (0, 1))
+
+
 @pytest.mark.parametrize("code, name", [(247, "SIGKILL"), (137, "SIGKILL"), (-9, "SIGKILL"), (134, "SIGABRT"),
                                         (139, "SIGSEGV"), (1, None), (2, None), (0, None), (None, None)])
 def test_exit_codes_that_stand_for_a_signal(code, name):
