@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-dropped-nodes", type=_non_negative(int), default=nodes.max_dropped_nodes, metavar="K",
         help="relaunch without a bad node, at most K nodes in all (default %(default)s: restart on the same nodes)")
     add("--min-world-size", type=_non_negative(int), default=nodes.min_world_size, metavar="RANKS",
-        help="give up rather than relaunch on fewer ranks (default %(default)s)")
+        help="give up rather than relaunch on fewer ranks, or (elastic torchrun) go on in a smaller world "
+             "(default %(default)s)")
     add("--spare-nodes", type=_node_list, default=[], metavar="NODES",
         help="nodes (comma or Slurm list) held back to replace a bad one; with srun they must be in the allocation")
     add("--node-check", default=None, metavar="CMD",

@@ -128,7 +128,7 @@ class Supervisor:
                     log.info("attempt %d finished cleanly", attempt)
                     return 0
                 incident = result.incident
-                final = self._exit_code_instead_of_restart(incident, restarts)
+                final = EXIT_GAVE_UP if incident.gave_up else self._exit_code_instead_of_restart(incident, restarts)
                 if final is None:
                     final = self._leave_out_bad_nodes(incident, result.host)
                 if final is None:
@@ -233,10 +233,12 @@ class Supervisor:
                         group.terminate(self.config.kill_grace_s)  # stragglers of a finished launcher
                     return AttemptResult(exit_code=0)
                 incident = self._detect_failure(attempt, code, monitor)
+                if incident is None and old_rounds:
+                    incident = self._elastic_world_too_small(attempt, monitor)
                 if incident is not None:
                     localize(incident, monitor)
                     host = incident.host
-                    if code is None and self.nodes.kind == "elastic" and monitor.ranks:
+                    if code is None and self.nodes.kind == "elastic" and monitor.ranks and not incident.gave_up:
                         # The agents re-form a smaller world by themselves: watch it instead of tearing it down.
                         # A round in which no rank ever beat (start-up timeout) is torn down as before.
                         if pending is not None:
@@ -272,6 +274,17 @@ class Supervisor:
         incident.detail += "; elastic rendezvous continues on the remaining nodes"
         log.warning("%s", _describe(incident))
         return incident
+
+    def _elastic_world_too_small(self, attempt: int, monitor: HeartbeatMonitor) -> Incident | None:
+        """The agents re-formed a world smaller than --min-world-size: stop there (gave_up)."""
+        world = max((v.record.world_size for v in monitor.ranks.values()), default=None)
+        if world is None or world >= self.nodes.policy.min_world_size:
+            return None
+        log.error("error: the elastic rendezvous re-formed %d rank(s), fewer than --min-world-size %d — giving up",
+                  world, self.nodes.policy.min_world_size)
+        return Incident(cause="exit", attempt=attempt, detected_at=time.time(), last_step=monitor.last_step,
+                        gave_up=True, detail=f"elastic world of {world} rank(s) is below --min-world-size "
+                                             f"{self.nodes.policy.min_world_size}")
 
     @staticmethod
     def _traces_of(heartbeat_dir: Path) -> tuple[set[str], set[str]]:

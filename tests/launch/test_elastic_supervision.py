@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 from launch.incidents import read_incidents
+from launch.nodes import NodePolicy
 
 FAKE_TORCHRUN = textwrap.dedent('''\
     #!{python}
@@ -59,3 +60,14 @@ def test_a_new_round_that_never_beats_is_torn_down(tmp_path, fake_command, super
     assert rc == 1  # gave up (no restarts allowed) after the start-up timeout of the new round
     causes = [i["cause"] for i in read_incidents(tmp_path / "incidents.jsonl")]
     assert causes == ["node_lost", "hang"]
+
+
+def test_an_elastic_world_below_the_minimum_is_stopped(tmp_path, fake_command, supervise, monkeypatch):
+    monkeypatch.setenv("SPARE_STATE", str(tmp_path / "state1"))
+    rc = supervise([*_torchrun(tmp_path, "rank 0 of 1"), *fake_command("steps=200", "step_time=0.05")],
+                   nodes=NodePolicy(min_world_size=2))
+    assert rc == 1
+    incidents = read_incidents(tmp_path / "incidents.jsonl")
+    assert [i["cause"] for i in incidents] == ["node_lost", "exit"]
+    assert incidents[1]["gave_up"] and "below --min-world-size 2" in incidents[1]["detail"]
+    assert int((tmp_path / "state").read_text()) < 200  # stopped, not run to the end on one rank
