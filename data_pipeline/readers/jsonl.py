@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from data_pipeline.errors import UnreadableShardError
 from data_pipeline.formats.jsonl import BROKEN_STREAM_ERRORS, open_binary_reader
 from data_pipeline.readers.validate import ReaderOptions, rejected_raw, to_record
-from data_pipeline.text_validity import line_may_hold_lone_surrogate
+from data_pipeline.text_validity import INVALID_TEXT, line_may_hold_lone_surrogate
 
 
 def read_jsonl_records(path: str, options: ReaderOptions) -> Iterator[dict]:
@@ -42,7 +42,7 @@ def _parse_line(raw: bytes, fallback_id: str, options: ReaderOptions) -> dict | 
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return rejected_raw(fallback_id, "invalid_utf8", raw.decode("utf-8", "replace"))
+        return rejected_raw(fallback_id, INVALID_TEXT, raw.decode("utf-8", "replace"))  # one rule for text that is not Unicode
     if not line.strip():
         return None  # a blank line holds no document: nothing to keep or reject
     try:

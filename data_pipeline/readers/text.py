@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from data_pipeline.errors import UnreadableShardError
 from data_pipeline.readers.validate import ReaderOptions, rejected_raw, to_record
+from data_pipeline.text_validity import INVALID_TEXT
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -21,7 +22,7 @@ def read_text_records(path: str, options: ReaderOptions, mode: str = "file") -> 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        yield rejected_raw(path, "invalid_utf8", data.decode("utf-8", "replace"))
+        yield rejected_raw(path, INVALID_TEXT, data.decode("utf-8", "replace"))
         return
     if mode == "file":
         yield to_record({"text": text, "source": path}, path, options)

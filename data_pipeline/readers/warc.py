@@ -35,6 +35,7 @@ from data_pipeline.errors import UnreadableShardError
 from data_pipeline.readers.validate import READ_STAGE, ReaderOptions, to_record
 from data_pipeline.readers.webpage import page_record
 from data_pipeline.stage import REJECT_REASON, reject
+from data_pipeline.text_validity import INVALID_TEXT
 from data_pipeline.web.charset import charset_of_content_type
 
 WARC_MAGIC = b"WARC/1."
@@ -198,7 +199,7 @@ def _content_record(kind, block: bytes, record_id: str, meta: dict, options: Rea
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
-            return reject({"id": record_id, "meta": meta}, READ_STAGE, "invalid_utf8")
+            return reject({"id": record_id, "meta": meta}, READ_STAGE, INVALID_TEXT)
         return to_record({"id": record_id, "text": text, "meta": {**meta, "charset": "utf-8"}}, record_id, options)
     return _response_record(block, record_id, meta, options)
 

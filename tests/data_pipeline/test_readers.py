@@ -34,7 +34,7 @@ def test_each_bad_line_is_rejected_with_its_reason(write_lines):
     ])
     records = list(read_jsonl_records(str(path), ReaderOptions(max_chars=100)))
     assert reasons(records) == [
-        None, "read:invalid_json", "read:invalid_utf8", "read:nul_bytes", "read:missing_text",
+        None, "read:invalid_json", "read:invalid_text", "read:nul_bytes", "read:missing_text",
         "read:text_not_string", "read:empty_text", "read:too_long", "read:not_an_object", None,
     ]
     assert records[0] == {"id": "ok", "text": "fine"}

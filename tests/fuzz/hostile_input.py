@@ -52,7 +52,7 @@ class Line:
 
 def encode_json(obj: object, escape_non_ascii: bool) -> bytes:
     """`obj` as one JSON line. Unescaped lone surrogates have no UTF-8 form; surrogatepass writes them as the
-    (invalid) 3-byte sequences a careless encoder produces, which the reader must reject as invalid_utf8."""
+    (invalid) 3-byte sequences a careless encoder produces, which the reader must reject as invalid_text."""
     return json.dumps(obj, ensure_ascii=escape_non_ascii).encode("utf-8", "surrogatepass")
 
 

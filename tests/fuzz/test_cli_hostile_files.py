@@ -75,7 +75,7 @@ def test_pipeline_then_tokenizer_training_then_tokenize(hostile_dir, tmp_path):
                "executor.progress=false", "executor.workers=2")
     stats = json.loads((out / "stats.json").read_text())
     read_rules = stats["stages"]["read"]["rules"]
-    for rule in ("invalid_text", "invalid_utf8", "invalid_json", "nul_bytes", "text_not_string",
+    for rule in ("invalid_text", "invalid_json", "nul_bytes", "text_not_string",
                  "missing_text", "not_an_object", "too_long", "truncated_file"):
         assert read_rules[rule]["docs"] >= 1, rule
     assert [e["source"] for e in stats["errors"]] == [str(hostile_dir / "not-gzip.jsonl.gz")]
