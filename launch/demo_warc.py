@@ -15,6 +15,8 @@ import hashlib
 import random
 from pathlib import Path
 
+import opencc
+
 from launch.demo_corpus import en_article, zh_article
 
 FRENCH = ("Les habitants du village ont restauré le vieux moulin au bord de la rivière. Les travaux ont duré "
@@ -57,8 +59,6 @@ def _response(uri: str, number: int, body: bytes, content_type: str, status: str
 
 def generate_demo_warc(out_dir: Path, seed: int = 0) -> Path:
     """Write `crawl.warc.gz` under out_dir and return its path."""
-    import opencc
-
     rng = random.Random(seed)
     to_traditional = opencc.OpenCC("s2t")
     records, number = [], 0

@@ -30,7 +30,7 @@ def existing_ancestor(path: Path) -> Path:
 
 
 def require_gpus(count: int) -> Check:
-    import torch
+    import torch  # lazy: torch, as in launch.doctor (its other rows run without it)
 
     found = torch.cuda.device_count() if torch.cuda.is_available() else 0
     problem = f"{found} of {count} CUDA devices visible on this node" if found < count else None
@@ -38,6 +38,7 @@ def require_gpus(count: int) -> Check:
 
 
 def require_kernels(config) -> list[Check]:
+    # lazy: imports torch (pretrain.model), which the doctor must not need for its other rows
     from pretrain.model.kernels import attention_backend_problem, norm_backend_problem
 
     model = config.model
@@ -49,6 +50,7 @@ def require_kernels(config) -> list[Check]:
 def cpu_adam_prebuilt() -> bool:
     """DeepSpeed installed with DS_BUILD_CPU_ADAM=1 ships the op compiled; otherwise it is JIT-built at start-up."""
     try:
+        # lazy: DeepSpeed takes seconds to import and may be missing here
         from deepspeed.git_version_info import installed_ops
     except ImportError:
         return False
@@ -70,7 +72,7 @@ def require_cpu_adam(environ) -> Check:
     """deepspeed.offload_optimizer (zero3_offload) steps with DeepSpeedCPUAdam. Unless prebuilt, every rank JIT-builds
     it with a C++ compiler and ninja — and on a CUDA node DeepSpeed builds it as a CUDA op, checking nvcc under
     CUDA_HOME against torch's CUDA version, so a node without the CUDA toolkit fails there, after start-up."""
-    import torch
+    import torch  # lazy: torch, as in launch.doctor (its other rows run without it)
 
     if cpu_adam_prebuilt():
         return _row("require cpu adam", None, "DeepSpeed's cpu_adam op is prebuilt")
@@ -87,6 +89,7 @@ def require_cpu_adam(environ) -> Check:
 
 
 def require_disk(config, checkpoint_dir: Path) -> Check:
+    # lazy: imports torch (pretrain.model), which the doctor must not need for its other rows
     from pretrain.model.flops import count_parameters
     from pretrain.plan import checkpoint_bytes
 

@@ -41,14 +41,8 @@ AWAITING_THEIR_OWNERS = {
     ("data_pipeline/executors/ray.py", "ray"), ("data_pipeline/executors/ray.py", "ray.data"),  # lazy: Ray
     ("data_pipeline/executors/ray.py", "numpy"),  # to the top
     ("data_pipeline/executors/ray.py", "data_pipeline.dedup.ray_collisions"),  # to the top
-    ("launch/demo.py", "matplotlib"), ("launch/demo.py", "matplotlib.pyplot"),  # lazy: only the loss plot
-    ("launch/demo.py", "shutil"),  # to the top
-    ("launch/demo_warc.py", "opencc"),  # to the top
-    ("launch/doctor.py", "torch"), ("launch/preflight.py", "torch"),  # lazy: the doctor runs without torch
+    ("launch/doctor.py", "torch"),  # lazy: the doctor runs without torch
     ("launch/doctor.py", "pretrain.config"),  # lazy: only with overrides (imports torch)
-    ("launch/preflight.py", "pretrain.model.kernels"), ("launch/preflight.py", "pretrain.model.flops"),
-    ("launch/preflight.py", "pretrain.plan"),  # lazy: each imports torch
-    ("launch/preflight.py", "deepspeed.git_version_info"),  # lazy: optional at that point, and seconds to import
 }
 # A justification: `# lazy: <why>` on the import's own lines, or in the comment lines just above a block of imports.
 LAZY_COMMENT = re.compile(r"#.*\blazy: *\S")
