@@ -13,6 +13,7 @@ from pretrain.config import PretrainConfig, to_yaml
 from pretrain.data import PretrainDataLoader
 from pretrain.distributed.collectives import Collectives
 from pretrain.engine import build_step_engine
+from pretrain.finetune.instruction_data import InstructionLoader
 from pretrain.heartbeat import Heartbeat
 from pretrain.incidents import INCIDENTS_FILE
 from pretrain.metrics import MetricsLogger
@@ -28,8 +29,6 @@ def build_loader(config: PretrainConfig, rank: int, world_size: int):
     """Token shards for pretraining; packed instruction examples for a fine-tune (same interface)."""
     train = config.train
     if config.finetune.init_from:
-        from pretrain.finetune.instruction_data import InstructionLoader
-
         return InstructionLoader(list(config.finetune.data), config.data.tokenizer, train.seq_len,
                                  train.micro_batch_size, rank, world_size, seed=config.data.seed,
                                  pad_id=config.model.pad_token_id)
