@@ -362,7 +362,9 @@ def _forget_beats_of(heartbeat_dir: Path, processes: set[tuple[str, int]]) -> No
 
 def _update_recovery(incident: Incident, monitor: HeartbeatMonitor, spawned_at: float) -> bool:
     """Fill the recovery fields from the new attempt's heartbeats; True once its first step completed."""
-    if incident.resumed_step is None and monitor.start_step is not None:
+    if monitor.start_step is not None:
+        # Refreshed until the first step completes: start-up beats arrive one by one and the resumed step is
+        # the lowest of them; read at the first beat alone it was sometimes a faster rank's.
         incident.resumed_step = monitor.start_step
         if incident.last_step is not None:
             incident.steps_lost = max(0, incident.last_step - monitor.start_step)
