@@ -5,7 +5,8 @@
 
 For a supervisor record (launch/incidents.py): *detect* is detection − the culprit rank's last sign of life (its
 last heartbeat write or phase change, so an upper bound by at most the heartbeat interval; for a hang it includes
-the heartbeat timeout), *relaunch* detection → the new launch (teardown + backoff), *first resumed step*
+the heartbeat timeout), *relaunch* detection → the new launch (teardown + the node check, when one ran + backoff;
+0 for a node lost under elastic torchrun, whose agents re-form the world themselves), *first resumed step*
 detection → the first step the new attempt completed, *steps lost* the furthest step reached − the resumed
 one. Trainer records (skipped steps, rollbacks, stragglers) are listed with the step they happened at. The
 totals close the report. It reads `RUN_DIR/incidents.jsonl` (or the file given) and needs no torch.
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 
 from plumbing.user_error import UserError, report_user_error
-from pretrain.incidents import INCIDENTS_FILE, read_incidents
+from pretrain.incidents import INCIDENTS_FILE, NODE_LOST, read_incidents
 
 
 def incidents_file(path: Path) -> Path:
@@ -38,9 +39,15 @@ def costs(record: dict) -> dict[str, float | None]:
     phases = record.get("phases") or {}
     detected, failed = record.get("detected_at"), record.get("failed_at")
     teardown, backoff = phases.get("teardown_s"), phases.get("backoff_s")
+    if record.get("cause") == NODE_LOST:
+        relaunch = 0.0  # elastic torchrun: the agents re-form the world themselves, inside "first resumed step"
+    elif teardown is not None and backoff is not None:
+        relaunch = teardown + phases.get("node_check_s", 0.0) + backoff  # the doctor on each node, when asked
+    else:
+        relaunch = None
     return {
         "detect_s": detected - failed if detected is not None and failed is not None else None,
-        "relaunch_s": teardown + backoff if teardown is not None and backoff is not None else None,
+        "relaunch_s": relaunch,
         "first_step_s": record.get("time_to_recover_s"),
     }
 

@@ -32,6 +32,7 @@ from launch.process_group import ProcessGroup
 from launch.progress import furthest_step
 from plumbing.user_error import UserError
 from pretrain.heartbeat import HEARTBEAT_DIR_ENV, heartbeat_path, read_heartbeats
+from pretrain.incidents import NODE_LOST
 
 log = logging.getLogger("launch.run")
 
@@ -270,7 +271,7 @@ class Supervisor:
         round's beats are forgotten so the next round is watched from scratch; a round that never beats is
         caught by the start-up timeout, a launcher that gives up (fewer than MIN nodes) by its exit."""
         incident.last_step = furthest_step(incident.last_step, *self._traces_of(heartbeat_dir))
-        incident.cause = "node_lost"
+        incident.cause = NODE_LOST
         incident.detail += "; elastic rendezvous continues on the remaining nodes"
         log.warning("%s", _describe(incident))
         return incident

@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 INCIDENTS_FILE = "incidents.jsonl"
+# A supervisor failure's cause when a node was lost under elastic torchrun: its agents re-form the world themselves.
+NODE_LOST = "node_lost"
 
 
 def append_incident(path: str | Path, source: str, kind: str, at: float | None = None, **fields) -> dict:

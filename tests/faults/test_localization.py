@@ -217,3 +217,18 @@ def test_the_timeline_prints_detect_relaunch_first_step_and_steps_lost(tmp_path)
     missing = subprocess.run([sys.executable, "-m", "launch.incidents", str(tmp_path / "nope")], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no incidents file" in missing.stderr
+
+
+def test_the_timeline_counts_the_node_check_in_relaunch_and_nothing_for_an_elastic_node_loss(tmp_path):
+    path = tmp_path / "incidents.jsonl"
+    append_incident(path, "supervisor", "failure", at=200.0, cause="exit", attempt=1, detected_at=200.0,
+                    failed_at=199.0, rank=1, host="node02", dropped_nodes=["node02"], resumed_step=50,
+                    steps_lost=3, time_to_recover_s=80.0,
+                    phases={"teardown_s": 2.0, "node_check_s": 30.0, "backoff_s": 5.0})
+    append_incident(path, "supervisor", "failure", at=300.0, cause="node_lost", attempt=2, detected_at=300.0,
+                    failed_at=299.5, rank=0, host="node01", resumed_step=60, steps_lost=1, time_to_recover_s=45.0,
+                    phases={"startup_s": 40.0})
+    text = "\n".join(timeline(json.loads(line) for line in path.read_text().splitlines()))
+    assert "relaunched without node02" in text
+    assert "detect 1.0 s · relaunch 37.0 s · first resumed step 80.0 s" in text  # teardown + doctor + backoff
+    assert "detect 0.5 s · relaunch 0.0 s · first resumed step 45.0 s" in text  # the agents re-form the world
