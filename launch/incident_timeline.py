@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from plumbing.user_error import UserError, report_user_error
-from pretrain.incidents import INCIDENTS_FILE, NODE_LOST, read_incidents
+from pretrain.incidents import INCIDENTS_FILE, NODE_LOST, read_incidents_counting
 
 
 def incidents_file(path: Path) -> Path:
@@ -106,11 +106,31 @@ def describe(record: dict) -> list[str]:
                                                         if k not in ("time", "source", "kind")}, sort_keys=True)]
 
 
-def timeline(records) -> list[str]:
-    records = list(records)
+NUMBERS = ("steps_lost", "detected_at", "failed_at", "time_to_recover_s", "resumed_step", "step", "ratio",
+           "compute_s", "median_s")
+
+
+def _check_numbers(record: dict) -> None:
+    """ValueError unless every number the report computes with is a number (or absent)."""
+    values = [record.get(key) for key in NUMBERS] + list((record.get("phases") or {}).values())
+    if any(value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))) for value in values):
+        raise ValueError("a field that must be a number is not")
+
+
+def timeline(records, unreadable: int = 0) -> list[str]:
+    """The report's lines; `unreadable` lines of the file were skipped already, and a record whose fields have
+    the wrong types (a hand-edited file) is skipped and counted with them."""
     lines: list[str] = []
-    for record in sorted(records, key=lambda r: r.get("time", "")):
-        lines.extend(describe(record))
+    kept = []
+    for record in sorted(records, key=lambda r: str(r.get("time", ""))):
+        try:
+            _check_numbers(record)
+            lines.extend(describe(record))
+        except (TypeError, ValueError, KeyError, AttributeError):
+            unreadable += 1
+        else:
+            kept.append(record)
+    records = kept
     failures = [r for r in records if r.get("source") == "supervisor" and r.get("kind") == "failure"]
     lost = sum(r.get("steps_lost") or 0 for r in failures)
     recovered = [c for c in (costs(r) for r in failures) if c["first_step_s"] is not None]
@@ -120,7 +140,10 @@ def timeline(records) -> list[str]:
         summary += f", {downtime:.1f} s from failure to resumed training in all"
     stragglers = sum(1 for r in records if r.get("kind") == "straggler")
     skipped = sum(1 for r in records if r.get("kind") == "skipped_step")
-    lines.append(f"{summary}; {stragglers} straggler report(s), {skipped} skipped step(s)")
+    summary += f"; {stragglers} straggler report(s), {skipped} skipped step(s)"
+    if unreadable:
+        summary += f"; {unreadable} unreadable line(s) skipped"
+    lines.append(summary)
     return lines
 
 
@@ -131,12 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         path = incidents_file(args.run_dir)
-        records = read_incidents(path)
+        records, unreadable = read_incidents_counting(path)
+        if unreadable and not records:
+            raise UserError(f"{path}: not an incidents file (no line is a JSON object)")
     except UserError as error:
         return report_user_error(error)
-    except ValueError as error:  # a line that is not JSON: someone else's file
-        return report_user_error(UserError(f"{args.run_dir}: not an incidents file ({error})"))
-    print("\n".join(timeline(records)))
+    print("\n".join(timeline(records, unreadable)))
     return 0
 
 

@@ -41,7 +41,27 @@ def append_incident(path: str | Path, source: str, kind: str, at: float | None =
 
 
 def read_incidents(path: str | Path) -> list[dict]:
+    """Every record of an incidents file (none when it does not exist), skipping unreadable lines."""
+    return read_incidents_counting(path)[0]
+
+
+def read_incidents_counting(path: str | Path) -> tuple[list[dict], int]:
+    """(records, number of unreadable lines). A line that is not a JSON object — the torn last append of a
+    process killed mid-write, or a file that is not an incidents file — is skipped and counted, never fatal:
+    the record of a failure must stay readable after the failure."""
     path = Path(path)
     if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [], 0
+    records, unreadable = [], 0
+    for raw in path.read_bytes().splitlines():
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            record = None
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            unreadable += 1
+    return records, unreadable

@@ -232,3 +232,23 @@ def test_the_timeline_counts_the_node_check_in_relaunch_and_nothing_for_an_elast
     assert "relaunched without node02" in text
     assert "detect 1.0 s · relaunch 37.0 s · first resumed step 80.0 s" in text  # teardown + doctor + backoff
     assert "detect 0.5 s · relaunch 0.0 s · first resumed step 45.0 s" in text  # the agents re-form the world
+
+
+def test_a_torn_or_foreign_line_is_skipped_and_counted_not_fatal(tmp_path):
+    path = tmp_path / "incidents.jsonl"
+    append_incident(path, "supervisor", "failure", at=200.0, cause="exit", attempt=1, detected_at=200.0,
+                    failed_at=199.0, rank=1, resumed_step=5, steps_lost=1, time_to_recover_s=10.0)
+    with path.open("ab") as handle:  # a record whose fields have the wrong types, then a torn last append
+        handle.write(b'{"source": "supervisor", "kind": "failure", "steps_lost": "many", "detected_at": "x"}\n')
+        handle.write(b'{"time": "2026-12-07T00:00:00", "source": "sup\xff')
+    cli = subprocess.run([sys.executable, "-m", "launch.incidents", str(path)], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert "exit  rank 1" in cli.stdout
+    assert cli.stdout.splitlines()[-1].startswith("1 failure(s), 1 step(s) lost")
+    assert cli.stdout.splitlines()[-1].endswith("; 2 unreadable line(s) skipped")
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_bytes(b"\xff\xfe not json\n[1, 2]\n")
+    refused = subprocess.run([sys.executable, "-m", "launch.incidents", str(foreign)], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "not an incidents file" in refused.stderr
