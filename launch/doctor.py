@@ -70,6 +70,7 @@ def check_apex() -> Check:
 
 def check_accelerator() -> list[Check]:
     try:
+        # lazy: the doctor must run (and say so) where torch is missing or broken
         import torch
     except ImportError:
         return [Check("cuda", ABSENT, "torch is not installed")]
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None, environ=os.environ, sys_class: Path = in
     args = parser.parse_args(argv)
     config = None
     if args.overrides:
+        # lazy: only with overrides; pretrain.config imports torch, which the doctor must not need
         from pretrain.config import compose_config
 
         try:

@@ -30,18 +30,6 @@ DEEPSPEED_IMPORTERS = {
     "pretrain.weights.training_checkpoint",  # checkpoint_weights: zero_to_fp32 (model weights only)
     "pretrain.checkpoint.universal_convert",  # ds_to_universal made resumable (run in a subprocess)
 }
-
-# Function-level imports in files other work is changing now; each is written down for its owner (the change and
-# why, in the note for issue 25's leftovers) and leaves this list when that lands: (file, module as written).
-AWAITING_THEIR_OWNERS = {
-    ("data_pipeline/executors/__init__.py", "data_pipeline.executors.local"),  # to the top
-    ("data_pipeline/executors/__init__.py", "data_pipeline.executors.ray"),  # to the top: Ray comes later
-    ("data_pipeline/executors/ray.py", "ray"), ("data_pipeline/executors/ray.py", "ray.data"),  # lazy: Ray
-    ("data_pipeline/executors/ray.py", "numpy"),  # to the top
-    ("data_pipeline/executors/ray.py", "data_pipeline.dedup.ray_collisions"),  # to the top
-    ("launch/doctor.py", "torch"),  # lazy: the doctor runs without torch
-    ("launch/doctor.py", "pretrain.config"),  # lazy: only with overrides (imports torch)
-}
 # A justification: `# lazy: <why>` on the import's own lines, or in the comment lines just above a block of imports.
 LAZY_COMMENT = re.compile(r"#.*\blazy: *\S")
 
@@ -277,7 +265,7 @@ def test_every_function_level_import_says_why_it_is_lazy():
         f"{path.relative_to(REPO)}:{line}: {module}"
         for package in PACKAGES for path in (REPO / package).rglob("*.py")
         for line, module, justified in function_level_imports(path)
-        if not justified and (path.relative_to(REPO).as_posix(), module) not in AWAITING_THEIR_OWNERS)
+        if not justified)
     assert unexplained == []
 
 

@@ -22,15 +22,14 @@ Output layout (the same for every executor): ``kept/<shard>.jsonl.gz``, ``reject
 
 from __future__ import annotations
 
+from data_pipeline.executors.local import run_pipeline as run_locally
+from data_pipeline.executors.ray import run_pipeline as run_on_ray  # imports Ray itself only when it runs
+
 
 def run_pipeline_for(kind: str):
     """The `run_pipeline` function of the executor named `kind` ('local' or 'ray')."""
     if kind == "local":
-        from data_pipeline.executors.local import run_pipeline
-
-        return run_pipeline
+        return run_locally
     if kind == "ray":
-        from data_pipeline.executors.ray import run_pipeline
-
-        return run_pipeline
+        return run_on_ray
     raise ValueError(f"unknown executor kind {kind!r}")

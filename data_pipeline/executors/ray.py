@@ -17,6 +17,8 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from data_pipeline.errors import UserError
 from data_pipeline.executors.layout import OutputLayout
 from data_pipeline.executors.local import (
@@ -34,6 +36,7 @@ from data_pipeline.stage import Stage
 
 def ray_available() -> bool:
     try:
+        # lazy: Ray is optional (the ray extra) and seconds to import; this only asks whether it is there
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError:
@@ -43,7 +46,7 @@ def ray_available() -> bool:
 
 def _start_ray(address: str | None, workers: int) -> bool:
     """Connect to (or start) Ray; True when this call started it and must shut it down."""
-    # Ray is imported inside the functions of this module: an optional, heavy dependency that importing the
+    # lazy: Ray, inside the functions of this module: an optional, heavy dependency that importing the
     # executors package (the local executor's callers) must not need.
     import ray
 
@@ -53,7 +56,7 @@ def _start_ray(address: str | None, workers: int) -> bool:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
     else:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
-    import ray.data
+    import ray.data  # lazy: Ray, as above
 
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
@@ -65,8 +68,7 @@ def _start_ray(address: str | None, workers: int) -> bool:
 def _map_shards(task: Callable[[int], str], indices: list[int], workers: int) -> list[str]:
     """task(i) for each shard index as a Ray Data map_batches (one shard per batch, at most `workers` at a
     time); returns the tasks' string results in the order of `indices`."""
-    import numpy as np
-    import ray.data
+    import ray.data  # lazy: Ray, as above
 
     if not indices:
         return []
@@ -84,7 +86,7 @@ def _map_shards(task: Callable[[int], str], indices: list[int], workers: int) ->
 def ray_task_map(workers: int) -> Callable[[Callable, Sequence[tuple]], list]:
     """dedup.tasks.TaskMap as Ray tasks (one CPU each): a fit pass's tasks run on the cluster's workers,
     and the driver only collects their small results."""
-    import ray
+    import ray  # lazy: Ray, as above
 
     def map_tasks(fn: Callable, calls: Sequence[tuple]) -> list:
         if not calls:
@@ -128,7 +130,7 @@ def run_pipeline(stages: Sequence[Stage], sources: Sequence, output_dir: Path, w
     if not ray_available():
         raise UserError("executor.kind=ray but Ray is not installed", "pip install 'ray[data]' or use "
                         "executor.kind=local")
-    import ray
+    import ray  # lazy: Ray, as above
 
     layout = OutputLayout(Path(output_dir))
     workers = workers or os.cpu_count() or 1
