@@ -24,8 +24,9 @@ from pretrain.incidents import INCIDENTS_FILE, NODE_LOST, read_incidents_countin
 
 
 def incidents_file(path: Path) -> Path:
+    """The incidents file of a run directory (which may not exist yet: a run with no incident), or the file given."""
     target = path / INCIDENTS_FILE if path.is_dir() else path
-    if not target.is_file():
+    if not path.is_dir() and not target.is_file():
         raise UserError(f"no incidents file at {target}", "pass a run directory (logging.run_dir) or its incidents.jsonl")
     return target
 

@@ -252,3 +252,11 @@ def test_a_torn_or_foreign_line_is_skipped_and_counted_not_fatal(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "launch.incidents", str(foreign)], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "not an incidents file" in refused.stderr
+
+
+def test_a_run_directory_without_incidents_reports_none(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text("")  # a run that never failed writes no incidents file
+    cli = subprocess.run([sys.executable, "-m", "launch.incidents", str(tmp_path)], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.splitlines() == ["0 failure(s), 0 step(s) lost; 0 straggler report(s), 0 skipped step(s)"]
