@@ -12,12 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from pretrain.distributed.session import free_port
 from tests.faults.rank_faults import PLUGIN, RANK_FAULTS_ENV
-from tests.token_sources import write_token_source
+from tests.faults.two_rank_run import two_rank_training
 
 pytestmark = pytest.mark.slow
 
@@ -25,17 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_rank_hung_in_its_forward_is_named_with_host_phase_and_step(tmp_path):
-    rng = np.random.default_rng(0)
-    write_token_source(tmp_path / "corpus" / "zh", [rng.integers(3, 2000, size=300) for _ in range(60)], "zh", 2000)
     run_dir = tmp_path / "run"
-    launcher = [
-        str(Path(sys.executable).with_name("deepspeed")), "--no_local_rank", "--num_gpus", "2",
-        "--master_port", str(free_port()), "--module", "pretrain.train",
-        "model=tiny", "deepspeed=zero2", f"logging.run_dir={run_dir}", "train.precision=fp32",
-        f"data.sources=[{{name: zh, path: {tmp_path / 'corpus' / 'zh'}, target_fraction: 1.0}}]", "data.tokenizer=",
-        "train.seq_len=32", "train.micro_batch_size=2", "train.global_batch_size=4", "train.max_steps=6",
-        "train.save_interval=1000", "train.warmup_steps=1",
-    ]
+    launcher = two_rank_training(tmp_path, run_dir, 6)
     command = [sys.executable, "-m", "launch.run", "--max-restarts", "0", "--poll-interval", "0.2",
                "--heartbeat-timeout", "10", "--kill-grace", "2", "--incidents", str(tmp_path / "incidents.jsonl"),
                "--heartbeat-dir", str(tmp_path / "beats"), "--", *launcher]

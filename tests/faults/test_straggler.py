@@ -13,12 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from pretrain.distributed.session import free_port
 from tests.faults.rank_faults import PLUGIN, RANK_FAULTS_ENV
-from tests.token_sources import write_token_source
+from tests.faults.two_rank_run import two_rank_training
 
 pytestmark = pytest.mark.slow
 
@@ -28,19 +26,10 @@ WINDOW_STEPS, WINDOWS = 2, 2
 
 
 def test_a_slowed_rank_is_reported_as_the_straggler_with_its_host(tmp_path):
-    rng = np.random.default_rng(0)
-    write_token_source(tmp_path / "corpus" / "zh", [rng.integers(3, 2000, size=300) for _ in range(60)], "zh", 2000)
     run_dir = tmp_path / "run"
-    command = [
-        str(Path(sys.executable).with_name("deepspeed")), "--no_local_rank", "--num_gpus", "2",
-        "--master_port", str(free_port()), "--module", "pretrain.train",
-        "model=tiny", "deepspeed=zero2", f"logging.run_dir={run_dir}", "train.precision=fp32",
-        f"data.sources=[{{name: zh, path: {tmp_path / 'corpus' / 'zh'}, target_fraction: 1.0}}]", "data.tokenizer=",
-        "train.seq_len=32", "train.micro_batch_size=2", "train.global_batch_size=4", "train.max_steps=8",
-        "train.save_interval=1000", "train.warmup_steps=1", "train.spike_sigma=0",
-        "train.straggler.fraction=0.2", f"train.straggler.window_steps={WINDOW_STEPS}",
-        f"train.straggler.windows={WINDOWS}",
-    ]
+    command = two_rank_training(
+        tmp_path, run_dir, 8, "train.spike_sigma=0", "train.straggler.fraction=0.2",
+        f"train.straggler.window_steps={WINDOW_STEPS}", f"train.straggler.windows={WINDOWS}")
     env = {**os.environ, "BAICHUAN_TRAINER_PLUGINS": PLUGIN, "PYTHONPATH": str(REPO),
            RANK_FAULTS_ENV: json.dumps({"rank": 1, "slow_forward_s": 0.06, "nan_loss_steps": [NAN_STEP]})}
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
